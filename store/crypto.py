@@ -1,0 +1,56 @@
+"""Field encryption at rest: MultiFernet over the keys in TELEMED_SECRET_KEYS.
+
+The first key encrypts; every key decrypts, so keys rotate by prepending a new one and
+re-encrypting (``rotate``) before the old one is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+
+class DecryptionError(RuntimeError):
+    """A stored value was not encrypted under any configured key."""
+
+
+class Cipher:
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise ValueError("at least one Fernet key is required")
+        self._fernet = MultiFernet([Fernet(key) for key in keys])
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
+        except InvalidToken:
+            raise DecryptionError("stored value does not decrypt under any configured key") from None
+
+    def rotate(self, token: str) -> str:
+        """Re-encrypt under the newest key (no-op in effect when already newest)."""
+        try:
+            return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+        except InvalidToken:
+            raise DecryptionError("stored value does not decrypt under any configured key") from None
+
+
+_cipher: Cipher | None = None
+
+
+def configure_cipher(keys: Sequence[str]) -> Cipher:
+    """Install the process-wide cipher the encrypted column type uses."""
+    global _cipher
+    _cipher = Cipher(keys)
+    return _cipher
+
+
+def get_cipher() -> Cipher:
+    if _cipher is None:
+        from telemed.settings import get_settings
+
+        return configure_cipher(get_settings().fernet_keys)
+    return _cipher
