@@ -1,0 +1,69 @@
+"""Field types of the event contract, each validating one rule strictly."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import lru_cache
+from typing import Annotated
+from zoneinfo import available_timezones
+
+from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StringConstraints, WithJsonSchema
+
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+
+Identifier = Annotated[str, StringConstraints(strict=True, pattern=ID_PATTERN)]
+DisplayName = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200)
+]
+Version = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+DurationMinutes = Annotated[StrictInt, Field(ge=1, le=1440)]
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def _parse_rfc3339(value: object) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("must carry a UTC offset")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 string such as 2026-12-03T09:30:00+01:00")
+    if not _RFC3339.match(value):
+        raise ValueError("must be RFC 3339 with an offset, such as 2026-12-03T09:30:00+01:00")
+    text = value
+    fraction = re.search(r"\.(\d+)", text)
+    if fraction and len(fraction.group(1)) > 6:  # datetime keeps microseconds only
+        text = text.replace(fraction.group(0), "." + fraction.group(1)[:6], 1)
+    try:
+        return datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
+    except ValueError:
+        raise ValueError("is not a real date and time") from None
+
+
+Rfc3339 = Annotated[
+    datetime,
+    BeforeValidator(_parse_rfc3339),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": _RFC3339.pattern}),
+]
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _known_zone(value: str) -> str:
+    if value not in _zones():
+        raise ValueError("is not an IANA time zone name such as Europe/Berlin")
+    return value
+
+
+IanaZone = Annotated[
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=64),
+    AfterValidator(_known_zone),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 64, "examples": ["Europe/Berlin"]}),
+]

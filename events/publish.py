@@ -1,0 +1,100 @@
+"""``publish``: validate, commit to the inbox, then queue the event's id.
+
+The store is the truth and the queue only a trigger (principle 1): the inbox row is
+committed before anything is queued, and only the event id goes to Redis. If queueing
+fails after the commit, the reconciler queues the event later; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+
+from events.models import event_to_json
+from events.parsing import Event, parse_event
+from store import inbox, states
+from store.db import Database
+
+Enqueue = Callable[[str], None]
+log = structlog.get_logger("telemed.events")
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    event_id: str
+    status: Literal["accepted", "duplicate"]
+    queued: bool
+
+
+@dataclass
+class Publisher:
+    """What ``publish`` needs: a store and a way to queue ``process_event(event_id)``."""
+
+    database: Database
+    enqueue: Enqueue
+    check_queue: Callable[[], None] | None = None
+
+    def publish(self, event: Any) -> PublishResult:
+        parsed = parse_event(event)
+        if self.check_queue is not None:
+            # Refuse before writing anything when the queue is down, so a caller that
+            # gets an error can simply retry (503 at the HTTP edge).
+            self.check_queue()
+        appointment = parsed.appointment
+        with self.database.session() as session:
+            is_new = inbox.record_event(
+                session,
+                event_id=parsed.event_id,
+                type=parsed.type,
+                appointment_id=appointment.id,
+                version=appointment.version,
+                occurred_at=parsed.occurred_at,
+                payload=json.dumps(event_to_json(parsed), separators=(",", ":")),
+            )
+            still_pending = is_new or _is_pending(session, parsed.event_id)
+        queued = still_pending and self._try_enqueue(parsed)
+        status: Literal["accepted", "duplicate"] = "accepted" if is_new else "duplicate"
+        log.info("event recorded", event_id=parsed.event_id, appointment_id=appointment.id,
+                 outcome=status, version=appointment.version)
+        return PublishResult(event_id=parsed.event_id, status=status, queued=queued)
+
+    def _try_enqueue(self, event: Event) -> bool:
+        try:
+            self.enqueue(event.event_id)
+        except Exception as exc:  # the event is committed; the reconciler will queue it
+            log.warning("queueing failed; the reconciler will pick the event up",
+                        event_id=event.event_id, error_type=type(exc).__name__)
+            return False
+        return True
+
+
+def _is_pending(session: Any, event_id: str) -> bool:
+    row = inbox.get_event(session, event_id)
+    return row is not None and row.status == states.EVENT_PENDING
+
+
+_default: Publisher | None = None
+
+
+def configure(publisher: Publisher | None) -> None:
+    """Install the publisher ``publish`` uses (the composition root does this)."""
+    global _default
+    _default = publisher
+
+
+def publish(event: Any) -> PublishResult:
+    """Validate one event and accept it. Raises ``InvalidEvent`` listing each bad field.
+
+    Unless ``configure`` was called, the publisher is wired from settings on first use
+    (TELEMED_DATABASE_URL, TELEMED_REDIS_URL).
+    """
+    global _default
+    if _default is None:
+        from telemed.runtime import build_publisher  # composition root; lazy by design
+
+        _default = build_publisher()
+    return _default.publish(event)

@@ -1,0 +1,75 @@
+"""The inbox: accepted events, idempotent on event_id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from store import states
+from store.models import InboxEvent, utcnow
+
+
+def record_event(
+    session: Session,
+    *,
+    event_id: str,
+    type: str,
+    appointment_id: str,
+    version: int,
+    occurred_at: datetime,
+    payload: str,
+) -> bool:
+    """Add the event unless its id is known. True when it is new.
+
+    The insert runs in a savepoint so that a concurrent duplicate (two publishers racing
+    on one id) ends as "known" instead of failing the caller's transaction.
+    """
+    if session.get(InboxEvent, event_id) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(
+                InboxEvent(
+                    event_id=event_id,
+                    type=type,
+                    appointment_id=appointment_id,
+                    version=version,
+                    occurred_at=occurred_at,
+                    payload=payload,
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def get_event(session: Session, event_id: str) -> InboxEvent | None:
+    return session.get(InboxEvent, event_id)
+
+
+def mark_processed(session: Session, event: InboxEvent, status: str, note: str | None = None) -> None:
+    event.status = status
+    event.note = note
+    event.processed_at = utcnow()
+    session.add(event)
+
+
+def pending_event_ids(session: Session, older_than: datetime, limit: int = 1000) -> list[str]:
+    statement = (
+        select(InboxEvent.event_id)
+        .where(InboxEvent.status == states.EVENT_PENDING, col(InboxEvent.received_at) < older_than)
+        .order_by(col(InboxEvent.received_at))
+        .limit(limit)
+    )
+    return list(session.exec(statement))
+
+
+def events_for(session: Session, appointment_id: str) -> list[InboxEvent]:
+    statement = (
+        select(InboxEvent)
+        .where(InboxEvent.appointment_id == appointment_id)
+        .order_by(col(InboxEvent.received_at))
+    )
+    return list(session.exec(statement))

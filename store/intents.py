@@ -1,0 +1,57 @@
+"""Provisioning intents: a committed promise to create, found again after a crash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from store import states
+from store.models import ProvisioningIntent, utcnow
+
+
+def open_intent(session: Session, appointment_id: str) -> ProvisioningIntent | None:
+    statement = select(ProvisioningIntent).where(ProvisioningIntent.open_for == appointment_id)
+    return session.exec(statement).first()
+
+
+def begin_intent(
+    session: Session, *, appointment_id: str, marker: str, host: str
+) -> tuple[ProvisioningIntent, bool]:
+    """Open the intent, or return the one left open. The flag says whether it is new.
+
+    An intent that is already open means an earlier attempt may have created the
+    meeting before it died: the caller must look for it before creating another.
+    """
+    existing = open_intent(session, appointment_id)
+    if existing is not None:
+        existing.attempts += 1
+        session.add(existing)
+        return existing, False
+    intent = ProvisioningIntent(
+        appointment_id=appointment_id, open_for=appointment_id, marker=marker, host=host
+    )
+    try:
+        with session.begin_nested():
+            session.add(intent)
+    except IntegrityError:
+        raced = open_intent(session, appointment_id)
+        if raced is None:
+            raise
+        return raced, False
+    return intent, True
+
+
+def close_intent(session: Session, intent: ProvisioningIntent, status: str = states.INTENT_DONE) -> None:
+    intent.status = status
+    intent.open_for = None
+    intent.closed_at = utcnow()
+    session.add(intent)
+
+
+def stale_open_intents(session: Session, older_than: datetime) -> list[ProvisioningIntent]:
+    statement = select(ProvisioningIntent).where(
+        col(ProvisioningIntent.open_for).is_not(None), col(ProvisioningIntent.created_at) < older_than
+    )
+    return list(session.exec(statement))

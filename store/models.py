@@ -1,0 +1,142 @@
+"""The tables. Sensitive values are EncryptedText; no table has a start_url column.
+
+States are plain strings checked by the code that sets them (see ``store.states``),
+so a migration is not needed to add one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Column, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from store.types import EncryptedText, UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class InboxEvent(SQLModel, table=True):
+    """Every accepted event, committed before it is queued (principle 1)."""
+
+    __tablename__ = "inbox_events"
+
+    event_id: str = Field(primary_key=True, max_length=128)
+    type: str = Field(max_length=32)
+    appointment_id: str = Field(max_length=128, index=True)
+    version: int
+    occurred_at: datetime = Field(sa_column=_ts())
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    payload: str = Field(sa_column=Column(EncryptedText(), nullable=False))
+    status: str = Field(default="pending", max_length=16, index=True)
+    processed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    note: str | None = Field(default=None, max_length=200)
+
+
+class Doctor(SQLModel, table=True):
+    __tablename__ = "doctors"
+
+    id: str = Field(primary_key=True, max_length=128)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320)
+    zoom_user: str = Field(max_length=320)
+    connection: str = Field(default="none", max_length=24)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Appointment(SQLModel, table=True):
+    """Desired state (from the newest event) next to what Zoom reflects (synced_version)."""
+
+    __tablename__ = "appointments"
+
+    id: str = Field(primary_key=True, max_length=128)
+    version: int
+    desired: str = Field(max_length=16)  # scheduled | cancelled
+    state: str = Field(default="pending", max_length=24, index=True)
+    start_time: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    duration_minutes: int | None = None
+    timezone: str = Field(max_length=64)
+    doctor_id: str = Field(foreign_key="doctors.id", max_length=128, index=True)
+    patient_id: str = Field(max_length=128)
+    patient_name: str = Field(sa_column=Column(EncryptedText(), nullable=False))
+    patient_email: str = Field(sa_column=Column(EncryptedText(), nullable=False))
+    clinic_id: str | None = Field(default=None, max_length=128)
+    clinic_name: str | None = Field(default=None, max_length=200)
+    synced_version: int = 0
+    attention_reason: str | None = Field(default=None, max_length=300)
+    last_event_id: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class Meeting(SQLModel, table=True):
+    """The Zoom meeting of an appointment. The host link is never stored (principle 4)."""
+
+    __tablename__ = "meetings"
+
+    appointment_id: str = Field(primary_key=True, foreign_key="appointments.id", max_length=128)
+    zoom_meeting_id: int = Field(sa_column=Column(BigInteger(), nullable=False, unique=True))
+    host: str = Field(max_length=320)
+    join_url: str = Field(sa_column=Column(EncryptedText(), nullable=False))
+    passcode: str = Field(sa_column=Column(EncryptedText(), nullable=False))
+    start_time: datetime = Field(sa_column=_ts())
+    duration_minutes: int
+    timezone: str = Field(max_length=64)
+    synced_version: int
+    deleted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ProvisioningIntent(SQLModel, table=True):
+    """Committed before a Zoom create, so a retry after a crash adopts instead of duplicating.
+
+    ``open_for`` holds the appointment id while the intent is open and NULL afterwards:
+    the unique constraint allows one open intent per appointment (NULLs never collide).
+    """
+
+    __tablename__ = "provisioning_intents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    appointment_id: str = Field(max_length=128, index=True)
+    open_for: str | None = Field(default=None, max_length=128, unique=True)
+    marker: str = Field(max_length=64)
+    host: str = Field(max_length=320)
+    status: str = Field(default="open", max_length=16)
+    attempts: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    closed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A notification owed to someone, unique per (appointment, version, role, kind).
+
+    Content is rendered at send time from the store (and, for the doctor, a fresh start
+    link from Zoom), so nothing secret waits here.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("appointment_id", "version", "role", "kind", "channel", name="uq_outbox_key"),
+        Index("ix_outbox_status_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    appointment_id: str = Field(max_length=128, index=True)
+    version: int
+    role: str = Field(max_length=16)  # patient | doctor | admin
+    kind: str = Field(max_length=24)  # invite | updated | cancelled | ...
+    channel: str = Field(default="mail", max_length=16)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    message_ref: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))

@@ -1,0 +1,28 @@
+"""The names of states, in one place."""
+
+from typing import Final
+
+# Appointment.desired
+SCHEDULED: Final = "scheduled"
+CANCELLED: Final = "cancelled"
+
+# Appointment.state: where the meeting stands against the desired state.
+PENDING: Final = "pending"  # Zoom does not reflect the newest version yet
+PROVISIONED: Final = "provisioned"  # meeting exists and matches
+CLOSED: Final = "cancelled"  # cancelled and the meeting is gone
+NEEDS_ATTENTION: Final = "needs_attention"  # a person must act; see attention_reason
+
+# InboxEvent.status
+EVENT_PENDING: Final = "pending"
+EVENT_APPLIED: Final = "applied"
+EVENT_STALE: Final = "stale"
+
+# OutboxMessage.status
+OUTBOX_PENDING: Final = "pending"
+OUTBOX_SENT: Final = "sent"
+OUTBOX_FAILED: Final = "failed"
+
+# ProvisioningIntent.status
+INTENT_OPEN: Final = "open"
+INTENT_DONE: Final = "done"
+INTENT_ABANDONED: Final = "abandoned"

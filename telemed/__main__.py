@@ -1,0 +1,3 @@
+from telemed.cli import main
+
+main()

@@ -1,0 +1,124 @@
+"""The ``telemed`` command. Each subcommand is a thin shell over a module that does the work."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from telemed.settings import SettingsError, get_settings
+
+
+def _fail(message: str) -> None:
+    click.echo(click.style("error: ", fg="red", bold=True) + message, err=True)
+    sys.exit(2)
+
+
+class _Group(click.Group):
+    """Turns configuration errors into one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            _fail(str(exc))
+        return None
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="telemed")
+def main() -> None:
+    """Appointment events in, secure Zoom meetings and role-filtered notifications out."""
+
+
+def _setup_logging() -> None:
+    from telemed.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(format=settings.log_format, level=settings.log_level)
+
+
+@main.command()
+@click.option("--bookings", default=25, show_default=True, help="How many sample bookings.")
+@click.option("--dir", "directory", default="telemed-demo", show_default=True, type=click.Path(path_type=Path),
+              help="Where the demo keeps its database, mail and logs (wiped at start).")
+@click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@click.option("--threads", default=8, show_default=True, help="Threads per worker process.")
+def demo(bookings: int, directory: Path, workers: int, threads: int) -> None:
+    """Run the whole pipeline on embedded defaults with sample bookings."""
+    from telemed.demo import run_demo
+
+    sys.exit(run_demo(bookings=bookings, directory=directory, processes=workers, threads=threads))
+
+
+@main.command()
+@click.option("--processes", "-p", type=int, default=None, help="Worker processes (default: CPU count).")
+@click.option("--threads", "-t", type=int, default=8, show_default=True, help="Threads per process.")
+@click.option("--queues", "-Q", multiple=True, help="Only these queues (default: all).")
+def worker(processes: int | None, threads: int, queues: tuple[str, ...]) -> None:
+    """Run Dramatiq worker processes for the pipeline's actors."""
+    from telemed.worker import run_workers
+
+    get_settings()  # fail fast on bad configuration before forking
+    sys.exit(run_workers(processes=processes or os.cpu_count() or 1, threads=threads, queues=queues))
+
+
+@main.command()
+@click.argument("source", type=click.File("rb"))
+def publish(source: click.utils.LazyFile) -> None:
+    """Publish events from FILE or - (a JSON object, an array, or JSON lines)."""
+    from telemed.publish_cli import publish_stream
+
+    _setup_logging()
+    sys.exit(publish_stream(source.read(), out=click.echo))
+
+
+@main.command()
+@click.argument("appointment_id")
+def status(appointment_id: str) -> None:
+    """Show an appointment: its state, meeting and who was told what."""
+    from telemed.status import show_status
+
+    sys.exit(show_status(appointment_id))
+
+
+@main.command()
+@click.option("--interval", default=15.0, show_default=True, help="Seconds between reconciler passes.")
+@click.option("--once", is_flag=True, help="Run one pass and exit.")
+def scheduler(interval: float, once: bool) -> None:
+    """Run the reconciler: re-queue whatever the store says is unfinished."""
+    from telemed.scheduler import run_scheduler
+
+    _setup_logging()
+    sys.exit(run_scheduler(interval=interval, once=once))
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from store.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url, revision)
+    click.echo(f"database schema at {revision}")
+
+
+@main.command("zoom-sim", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def zoom_sim(ctx: click.Context) -> None:
+    """Run the local Zoom simulator (arguments: see telemed zoom-sim --help)."""
+    from zoom.simulator.cli import main as simulator_main
+
+    sys.exit(simulator_main(list(ctx.args)))
+
+
+if __name__ == "__main__":
+    main()

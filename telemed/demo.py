@@ -1,0 +1,167 @@
+"""``telemed demo``: the whole pipeline on one machine with nothing installed.
+
+An embedded Redis-protocol server, SQLite in the demo folder, the local Zoom simulator,
+a real worker process and sample bookings with reschedules and cancels; then a table
+of what happened. Nothing secret is printed: links and passcodes stay in the .eml files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import col, func, select
+
+from store.migrate import upgrade
+from store.models import Appointment, InboxEvent, OutboxMessage
+from telemed.samples import sample_events
+from telemed.settings import reset_settings_cache
+from telemed.views import summarize
+from workers.embedded_redis import EmbeddedRedisServer
+from zoom.simulator import ZoomSimulator
+
+DEMO_ACCOUNT = {"account_id": "demo-account", "client_id": "demo-client", "client_secret": "demo-secret"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def demo_environment(directory: Path, redis_url: str, sim: ZoomSimulator) -> dict[str, str]:
+    return {
+        "TELEMED_ENV": "development",
+        "TELEMED_DATA_DIR": str(directory),
+        "TELEMED_REDIS_URL": redis_url,
+        "TELEMED_REDIS_NAMESPACE": "telemed-demo",
+        "TELEMED_DATABASE_URL": f"sqlite:///{(directory / 'telemed.db').resolve()}",
+        "TELEMED_SECRET_KEYS": Fernet.generate_key().decode(),
+        "TELEMED_ZOOM_API_URL": sim.api_url,
+        "TELEMED_ZOOM_OAUTH_URL": sim.oauth_url,
+        "TELEMED_ZOOM_ACCOUNT_ID": DEMO_ACCOUNT["account_id"],
+        "TELEMED_ZOOM_CLIENT_ID": DEMO_ACCOUNT["client_id"],
+        "TELEMED_ZOOM_CLIENT_SECRET": DEMO_ACCOUNT["client_secret"],
+        "TELEMED_MAIL_DIR": str((directory / "mail").resolve()),
+        "TELEMED_SMTP_URL": "",
+        "TELEMED_LOG_FORMAT": "json",
+    }
+
+
+def run_demo(bookings: int, directory: Path, processes: int = 1, threads: int = 8) -> int:
+    console = Console()
+    started = time.monotonic()
+    if directory.exists():
+        shutil.rmtree(directory)
+    (directory / "logs").mkdir(parents=True)
+    redis_server = EmbeddedRedisServer.start(port=_free_port())
+    sim = ZoomSimulator(**DEMO_ACCOUNT).start()
+    env = demo_environment(directory, redis_server.url, sim)
+    os.environ.update(env)
+    reset_settings_cache()
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        console.print(f"[bold]telemed demo[/bold]: {bookings} bookings, embedded Redis at {redis_server.url}, "
+                      f"Zoom simulator at {sim.api_url}")
+        upgrade(env["TELEMED_DATABASE_URL"])
+        log_file = open(directory / "logs" / "worker.log", "wb")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "telemed", "worker", "--processes", str(processes), "--threads", str(threads)],
+            env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT,
+        )
+        from telemed.logging import configure_logging
+
+        configure_logging(format="json", level="WARNING", stream=open(directory / "logs" / "demo.log", "w"))
+        from telemed.runtime import build_publisher
+
+        publisher = build_publisher()
+        samples = sample_events(bookings)
+        outcomes: dict[str, int] = {"accepted": 0, "duplicate": 0}
+        for event in samples.events:
+            outcomes[publisher.publish(event).status] += 1
+        appointment_ids = sorted({e["appointment"]["id"] for e in samples.events})
+        finished = _wait_for_pipeline(console, publisher.database, len(appointment_ids), worker, timeout=120)
+        _print_results(console, publisher.database, appointment_ids, sim)
+        elapsed = time.monotonic() - started
+        console.print(
+            f"events: {outcomes['accepted']} accepted, {outcomes['duplicate']} duplicate; "
+            f"Zoom meetings created: {sum(1 for m in sim.meetings() if m.get('created'))}, "
+            f"live now: {sum(1 for m in sim.meetings() if not m.get('deleted'))}"
+        )
+        console.print(f"mail written to [bold]{env['TELEMED_MAIL_DIR']}[/bold] "
+                      f"({len(list(Path(env['TELEMED_MAIL_DIR']).glob('*.eml')))} .eml files); "
+                      f"logs in {directory / 'logs'}")
+        console.print(f"finished in {elapsed:.1f} s")
+        return 0 if finished else 1
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        sim.stop()
+        redis_server.stop()
+
+
+def _progress_counts(database, total_appointments: int) -> tuple[int, bool]:  # type: ignore[no-untyped-def]
+    with database.session() as session:
+        done = session.exec(
+            select(func.count()).select_from(Appointment).where(
+                col(Appointment.synced_version) >= col(Appointment.version)
+            )
+        ).one()
+        pending_events = session.exec(
+            select(func.count()).select_from(InboxEvent).where(InboxEvent.status == "pending")
+        ).one()
+        pending_mail = session.exec(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+        ).one()
+    return int(done), pending_events == 0 and pending_mail == 0
+
+
+def _wait_for_pipeline(console: Console, database, total: int, worker, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        task = progress.add_task("appointments synced", total=total)
+        while time.monotonic() < deadline:
+            done, quiet = _progress_counts(database, total)
+            progress.update(task, completed=done)
+            if done >= total and quiet:
+                return True
+            if worker.poll() is not None:
+                console.print("[red]the worker exited early; see its log[/red]")
+                return False
+            time.sleep(0.2)
+    console.print("[red]timed out waiting for the pipeline[/red]")
+    return False
+
+
+def _print_results(console: Console, database, appointment_ids: list[str], sim: ZoomSimulator) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title="appointments")
+    for column in ("appointment", "v", "state", "doctor", "zoom meeting", "patient was told", "doctor was told"):
+        table.add_column(column)
+    with database.session() as session:
+        for appointment_id in appointment_ids:
+            s = summarize(session, appointment_id)
+            if s is None:
+                continue
+            told = {"patient": [], "doctor": []}  # type: dict[str, list[str]]
+            for notice in s.notices:
+                role, kind, status = notice.split(":")
+                told.setdefault(role, []).append(kind if status == "sent" else f"{kind} ({status})")
+            meeting = "-" if s.zoom_meeting_id is None else f"{s.zoom_meeting_id}{'' if s.meeting_live else ' (deleted)'}"
+            table.add_row(s.id, str(s.version), s.state, s.doctor_id, meeting,
+                          ", ".join(told["patient"]) or "-", ", ".join(told["doctor"]) or "-")
+    console.print(table)

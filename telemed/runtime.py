@@ -1,0 +1,39 @@
+"""Wiring: turns settings into the parts (store, broker, publisher) a process needs."""
+
+from __future__ import annotations
+
+import redis
+
+from events.publish import Publisher
+from store.crypto import configure_cipher
+from store.db import Database
+from telemed.settings import Settings, get_settings
+
+
+def build_database(settings: Settings | None = None) -> Database:
+    settings = settings or get_settings()
+    configure_cipher(settings.fernet_keys)
+    return Database(settings.resolved_database_url)
+
+
+def build_publisher(settings: Settings | None = None, database: Database | None = None) -> Publisher:
+    """A publisher that queues ``process_event`` on the configured broker."""
+    settings = settings or get_settings()
+    from workers import actors  # installs the broker from settings on first import
+
+    client = actors.broker.client
+
+    def check_queue() -> None:
+        client.ping()
+
+    return Publisher(
+        database=database or build_database(settings),
+        enqueue=lambda event_id: actors.process_event.send(event_id),
+        check_queue=check_queue,
+    )
+
+
+def redis_client(settings: Settings | None = None) -> redis.Redis:
+    from workers.broker import redis_url_for
+
+    return redis.Redis.from_url(redis_url_for(settings or get_settings()))

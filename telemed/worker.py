@@ -1,0 +1,22 @@
+"""``telemed worker``: Dramatiq's own process supervisor running our actor module."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dramatiq.cli import main as dramatiq_main
+from dramatiq.cli import make_argument_parser
+
+ACTOR_MODULE = "telemed.worker_entry"
+
+
+def dramatiq_args(processes: int, threads: int, queues: Sequence[str] = ()) -> list[str]:
+    args = [ACTOR_MODULE, "--processes", str(processes), "--threads", str(threads)]
+    if queues:
+        args += ["--queues", *queues]
+    return args
+
+
+def run_workers(processes: int, threads: int, queues: Sequence[str] = ()) -> int:
+    parsed = make_argument_parser().parse_args(dramatiq_args(processes, threads, queues))
+    return int(dramatiq_main(parsed) or 0)

@@ -1,0 +1,53 @@
+"""Shared fixtures: real services when configured, embedded ones otherwise.
+
+``TELEMED_TEST_REDIS_URL`` and ``TELEMED_TEST_DATABASE_URL`` point the suite at real
+Redis and PostgreSQL (CI sets both, with ``TELEMED_TEST_REQUIRE_SERVICES=1`` so a missing
+service fails the run instead of skipping). Without them the suite uses the embedded
+Redis-protocol server and SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.support.services import EmbeddedRedis, require_services
+
+REAL_REDIS_URL = os.environ.get("TELEMED_TEST_REDIS_URL")
+REAL_DATABASE_URL = os.environ.get("TELEMED_TEST_DATABASE_URL")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    require_services(REAL_REDIS_URL, REAL_DATABASE_URL)
+
+
+@pytest.fixture(scope="session")
+def embedded_redis() -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(embedded_redis: EmbeddedRedis) -> str:
+    """The Redis the suite runs on: the real one when configured, else embedded."""
+    return REAL_REDIS_URL or embedded_redis.url
+
+
+@pytest.fixture
+def redis_namespace() -> str:
+    """A namespace of our own per test, so tests never see each other's keys."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def redis_client(redis_url: str, redis_namespace: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    for key in client.scan_iter(match=f"{redis_namespace}*", count=500):
+        client.delete(key)
+    client.close()

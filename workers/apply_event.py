@@ -1,0 +1,75 @@
+"""``process_event``: fold one inbox event into the appointment's desired state."""
+
+from __future__ import annotations
+
+import structlog
+
+from events.models import CancelledEvent
+from events.parsing import parse_event
+from store import appointments, inbox, states
+from store.db import Database
+from store.models import Appointment, utcnow
+from workers.decisions import decide_event
+from workers.retry_policy import PermanentFailure
+
+log = structlog.get_logger("telemed.workers")
+
+
+def apply_event(database: Database, event_id: str) -> str | None:
+    """Record the event's effect in one transaction. Returns the appointment to sync.
+
+    Running it twice is harmless: a processed event is skipped, but its appointment is
+    still returned while unsynced, in case the first run died before queueing the sync.
+    """
+    with database.session() as session:
+        row = inbox.get_event(session, event_id)
+        if row is None:
+            raise PermanentFailure("no such event in the inbox")
+        if row.status != states.EVENT_PENDING:
+            current = appointments.get_appointment(session, row.appointment_id)
+            unsynced = current is not None and current.synced_version < current.version
+            return row.appointment_id if unsynced else None
+
+        event = parse_event(row.payload, allow_past=True)
+        record = event.appointment
+        current = appointments.get_appointment(session, record.id, for_update=True)
+        decision = decide_event(current.version if current else None, record.version)
+        if not decision.apply:
+            inbox.mark_processed(session, row, states.EVENT_STALE, decision.reason)
+            log.info("stale event ignored", event_id=event_id, appointment_id=record.id,
+                     version=record.version, outcome="stale")
+            return None
+
+        doctor = record.doctor
+        appointments.upsert_doctor(
+            session, id=doctor.id, name=doctor.name, email=str(doctor.email), zoom_user=doctor.zoom_host
+        )
+        cancelled = isinstance(event, CancelledEvent)
+        if current is None:
+            current = Appointment(
+                id=record.id, version=record.version, desired=states.SCHEDULED, timezone=record.timezone,
+                doctor_id=doctor.id, patient_id=record.patient.id, patient_name=record.patient.name,
+                patient_email=str(record.patient.email), last_event_id=event_id,
+            )
+        current.version = record.version
+        current.desired = states.CANCELLED if cancelled else states.SCHEDULED
+        current.timezone = record.timezone
+        current.doctor_id = doctor.id
+        current.patient_id = record.patient.id
+        current.patient_name = record.patient.name
+        current.patient_email = str(record.patient.email)
+        current.clinic_id = record.clinic.id if record.clinic else None
+        current.clinic_name = record.clinic.name if record.clinic else None
+        if record.start_time is not None:
+            current.start_time = record.start_time
+        if record.duration_minutes is not None:
+            current.duration_minutes = record.duration_minutes
+        current.state = states.PENDING
+        current.attention_reason = None
+        current.last_event_id = event_id
+        current.updated_at = utcnow()
+        session.add(current)
+        inbox.mark_processed(session, row, states.EVENT_APPLIED, decision.reason)
+    log.info("event applied", event_id=event_id, appointment_id=record.id,
+             version=record.version, outcome="applied")
+    return record.id

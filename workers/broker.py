@@ -1,0 +1,106 @@
+"""The Dramatiq broker, built once from settings before any actor module is imported.
+
+Recovery tuning (DESIGN.md, "Dramatiq facts"): a killed worker's messages come back only
+after its heartbeat is older than ``heartbeat_timeout`` *and* a maintenance run hits
+that queue. Dramatiq's defaults (60 s, 0.1 % of commands) measured about ten minutes.
+We use a 5 s timeout and 10 % maintenance, and keep the timeout safe by heartbeating from
+a thread of its own (``HeartbeatMiddleware``): Dramatiq otherwise heartbeats only as a
+side effect of fetching and acking, which stops while every worker thread waits on a
+slow Zoom call, and a stall that long would hand live messages to another worker.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+
+from telemed.settings import Settings
+from workers.embedded_redis import EmbeddedRedisServer, answers, port_is_free
+
+HEARTBEAT_TIMEOUT_MS = 5_000
+HEARTBEAT_INTERVAL_S = 1.0
+MAINTENANCE_CHANCE = 100_000  # out of dramatiq's 1,000,000: 10 % of commands
+QUEUES = ("events", "meetings", "notifications")
+
+_embedded: EmbeddedRedisServer | None = None
+
+
+class HeartbeatMiddleware(dramatiq.Middleware):
+    """Keeps this process's heartbeat fresh while all its worker threads are busy.
+
+    Each tick is a cheap ``qsize`` dispatch per queue; the dispatch script records the
+    heartbeat and, at ``MAINTENANCE_CHANCE``, requeues dead workers' messages.
+    """
+
+    def __init__(self, interval: float = HEARTBEAT_INTERVAL_S) -> None:
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._beat, args=(broker,), name="heartbeat", daemon=True)
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self._stop.set()
+
+    def _beat(self, broker: dramatiq.Broker) -> None:
+        while not self._stop.wait(self.interval):
+            for queue in broker.get_declared_queues() or QUEUES:
+                try:
+                    broker.do_qsize(queue)  # type: ignore[attr-defined]
+                except Exception:  # a Redis blip: the next tick tries again
+                    break
+
+
+def redis_url_for(settings: Settings) -> str:
+    """TELEMED_REDIS_URL, or the embedded server (started here if nobody runs it yet)."""
+    if settings.redis_url:
+        return settings.redis_url
+    return ensure_embedded_redis(settings.embedded_redis_port)
+
+
+def ensure_embedded_redis(port: int, host: str = "127.0.0.1") -> str:
+    global _embedded
+    url = f"redis://{host}:{port}/0"
+    if _embedded is not None or answers(url):
+        return url
+    if not port_is_free(host, port):
+        raise RuntimeError(f"port {port} is taken by something that is not Redis; set TELEMED_EMBEDDED_REDIS_PORT")
+    _embedded = EmbeddedRedisServer.start(host=host, port=port)
+    return url
+
+
+def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
+    from workers.log_context import LogContextMiddleware
+
+    middleware = [
+        AgeLimit(),
+        TimeLimit(time_limit=5 * 60_000),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(max_retries=10, min_backoff=1_000, max_backoff=5 * 60_000),
+    ]
+    broker = RedisBroker(
+        url=url or redis_url_for(settings),
+        namespace=settings.redis_namespace,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        maintenance_chance=MAINTENANCE_CHANCE,
+        middleware=middleware,
+    )
+    broker.add_middleware(HeartbeatMiddleware())
+    broker.add_middleware(LogContextMiddleware())
+    return broker
+
+
+def install_broker(settings: Settings) -> RedisBroker:
+    """Build the broker and make it Dramatiq's global one (before actors are imported)."""
+    broker = build_broker(settings)
+    dramatiq.set_broker(broker)
+    return broker

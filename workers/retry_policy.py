@@ -1,0 +1,53 @@
+"""Where every retry decision is made: an exception in, what Dramatiq should do out.
+
+- rate limited → retry exactly when Zoom says (Retry-After, or the next 00:00 UTC for
+  the daily cap), or after a short jittered pause for per-second limits;
+- transient (5xx, timeouts, resets, SMTP 4xx, a database or Redis blip) → Dramatiq's
+  exponential backoff, bounded by the actor's max_retries;
+- permanent (a 4xx from Zoom, SMTP 5xx, a revoked grant, bad data) → no retry: the
+  message goes to the dead letters with its reason (``PermanentFailure``).
+"""
+
+from __future__ import annotations
+
+import random
+
+import dramatiq
+import redis
+import sqlalchemy.exc
+
+from zoom.errors import ZoomError, ZoomPermanentError, ZoomRateLimited, ZoomTransientError
+
+
+class PermanentFailure(Exception):
+    """Retrying cannot help. Carries a reason safe to log and show in the dead letters."""
+
+
+SHORT_RATE_LIMIT_PAUSE_MS = (1_000, 3_000)
+
+
+def rate_limit_delay_ms(error: ZoomRateLimited, rng: random.Random | None = None) -> int:
+    if error.retry_after is not None:
+        # A little jitter so a crowd of retries does not arrive in the same millisecond.
+        return int(error.retry_after * 1000) + (rng or random).randint(0, 250)
+    low, high = SHORT_RATE_LIMIT_PAUSE_MS
+    return (rng or random).randint(low, high)
+
+
+def classify(exc: BaseException) -> BaseException:
+    """Map an exception to what the actor should raise for Dramatiq."""
+    from workers.notifier.mail import PermanentDeliveryError, TransientDeliveryError
+
+    if isinstance(exc, (dramatiq.Retry, PermanentFailure)):
+        return exc
+    if isinstance(exc, ZoomRateLimited):
+        return dramatiq.Retry(str(exc), delay=rate_limit_delay_ms(exc))
+    if isinstance(exc, (ZoomTransientError, TransientDeliveryError)):
+        return exc
+    if isinstance(exc, (ZoomPermanentError, PermanentDeliveryError)):
+        return PermanentFailure(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, ZoomError):  # auth problems not cured by one refresh
+        return PermanentFailure(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError, redis.RedisError)):
+        return exc  # the store or queue blinked; back off and retry
+    return exc
