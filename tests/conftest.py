@@ -51,3 +51,29 @@ def redis_client(redis_url: str, redis_namespace: str) -> Iterator[redis.Redis]:
     for key in client.scan_iter(match=f"{redis_namespace}*", count=500):
         client.delete(key)
     client.close()
+
+
+def _database_kinds() -> list[str]:
+    return ["sqlite", "postgresql"] if REAL_DATABASE_URL else ["sqlite"]
+
+
+@pytest.fixture(params=_database_kinds())
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh migrated database: SQLite always, PostgreSQL too when configured."""
+    from tests.support.databases import fresh_database
+
+    with fresh_database(request.param, tmp_path, REAL_DATABASE_URL) as url:
+        yield url
+
+
+@pytest.fixture
+def database(database_url: str):  # type: ignore[no-untyped-def]
+    from cryptography.fernet import Fernet
+
+    from store.crypto import configure_cipher
+    from store.db import Database
+
+    configure_cipher([Fernet.generate_key().decode()])
+    db = Database(database_url)
+    yield db
+    db.dispose()
