@@ -58,11 +58,7 @@ def deliver_notification(ctx: WorkerContext, outbox_id: int) -> str:
                  kind=snapshot.kind, role=snapshot.role, outcome="superseded")
         return "superseded"
 
-    mail = _render(ctx, snapshot)
-    mail.replace_header("Message-ID", _message_id(snapshot)) if "Message-ID" in mail else None
-    if "Message-ID" not in mail:
-        mail["Message-ID"] = _message_id(snapshot)
-    ctx.mail.send(mail)
+    ctx.mail.send(_render(ctx, snapshot))
     with ctx.database.session() as session:
         message = outbox.get_message(session, outbox_id)
         if message is not None:
@@ -138,6 +134,7 @@ def _render(ctx: WorkerContext, s: _Snapshot) -> EmailMessage:
                 join_url=None if cancelled else s.join_url, passcode=None if cancelled else s.passcode,
             ),
             mail_from,
+            message_id=_message_id(s),
         )
     if s.role == "doctor":
         start_url = None
@@ -151,6 +148,7 @@ def _render(ctx: WorkerContext, s: _Snapshot) -> EmailMessage:
                 join_url=None if cancelled else s.join_url,
             ),
             mail_from,
+            message_id=_message_id(s),
         )
     raise PermanentFailure(f"unknown recipient role {s.role!r}")
 

@@ -1,0 +1,23 @@
+"""Delivery failures, split by what the caller should do next.
+
+Texts name the stage and the SMTP code only: never credentials, addresses, server replies
+(they often echo the recipient) or message bodies, so they are safe to log and store.
+"""
+
+from __future__ import annotations
+
+
+class DeliveryError(Exception):
+    """A message was not delivered. ``smtp_code`` is the server's reply code, if any."""
+
+    def __init__(self, reason: str, *, smtp_code: int | None = None) -> None:
+        super().__init__(reason)
+        self.smtp_code = smtp_code
+
+
+class TransientDeliveryError(DeliveryError):
+    """Try again later: connection refused/reset, timeout, 4xx reply."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying this message will not help: 5xx reply, failed AUTH, TLS misconfiguration."""
