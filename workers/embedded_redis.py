@@ -16,6 +16,12 @@ import redis
 from fakeredis import TcpFakeServer
 
 
+class _Server(TcpFakeServer):
+    # socketserver's default backlog of 5 makes a burst of clients wait about a second
+    # each for a retransmitted SYN; worker pools open many connections at once.
+    request_queue_size = 128
+
+
 @dataclass
 class EmbeddedRedisServer:
     server: TcpFakeServer
@@ -25,7 +31,7 @@ class EmbeddedRedisServer:
 
     @classmethod
     def start(cls, host: str = "127.0.0.1", port: int = 0) -> "EmbeddedRedisServer":
-        server = TcpFakeServer((host, port), server_type="redis")
+        server = _Server((host, port), server_type="redis")
         server.daemon_threads = True
         bound_port = int(server.server_address[1])
         thread = threading.Thread(

@@ -1,0 +1,204 @@
+"""The HTTP client for the handful of Zoom meeting endpoints telemed uses.
+
+Every failure is raised as a :class:`~zoom.errors.ZoomError` decided by
+``zoom.errors.classify_*``; the client retries nothing except a rejected access token
+(401 / code 124), once, with a fresh token. Other retries belong to the caller (the worker
+knows the appointment's deadline and Zoom's Retry-After hint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import requests
+import structlog
+
+from telemed.settings import require_secure_url
+from zoom.errors import (
+    ZoomAuthError,
+    ZoomNotFound,
+    ZoomTransientError,
+    classify_exception,
+    classify_response,
+)
+from zoom.oauth import USER_AGENT
+from zoom.tokens import TokenProvider
+
+log = structlog.get_logger(__name__)
+
+LIST_PAGE_SIZE = 300  # Zoom's maximum: fewer calls against the rate limit
+_MAX_PAGES = 100  # a guard against a server that keeps handing out page tokens
+
+
+class ZoomClient:
+    def __init__(
+        self,
+        api_url: str,
+        tokens: TokenProvider,
+        timeout: float = 10,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._api_url = require_secure_url(api_url, what="the Zoom API URL")
+        self._tokens = tokens
+        self._timeout = (float(timeout), float(timeout))  # (connect, read)
+        self._session = session or requests.Session()
+
+    def __repr__(self) -> str:
+        return f"ZoomClient(api_url={self._api_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    # Meetings ---------------------------------------------------------------------------
+
+    def create_meeting(self, host: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /users/{host}/meetings``; the created meeting (holds start/join urls)."""
+        response = self._call(
+            "POST", f"/users/{_user(host)}/meetings", route="/users/{host}/meetings", json=body
+        )
+        return _json_object(response)
+
+    def get_meeting(self, meeting_id: int) -> dict[str, Any]:
+        """``GET /meetings/{id}``; carries a freshly minted ``start_url``."""
+        response = self._call("GET", f"/meetings/{_meeting(meeting_id)}", route="/meetings/{id}")
+        return _json_object(response)
+
+    def update_meeting(self, meeting_id: int, fields: Mapping[str, Any]) -> None:
+        """``PATCH /meetings/{id}`` (204)."""
+        self._call(
+            "PATCH", f"/meetings/{_meeting(meeting_id)}", route="/meetings/{id}", json=fields
+        )
+
+    def delete_meeting(self, meeting_id: int) -> bool:
+        """``DELETE /meetings/{id}``: True when deleted now, False when it was already gone."""
+        try:
+            self._call("DELETE", f"/meetings/{_meeting(meeting_id)}", route="/meetings/{id}")
+        except ZoomNotFound:
+            return False
+        return True
+
+    def list_meetings(self, host: str, type: str = "upcoming") -> list[dict[str, Any]]:
+        """``GET /users/{host}/meetings``, every page."""
+        meetings: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"type": type, "page_size": LIST_PAGE_SIZE}
+        seen_tokens: set[str] = set()
+        for _ in range(_MAX_PAGES):
+            response = self._call(
+                "GET",
+                f"/users/{_user(host)}/meetings",
+                route="/users/{host}/meetings",
+                params=params,
+            )
+            page = _json_object(response)
+            items = page.get("meetings") or []
+            if not isinstance(items, list):
+                raise ZoomTransientError(
+                    "meeting list answer has no meetings array", status=response.status_code
+                )
+            meetings.extend(item for item in items if isinstance(item, dict))
+            token = page.get("next_page_token")
+            if not token or not isinstance(token, str) or token in seen_tokens:
+                return meetings
+            seen_tokens.add(token)
+            params = {**params, "next_page_token": token}
+        raise ZoomTransientError(f"meeting list did not end after {_MAX_PAGES} pages")
+
+    # Transport --------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        route: str,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> requests.Response:
+        for attempt in (1, 2):
+            token = self._tokens.access_token()
+            try:
+                response = self._session.request(
+                    method,
+                    self._api_url + path,
+                    json=dict(json) if json is not None else None,
+                    params=dict(params) if params is not None else None,
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Accept": "application/json",
+                        "User-Agent": USER_AGENT,
+                    },
+                    timeout=self._timeout,
+                    # Redirects are never part of Zoom's API; following one could send the
+                    # bearer token somewhere else.
+                    allow_redirects=False,
+                )
+            except Exception as exc:
+                failure = classify_exception(exc)
+                log.warning(
+                    "zoom.request_failed",
+                    method=method,
+                    path=route,
+                    error_type=type(failure).__name__,
+                )
+                raise failure from exc
+            error = classify_response(
+                response.status_code, response.headers, _json_or_none(response), _now()
+            )
+            if error is None:
+                log.debug(
+                    "zoom.request", method=method, path=route, http_status=response.status_code
+                )
+                return response
+            if attempt == 1 and isinstance(error, ZoomAuthError) and error.token_rejected:
+                log.info("zoom.token_rejected", method=method, path=route)
+                self._tokens.invalidate(token)
+                continue
+            # Info, not warning: some errors are expected (404 on delete); callers judge.
+            log.info(
+                "zoom.request_error",
+                method=method,
+                path=route,
+                http_status=error.status,
+                zoom_code=error.code,
+                error_type=type(error).__name__,
+            )
+            raise error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _user(host: str) -> str:
+    if not host or not isinstance(host, str):
+        raise ValueError("host must be a Zoom user id, an email, or 'me'")
+    # safe="" so an email's "@" and any "/" stay inside the one path segment.
+    return quote(host, safe="")
+
+
+def _meeting(meeting_id: int) -> str:
+    # Zoom meeting ids are 64-bit integers; anything else must not be spliced into a path.
+    if isinstance(meeting_id, bool) or not isinstance(meeting_id, int) or meeting_id <= 0:
+        raise ValueError("meeting_id must be a positive integer")
+    return str(meeting_id)
+
+
+def _json_object(response: requests.Response) -> dict[str, Any]:
+    body = _json_or_none(response)
+    if not isinstance(body, dict):
+        # The body may hold join/start urls: say what was wrong, never what was there.
+        raise ZoomTransientError("Zoom answered without a JSON object", status=response.status_code)
+    return body
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

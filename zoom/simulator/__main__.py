@@ -1,0 +1,5 @@
+import sys
+
+from zoom.simulator.cli import main
+
+sys.exit(main())

@@ -1,0 +1,36 @@
+"""The simulator's request and response objects, shared by the route modules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoom.simulator.state import SimState
+
+
+@dataclass
+class SimRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    json: Any = None
+    form: dict[str, str] = field(default_factory=dict)
+    base_url: str = ""
+
+
+@dataclass
+class SimResponse:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[SimState, SimRequest, re.Match[str]], SimResponse]
+
+
+def error(status: int, code: int, message: str) -> SimResponse:
+    """Zoom's API error body."""
+    return SimResponse(status, {"code": code, "message": message})
