@@ -26,6 +26,7 @@ def upsert_doctor(session: Session, *, id: str, name: str, email: str, zoom_user
         doctor.name, doctor.email, doctor.zoom_user = name, email, zoom_user
         doctor.updated_at = utcnow()
     session.add(doctor)
+    session.flush()  # appointments reference it; the unit of work does not order by FK
     return doctor
 
 

@@ -77,3 +77,57 @@ def database(database_url: str):  # type: ignore[no-untyped-def]
     db = Database(database_url)
     yield db
     db.dispose()
+
+
+def _backends() -> list[str]:
+    return ["real", "embedded"] if (REAL_REDIS_URL and REAL_DATABASE_URL) else ["embedded"]
+
+
+@pytest.fixture(params=_backends())
+def backend(request: pytest.FixtureRequest, tmp_path, embedded_redis: EmbeddedRedis):  # type: ignore[no-untyped-def]
+    """(redis_url, database_url): real Redis + PostgreSQL, or embedded server + SQLite."""
+    from tests.support.databases import fresh_database
+
+    if request.param == "real":
+        with fresh_database("postgresql", tmp_path, REAL_DATABASE_URL) as url:
+            yield REAL_REDIS_URL, url
+    else:
+        with fresh_database("sqlite", tmp_path, None) as url:
+            yield embedded_redis.url, url
+
+
+@pytest.fixture
+def zoom_sim():  # type: ignore[no-untyped-def]
+    from zoom.simulator import ZoomSimulator
+
+    with ZoomSimulator(client_id="test-client", client_secret="test-secret", account_id="test-account") as sim:
+        yield sim
+
+
+@pytest.fixture
+def smtp():  # type: ignore[no-untyped-def]
+    from tests.support.smtp import smtp_server
+
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pipeline(backend, zoom_sim, smtp, tmp_path, redis_namespace):  # type: ignore[no-untyped-def]
+    """A running pipeline: one real worker process, simulator over HTTP, real SMTP."""
+    from tests.support.pipeline import Pipeline
+
+    redis_url, database_url = backend
+    p = Pipeline(
+        redis_url=redis_url, namespace=redis_namespace, database_url=database_url,
+        zoom_api_url=zoom_sim.api_url, zoom_oauth_url=zoom_sim.oauth_url,
+        zoom_credentials={"account_id": "test-account", "client_id": "test-client", "client_secret": "test-secret"},
+        smtp_url=smtp.url(), workdir=tmp_path,
+    )
+    p.start_worker()
+    yield p
+    p.stop()
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"{redis_namespace}*", count=500):
+        client.delete(key)
+    client.close()
