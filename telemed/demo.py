@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -149,19 +150,24 @@ def _wait_for_pipeline(console: Console, database, total: int, worker, timeout: 
 
 
 def _print_results(console: Console, database, appointment_ids: list[str], sim: ZoomSimulator) -> None:  # type: ignore[no-untyped-def]
-    table = Table(title="appointments")
-    for column in ("appointment", "v", "state", "doctor", "zoom meeting", "patient was told", "doctor was told"):
-        table.add_column(column)
+    table = Table(title="appointments", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("appointment", no_wrap=True)
+    table.add_column("v", justify="right")
+    table.add_column("state", no_wrap=True)
+    table.add_column("zoom meeting", no_wrap=True)
+    table.add_column("who was told what")
     with database.session() as session:
         for appointment_id in appointment_ids:
             s = summarize(session, appointment_id)
             if s is None:
                 continue
-            told = {"patient": [], "doctor": []}  # type: dict[str, list[str]]
+            told: dict[str, list[str]] = {}
             for notice in s.notices:
                 role, kind, status = notice.split(":")
-                told.setdefault(role, []).append(kind if status == "sent" else f"{kind} ({status})")
-            meeting = "-" if s.zoom_meeting_id is None else f"{s.zoom_meeting_id}{'' if s.meeting_live else ' (deleted)'}"
-            table.add_row(s.id, str(s.version), s.state, s.doctor_id, meeting,
-                          ", ".join(told["patient"]) or "-", ", ".join(told["doctor"]) or "-")
+                told.setdefault(role, []).append(kind if status == "sent" else f"[dim]{kind} ({status})[/dim]")
+            meeting = "-" if s.zoom_meeting_id is None else (
+                str(s.zoom_meeting_id) if s.meeting_live else f"[dim]{s.zoom_meeting_id} deleted[/dim]"
+            )
+            who = "; ".join(f"{role}: {', '.join(kinds)}" for role, kinds in told.items()) or "-"
+            table.add_row(f"{s.id} ({s.doctor_id})", str(s.version), s.state, meeting, who)
     console.print(table)
