@@ -111,7 +111,7 @@ def _create(state: SimState, request: SimRequest, match: re.Match[str]) -> SimRe
         locked_settings=dict(state.locked_settings),
     )
     state.add_meeting(meeting, host=unquote(match["user"]), instant_conversion=conversion)
-    return SimResponse(201, model.public_view(meeting))
+    return SimResponse(201, state.note_secrets(model.public_view(meeting)))
 
 
 @_authorized
@@ -120,7 +120,7 @@ def _get(state: SimState, request: SimRequest, match: re.Match[str]) -> SimRespo
         record = state.live_meeting(int(match["id"]))
         if record is None:
             return _not_found(match["id"])
-        return SimResponse(200, model.public_view(record.meeting))
+        return SimResponse(200, state.note_secrets(model.public_view(record.meeting)))
 
 
 @_authorized

@@ -148,6 +148,10 @@ class ZoomSimulator:
         views = self.state.meeting_views()
         return views if include_deleted else [v for v in views if not v["deleted"]]
 
+    def secrets_handed_out(self) -> set[str]:
+        """Every access token, start link, ZAK, join link and passcode this simulator gave out."""
+        return self.state.secrets_handed_out()
+
     def requests(
         self, *, method: str | None = None, path_prefix: str | None = None
     ) -> list[dict[str, Any]]:

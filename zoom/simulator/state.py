@@ -90,6 +90,7 @@ class SimState:
     def reset(self) -> None:
         with self.lock:
             self.tokens: dict[str, float] = {}
+            self.handed_out: set[str] = set()
             self.grants = 0
             self.meetings: dict[int, MeetingRecord] = {}
             self.log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
@@ -106,6 +107,7 @@ class SimState:
     def issue_token(self) -> str:
         token = secrets.token_urlsafe(48)
         with self.lock:
+            self.handed_out.add(token)
             self.tokens[token] = self.clock() + self.token_lifetime_seconds
             self.grants += 1
         return token
@@ -183,6 +185,20 @@ class SimState:
                 for r in self.meetings.values()
                 if r.deleted_at is None and r.meeting["host_id"] == host_id
             ]
+
+    def note_secrets(self, view: dict[str, Any]) -> dict[str, Any]:
+        """Remember every credential handed out, so leak tests can search for each one."""
+        with self.lock:
+            for key in ("start_url", "join_url", "password", "encrypted_password"):
+                if view.get(key):
+                    self.handed_out.add(str(view[key]))
+            if "zak=" in str(view.get("start_url", "")):
+                self.handed_out.add(str(view["start_url"]).split("zak=", 1)[1])
+        return view
+
+    def secrets_handed_out(self) -> set[str]:
+        with self.lock:
+            return set(self.handed_out)
 
     def meeting_views(self) -> list[dict[str, Any]]:
         with self.lock:
