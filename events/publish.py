@@ -16,7 +16,7 @@ import structlog
 
 from events.models import event_to_json
 from events.parsing import Event, parse_event
-from store import inbox, states
+from store import inbox
 from store.db import Database
 
 Enqueue = Callable[[str], None]
@@ -55,8 +55,9 @@ class Publisher:
                 occurred_at=parsed.occurred_at,
                 payload=json.dumps(event_to_json(parsed), separators=(",", ":")),
             )
-            still_pending = is_new or _is_pending(session, parsed.event_id)
-        queued = still_pending and self._try_enqueue(parsed)
+        # A repeat queues nothing: if its first delivery never reached the queue, the
+        # reconciler re-queues the pending inbox row.
+        queued = is_new and self._try_enqueue(parsed)
         status: Literal["accepted", "duplicate"] = "accepted" if is_new else "duplicate"
         log.info("event recorded", event_id=parsed.event_id, appointment_id=appointment.id,
                  outcome=status, version=appointment.version)
@@ -70,11 +71,6 @@ class Publisher:
                         event_id=event.event_id, error_type=type(exc).__name__)
             return False
         return True
-
-
-def _is_pending(session: Any, event_id: str) -> bool:
-    row = inbox.get_event(session, event_id)
-    return row is not None and row.status == states.EVENT_PENDING
 
 
 _default: Publisher | None = None
