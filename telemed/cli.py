@@ -85,14 +85,46 @@ def status(appointment_id: str) -> None:
 
 
 @main.command()
-@click.option("--interval", default=15.0, show_default=True, help="Seconds between reconciler passes.")
+@click.option("--interval", type=float, default=None, help="Seconds between reconciler passes "
+              "(default: TELEMED_SCHEDULER_INTERVAL_SECONDS, 15).")
 @click.option("--once", is_flag=True, help="Run one pass and exit.")
-def scheduler(interval: float, once: bool) -> None:
-    """Run the reconciler: re-queue whatever the store says is unfinished."""
+def scheduler(interval: float | None, once: bool) -> None:
+    """Run periodic jobs: the reconciler and the rest (one active instance)."""
     from telemed.scheduler import run_scheduler
 
     _setup_logging()
-    sys.exit(run_scheduler(interval=interval, once=once))
+    sys.exit(run_scheduler(interval=interval or get_settings().scheduler_interval_seconds, once=once))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", type=int, default=None, help="Port (default: $PORT, else 8000).")
+def web(host: str, port: int | None) -> None:
+    """Serve the HTTP API (event ingress, OAuth, start links, admin)."""
+    import uvicorn
+
+    from telemed.runtime import build_web_services
+    from web.app import create_app
+
+    _setup_logging()
+    port = port or int(os.environ.get("PORT", "8000"))
+    app = create_app(build_web_services())
+    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True)
+
+
+@main.group()
+def keys() -> None:
+    """API keys and encryption keys."""
+
+
+@main.group()
+def doctors() -> None:
+    """Doctors and their Zoom connections."""
+
+
+@main.group()
+def dlq() -> None:
+    """Dead letters: messages that failed for good."""
 
 
 @main.group()
@@ -101,7 +133,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="heads", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION."""
     from store.migrate import upgrade
@@ -119,6 +151,9 @@ def zoom_sim(ctx: click.Context) -> None:
 
     sys.exit(simulator_main(list(ctx.args)))
 
+
+# Commands that belong to a part of the product live beside it and attach here.
+from telemed import cli_doctors, cli_dlq, cli_keys  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -37,3 +37,25 @@ def redis_client(settings: Settings | None = None) -> redis.Redis:
     from workers.broker import redis_url_for
 
     return redis.Redis.from_url(redis_url_for(settings or get_settings()))
+
+
+def build_web_services(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    """Everything the HTTP app needs, wired from settings."""
+    from dramatiq.message import Message
+
+    from web.services import WebServices
+    from workers import actors
+
+    settings = settings or get_settings()
+    database = build_database(settings)
+    broker = actors.broker
+
+    def enqueue(actor_name: str, *args: object) -> None:
+        actor = broker.get_actor(actor_name)
+        broker.enqueue(Message(queue_name=actor.queue_name, actor_name=actor_name, args=args,
+                               kwargs={}, options={}))
+
+    return WebServices(
+        settings=settings, database=database, redis=broker.client,
+        publisher=build_publisher(settings, database), enqueue=enqueue,
+    )

@@ -1,53 +1,85 @@
-"""``telemed scheduler``: periodic jobs, one active instance at a time (a Redis lock)."""
+"""``telemed scheduler``: periodic jobs, one active instance at a time (a Redis lock).
+
+Each job is a plain function ``job(ctx) -> dict[str, int]`` with an interval; the
+scheduler runs whichever are due, logs what they report, and keeps going if one fails.
+"""
 
 from __future__ import annotations
 
 import signal
 import threading
-from datetime import timedelta
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
-from telemed.runtime import build_database
 from telemed.settings import get_settings
 
 log = structlog.get_logger("telemed.scheduler")
+Job = Callable[[Any], dict[str, int]]
 
 
-def run_scheduler(interval: float, once: bool = False, grace: timedelta = timedelta(seconds=30)) -> int:
-    from workers import actors
-    from workers.reconciler import reconcile
+@dataclass
+class ScheduledJob:
+    name: str
+    every_seconds: float
+    run: Job
+    next_at: float = 0.0
+
+
+def default_jobs(interval: float) -> list[ScheduledJob]:
+    """The jobs, from the modules that own them (the workers package)."""
+    from workers import jobs
+
+    return [ScheduledJob(name, every or interval, fn) for name, every, fn in jobs.JOBS]
+
+
+def run_scheduler(interval: float, once: bool = False, jobs: list[ScheduledJob] | None = None) -> int:
+    from workers.context import get_context
 
     settings = get_settings()
-    database = build_database(settings)
-    client = actors.broker.client
+    ctx = get_context()
+    jobs = jobs or default_jobs(interval)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    lock = client.lock(f"{settings.redis_namespace}:lock:scheduler", timeout=max(30.0, interval * 3))
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    lock = ctx.redis.lock(f"{settings.redis_namespace}:lock:scheduler", timeout=max(30.0, interval * 3))
     while not stop.is_set():
-        if lock.acquire(blocking=False) or _still_ours(lock):
-            report = reconcile(
-                database,
-                enqueue_event=lambda i: actors.process_event.send(i),
-                enqueue_sync=lambda i: actors.sync_meeting.send(i),
-                enqueue_notification=lambda i: actors.deliver_notification.send(i),
-                grace=grace,
-            )
-            log.info("reconciled", count=report.total, events=report.events,
-                     appointments=report.appointments, notifications=report.notifications)
+        if _hold(lock):
+            now = time.monotonic()
+            for job in jobs:
+                if once or now >= job.next_at:
+                    job.next_at = now + job.every_seconds
+                    _run_one(job, ctx)
         if once:
             break
-        stop.wait(interval)
+        stop.wait(min(1.0, interval))
     try:
         lock.release()
-    except Exception:
+    except Exception:  # expired or never ours
         pass
     return 0
 
 
-def _still_ours(lock) -> bool:  # type: ignore[no-untyped-def]
+def _hold(lock: Any) -> bool:
+    """Take the lock, or extend it if we already hold it; another instance keeps it otherwise."""
     try:
-        return bool(lock.owned() and lock.reacquire())
-    except Exception:
+        if lock.owned():
+            return bool(lock.reacquire())
+        return bool(lock.acquire(blocking=False))
+    except Exception as exc:  # Redis blinked: skip this round
+        log.warning("scheduler lock unavailable", error_type=type(exc).__name__)
         return False
+
+
+def _run_one(job: ScheduledJob, ctx: Any) -> None:
+    try:
+        report = job.run(ctx)
+    except Exception as exc:
+        log.exception("scheduled job failed", job=job.name, error_type=type(exc).__name__)
+        return
+    if any(report.values()):
+        log.info("scheduled job ran", job=job.name, **report)

@@ -81,6 +81,26 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     admin_email: str | None = None
 
+    # Zoom production adapter (doctor OAuth, token refresh, rate limits)
+    zoom_token_refresh_margin_seconds: int = Field(default=300, ge=0, le=3000)
+    zoom_create_per_second: float = Field(default=20.0, gt=0)  # Pro plan, "Medium" APIs
+    zoom_light_per_second: float = Field(default=30.0, gt=0)  # Pro plan, "Light" APIs
+    zoom_daily_calls_per_host: int = Field(default=100, ge=1)  # create/update per host per UTC day
+    connect_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
+    # Notifications
+    reminder_offsets: str = Field(default="24h,15m", pattern=r"^\s*(\d+[smhd]\s*,?\s*)*$")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    # Ingress and operations
+    ingress_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    ingress_tolerance_seconds: int = Field(default=300, ge=1)
+    zoom_webhook_secret_token: SecretStr | None = None
+    zoom_meeting_deleted_policy: Literal["reprovision", "attention"] = "reprovision"
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_bind: str = "127.0.0.1"
+    scheduler_interval_seconds: float = Field(default=15.0, gt=0)
+
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -1,0 +1,1 @@
+"""Placeholder: commands attach to the groups in telemed.cli."""

@@ -1,0 +1,34 @@
+"""The FastAPI application. Each concern is a router in a module of its own."""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import FastAPI
+
+from web.services import WebServices
+
+ROUTER_MODULES = (
+    "web.health",  # /healthz, /readyz, /metrics
+    "web.ingress",  # POST /v1/events
+    "web.zoom_webhook",  # POST /zoom/webhook
+    "web.oauth",  # /oauth/zoom/connect, /oauth/zoom/callback
+    "web.start_links",  # /start/{token}
+    "web.access_api",  # /v1/appointments/...
+    "web.admin",  # /admin
+)
+
+
+def create_app(services: WebServices) -> FastAPI:
+    app = FastAPI(
+        title="telemed",
+        version="1",
+        description="Appointment events in, secure Zoom meetings and role-filtered notifications out.",
+    )
+    app.state.services = services
+    for name in ROUTER_MODULES:
+        module = importlib.import_module(name)
+        router = getattr(module, "router", None)
+        if router is not None:
+            app.include_router(router)
+    return app
