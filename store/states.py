@@ -11,6 +11,11 @@ PENDING: Final = "pending"  # Zoom does not reflect the newest version yet
 PROVISIONED: Final = "provisioned"  # meeting exists and matches
 CLOSED: Final = "cancelled"  # cancelled and the meeting is gone
 NEEDS_ATTENTION: Final = "needs_attention"  # a person must act; see attention_reason
+IN_PROGRESS: Final = "in_progress"  # Zoom says the meeting has started (webhook)
+COMPLETED: Final = "completed"  # Zoom says the meeting has ended (webhook)
+
+# Doctor.connection
+NEEDS_RECONNECT: Final = "needs_reconnect"  # the doctor removed our app in Zoom
 
 # InboxEvent.status
 EVENT_PENDING: Final = "pending"

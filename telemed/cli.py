@@ -112,6 +112,19 @@ def web(host: str, port: int | None) -> None:
     uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True)
 
 
+@main.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface the web part binds.")
+@click.option("--port", type=int, default=None, help="Web port (default: $PORT, else 8000).")
+@click.option("--processes", "-p", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--threads", "-t", type=int, default=8, show_default=True, help="Threads per worker process.")
+def run(host: str, port: int | None, processes: int, threads: int) -> None:
+    """Run web, worker and scheduler together on one machine (embedded Redis if none is set)."""
+    from telemed.run import run_all
+
+    _setup_logging()
+    sys.exit(run_all(get_settings(), host, port or int(os.environ.get("PORT", "8000")), processes, threads))
+
+
 @main.group()
 def keys() -> None:
     """API keys and encryption keys."""
@@ -152,8 +165,30 @@ def zoom_sim(ctx: click.Context) -> None:
     sys.exit(simulator_main(list(ctx.args)))
 
 
+@main.command()
+@click.option("--only", default=None, metavar="NAME[,NAME]",
+              help="Only these benchmarks: broker, latency-bound, zoom-limits, tokens, booking-latency, "
+                   "recovery, memory (or their item numbers 1-7).")
+@click.option("--scale", type=click.Choice(["small", "full"]), default="full", show_default=True,
+              help="small: a quick check of the harness; full: the published figures.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("docs/benchmarks"), show_default=True,
+              help="Where README.md, results.json and the PNG plots go.")
+@click.option("--processes", type=int, default=None, help="Worker processes (default: CPU count).")
+@click.option("--threads", type=int, default=None, help="Threads per worker process (default: 8).")
+def bench(only: str | None, scale: str, out: Path, processes: int | None, threads: int | None) -> None:
+    """Measure telemed against the baselines users would otherwise choose (needs telemed[bench]).
+
+    Uses TELEMED_BENCH_REDIS_URL / TELEMED_BENCH_DATABASE_URL when set, else embedded Redis and SQLite."""
+    from telemed.bench import run_bench_command
+
+    sys.exit(run_bench_command(only=only, scale=scale, out=out, processes=processes, threads=threads,
+                               echo=click.echo))
+
+
 # Commands that belong to a part of the product live beside it and attach here.
 from telemed import cli_doctors, cli_dlq, cli_keys  # noqa: E402,F401
+from telemed import cli_notifications  # noqa: E402,F401  (webhook status/enable)
+from telemed import cli_rotate  # noqa: E402,F401  (keys rotate)
 
 if __name__ == "__main__":
     main()

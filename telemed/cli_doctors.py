@@ -1,1 +1,116 @@
-"""Placeholder: commands attach to the groups in telemed.cli."""
+"""``telemed doctors connect-link D-7`` and ``telemed doctors list``.
+
+A connect link lets the doctor attach their own Zoom account (``web/oauth.py``). It is a
+credential: printed on demand, never stored. Doctors are known from their first booking;
+``--name/--email`` register one before any booking arrives.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from telemed.cli import doctors
+from telemed.settings import get_settings
+
+
+def _database():  # type: ignore[no-untyped-def]
+    from telemed.runtime import build_database
+
+    return build_database()
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """A database that is down or not migrated gets one line, not a traceback."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    try:
+        yield
+    except (OperationalError, ProgrammingError) as exc:
+        click.echo(f"error: the database is not reachable or not set up ({type(exc.orig).__name__}); "
+                   "check TELEMED_DATABASE_URL and run 'telemed db upgrade'", err=True)
+        sys.exit(2)
+
+
+@doctors.command("connect-link")
+@click.argument("doctor_id")
+@click.option("--ttl", "ttl_seconds", type=click.IntRange(60, 90 * 24 * 3600), default=None,
+              help="Seconds the link stays valid (default: TELEMED_CONNECT_LINK_TTL_SECONDS, 7 days).")
+@click.option("--name", default=None, help="Register the doctor first (with --email) if not yet known.")
+@click.option("--email", default=None, help="The doctor's e-mail (with --name).")
+@click.option("--zoom-user", default=None, help="Their Zoom user for the account app (default: --email).")
+def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, email: str | None,
+                 zoom_user: str | None) -> None:
+    """Print a signed, expiring link DOCTOR_ID opens to connect their own Zoom account."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from store import appointments
+    from telemed.connect_links import connect_url, make_connect_token
+
+    settings = get_settings()
+    if not settings.public_url:
+        raise click.UsageError("TELEMED_PUBLIC_URL is not set: the link must point at this service's web address")
+    if not (settings.zoom_oauth_client_id and settings.zoom_oauth_client_secret):
+        raise click.UsageError("TELEMED_ZOOM_OAUTH_CLIENT_ID and TELEMED_ZOOM_OAUTH_CLIENT_SECRET are not set: "
+                               "doctors connect through the user-managed Zoom OAuth app")
+    if (name is None) != (email is None):
+        raise click.UsageError("--name and --email go together")
+    ttl = timedelta(seconds=ttl_seconds or settings.connect_link_ttl_seconds)
+    try:
+        token = make_connect_token(settings.fernet_keys, doctor_id, ttl)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="DOCTOR_ID") from None
+    with _store_errors(), _database().session() as session:
+        if name is not None and email is not None:
+            try:
+                address = validate_email(email, check_deliverability=False).normalized
+            except EmailNotValidError as exc:
+                raise click.BadParameter(str(exc), param_hint="--email") from None
+            appointments.upsert_doctor(session, id=doctor_id, name=name[:200], email=address,
+                                       zoom_user=zoom_user or address)
+        elif appointments.get_doctor(session, doctor_id) is None:
+            click.echo(f"error: doctor {doctor_id} is not known yet (doctors appear with their first booking); "
+                       "register them with --name and --email", err=True)
+            sys.exit(2)
+    click.echo(connect_url(settings.public_url, token))
+    expires = (datetime.now(UTC) + ttl).strftime("%Y-%m-%d %H:%M UTC")
+    click.echo(f"connect link for {doctor_id}, valid until {expires}; send it to the doctor only "
+               "(whoever opens it can attach a Zoom account to this doctor).", err=True)
+
+
+@doctors.command("list")
+def list_() -> None:
+    """Doctors and their Zoom connection: none, connected, needs_reconnect."""
+    from store.zoom_tokens import connection_rows
+
+    with _store_errors(), _database().session() as session:
+        rows = connection_rows(session)
+        table = Table(title="Doctors")
+        for column in ("id", "name", "zoom user", "connection", "token version", "token expires",
+                       "last refresh"):
+            table.add_column(column)
+        for doctor, token in rows:
+            state = token.status if token is not None else doctor.connection
+            table.add_row(
+                doctor.id, doctor.name, doctor.zoom_user, state,
+                str(token.version) if token else "-",
+                _when(token.expires_at) if token else "-",
+                _when(token.refreshed_at) if token else "-",
+            )
+    console = Console()
+    if not console.is_terminal:  # piped: don't squeeze the table to 80 columns
+        console = Console(width=200)
+    console.print(table)
+    if not rows:
+        click.echo("no doctors yet: they appear with their first booking", err=True)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"

@@ -1,1 +1,80 @@
-"""Placeholder: commands attach to the groups in telemed.cli."""
+"""``telemed keys create|list|revoke``: API keys for the access API.
+
+A key is shown once, when it is made; only its SHA-256 hash is stored, and it is found
+again by its public prefix (``tmk_<prefix>_...``), which is what ``list`` and ``revoke`` use.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from telemed.cli import keys
+
+
+def _database():  # type: ignore[no-untyped-def]
+    from telemed.runtime import build_database
+
+    return build_database()
+
+
+@keys.command("create")
+@click.option("--role", required=True, metavar="admin|booking|doctor:ID",
+              help="What the key may see: admin (everything), booking (status and join links), "
+                   "doctor:ID (that doctor's appointments, with start links).")
+@click.option("--label", default=None, help="A note for people: who or what uses the key.")
+def create(role: str, label: str | None) -> None:
+    """Make an API key and print it once."""
+    from store.api_keys import ROLE_PATTERN, create_key
+
+    if not ROLE_PATTERN.match(role):
+        raise click.BadParameter("must be admin, booking or doctor:<doctor id> "
+                                 "(letters, digits and . _ : - in the id)", param_hint="--role")
+    if label is not None and len(label) > 200:
+        raise click.BadParameter("at most 200 characters", param_hint="--label")
+    with _database().session() as session:
+        row, plaintext = create_key(session, role, label)
+        prefix = row.prefix
+    click.echo(plaintext)
+    click.echo(f"key {prefix} for role {role} created; this is the only time it is shown. "
+               "Send it as 'Authorization: Bearer <key>'.", err=True)
+
+
+@keys.command("list")
+def list_() -> None:
+    """List API keys (prefix, role, label, dates); never the keys themselves."""
+    from store.api_keys import list_keys
+
+    with _database().session() as session:
+        rows = list_keys(session)
+    table = Table(title="API keys")
+    for column in ("prefix", "role", "label", "created", "last used", "revoked"):
+        table.add_column(column)
+
+    def when(moment) -> str:  # type: ignore[no-untyped-def]
+        return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+    for row in rows:
+        table.add_row(row.prefix, row.role, row.label or "-", when(row.created_at), when(row.last_used_at),
+                      when(row.revoked_at))
+    Console(width=120).print(table)
+
+
+@keys.command("revoke")
+@click.argument("prefix")
+def revoke(prefix: str) -> None:
+    """Revoke the key with PREFIX (as shown by 'telemed keys list')."""
+    from store.api_keys import revoke_key
+
+    prefix = prefix.strip()
+    if prefix.startswith("tmk_"):  # a whole key pasted: take its prefix, never echo the rest
+        prefix = prefix.split("_")[1] if prefix.count("_") >= 2 else ""
+    with _database().session() as session:
+        done = revoke_key(session, prefix)
+    if not done:
+        click.echo(f"error: no active key with prefix {prefix!r}", err=True)
+        sys.exit(1)
+    click.echo(f"key {prefix} revoked")

@@ -27,3 +27,12 @@ END_TO_END = Histogram(
     "telemed_event_to_notification_seconds", "From event received to its notification sent",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
 )
+# Worker processes (workers/metrics_middleware.py), exported on TELEMED_WORKER_METRICS_PORT.
+MESSAGES = Counter("telemed_worker_messages_total", "Messages handled, per actor and outcome",
+                   ["actor", "outcome"])  # succeeded | failed | skipped | dead_lettered
+MESSAGE_SECONDS = Histogram(
+    "telemed_worker_message_seconds", "Time spent handling one message", ["actor"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+# When the scheduler last measured the gauges above (unix seconds; 0: never).
+GAUGES_UPDATED = Gauge("telemed_gauges_updated_timestamp_seconds", "When queue and outbox gauges were measured")

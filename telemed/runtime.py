@@ -55,7 +55,16 @@ def build_web_services(settings: Settings | None = None):  # type: ignore[no-unt
         broker.enqueue(Message(queue_name=actor.queue_name, actor_name=actor_name, args=args,
                                kwargs={}, options={}))
 
+    # Start links and the access API mint fresh start_urls with the workers' Zoom wiring
+    # (workers.start_urls.zoom_for_doctor is the one place that picks the client).
+    from workers.context import WorkerContext
+    from workers.start_urls import fetch_start_url
+
+    zoom_context = WorkerContext(settings)
+    zoom_context.database = database  # type: ignore[misc]  # share the engine
+
     return WebServices(
         settings=settings, database=database, redis=broker.client,
         publisher=build_publisher(settings, database), enqueue=enqueue,
+        start_url_fetcher=lambda appointment_id: fetch_start_url(zoom_context, appointment_id),
     )

@@ -6,6 +6,8 @@ scheduler runs whichever are due, logs what they report, and keeps going if one 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import threading
 import time
@@ -13,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 import structlog
+from redis.exceptions import LockError
 
 from telemed.settings import get_settings
 
@@ -36,19 +40,31 @@ def default_jobs(interval: float) -> list[ScheduledJob]:
     return [ScheduledJob(name, every or interval, fn) for name, every, fn in jobs.JOBS]
 
 
-def run_scheduler(interval: float, once: bool = False, jobs: list[ScheduledJob] | None = None) -> int:
+def run_scheduler(interval: float, once: bool = False, jobs: list[ScheduledJob] | None = None,
+                  stop: threading.Event | None = None) -> int:
+    """Run due jobs while holding the lock; ``stop`` (or SIGTERM/SIGINT) ends the loop."""
     from workers.context import get_context
 
     settings = get_settings()
     ctx = get_context()
     jobs = jobs or default_jobs(interval)
-    stop = threading.Event()
+    stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+    # A crashed active instance is replaced once its lock expires; a stopped one hands over
+    # at once (it releases the lock on the way out).
     lock = ctx.redis.lock(f"{settings.redis_namespace}:lock:scheduler", timeout=max(30.0, interval * 3))
+    active: bool | None = None
     while not stop.is_set():
-        if _hold(lock):
+        holding = _hold(lock)
+        if holding != active:
+            active = holding
+            if holding:
+                log.info("scheduler active: this instance holds the lock", pid=os.getpid())
+            else:
+                log.info("scheduler standby: another instance holds the lock", pid=os.getpid())
+        if holding:
             now = time.monotonic()
             for job in jobs:
                 if once or now >= job.next_at:
@@ -57,10 +73,8 @@ def run_scheduler(interval: float, once: bool = False, jobs: list[ScheduledJob] 
         if once:
             break
         stop.wait(min(1.0, interval))
-    try:
+    with contextlib.suppress(redis.RedisError, LockError):  # expired, never ours, or Redis gone
         lock.release()
-    except Exception:  # expired or never ours
-        pass
     return 0
 
 
@@ -70,7 +84,7 @@ def _hold(lock: Any) -> bool:
         if lock.owned():
             return bool(lock.reacquire())
         return bool(lock.acquire(blocking=False))
-    except Exception as exc:  # Redis blinked: skip this round
+    except (redis.RedisError, LockError) as exc:  # Redis blinked: skip this round
         log.warning("scheduler lock unavailable", error_type=type(exc).__name__)
         return False
 

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     # Notifications
     reminder_offsets: str = Field(default="24h,15m", pattern=r"^\s*(\d+[smhd]\s*,?\s*)*$")
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # First retry delay of a failed mail or webhook; doubles per attempt (outbox retries).
+    notification_retry_base_seconds: float = Field(default=15.0, gt=0, le=3600)
 
     # Ingress and operations
     ingress_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -100,6 +102,7 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_bind: str = "127.0.0.1"
     scheduler_interval_seconds: float = Field(default=15.0, gt=0)
+    reconcile_grace_seconds: float = Field(default=30.0, ge=0)  # rows younger than this are left to the queue
 
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

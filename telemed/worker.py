@@ -18,5 +18,9 @@ def dramatiq_args(processes: int, threads: int, queues: Sequence[str] = ()) -> l
 
 
 def run_workers(processes: int, threads: int, queues: Sequence[str] = ()) -> int:
+    from telemed.settings import get_settings
+    from workers.metrics_middleware import prepare_multiprocess
+
+    prepare_multiprocess(get_settings())  # before the processes start (TELEMED_WORKER_METRICS_PORT)
     parsed = make_argument_parser().parse_args(dramatiq_args(processes, threads, queues))
     return int(dramatiq_main(parsed) or 0)

@@ -131,3 +131,7 @@ def pipeline(backend, zoom_sim, smtp, tmp_path, redis_namespace):  # type: ignor
     for key in client.scan_iter(match=f"{redis_namespace}*", count=500):
         client.delete(key)
     client.close()
+
+
+# One pipeline on the most real backend configured, for slow process-level tests.
+from tests.support.single_backend import single_pipeline  # noqa: E402,F401

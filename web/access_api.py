@@ -1,5 +1,153 @@
-"""Placeholder: filled in by its issue."""
+"""The access API: what each principal may know about an appointment and its meeting.
 
-from fastapi import APIRouter
+| principal            | GET /v1/appointments/{id} | GET /v1/appointments/{id}/meeting          |
+|----------------------|---------------------------|--------------------------------------------|
+| admin                | yes, with operations info | join link, passcode, fresh start link      |
+| booking              | yes                       | join link, passcode                        |
+| doctor:<id>, own     | yes                       | join link, passcode, fresh start link      |
+| doctor:<id>, other's | 404                       | 404                                        |
+| no / bad / revoked key | 401                     | 401                                        |
 
-router = APIRouter()
+A doctor asking for someone else's appointment gets the same 404 as for one that does
+not exist, so keys cannot be used to probe other doctors' schedules. Patient names and
+contacts are never served here. Every start link handed out is minted by Zoom at request
+time and audited (who, when, which appointment; never the URL).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
+from pydantic import BaseModel
+
+from store import appointments, notifications, outbox, states
+from store.api_keys import Principal
+from store.models import Appointment
+from web.deps import principal, services
+from web.services import WebServices
+from zoom.errors import ZoomError, ZoomNotFound, ZoomRateLimited, ZoomTransientError
+
+log = structlog.get_logger("telemed.web.access")
+router = APIRouter(prefix="/v1/appointments", tags=["appointments"])
+AppointmentId = Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$", description="The booking system's appointment id")
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class AppointmentOut(BaseModel):
+    id: str
+    version: int
+    status: str  # scheduled | cancelled
+    state: str  # pending | provisioned | cancelled | needs_attention
+    start_time: datetime | None
+    duration_minutes: int | None
+    timezone: str
+    doctor_id: str
+    clinic_id: str | None
+    meeting_live: bool
+    # admin only
+    synced_version: int | None = None
+    attention_reason: str | None = None
+    notifications: list[str] | None = None
+
+
+class MeetingOut(BaseModel):
+    appointment_id: str
+    zoom_meeting_id: int
+    join_url: str
+    passcode: str
+    start_time: datetime
+    duration_minutes: int
+    timezone: str
+    # doctor (own appointment) and admin only; minted now, expires in about two hours
+    start_url: str | None = None
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+def _not_found(appointment_id: str) -> HTTPException:
+    return HTTPException(404, f"no appointment {appointment_id!r} for this key")
+
+
+def _visible(session: object, who: Principal, appointment_id: str) -> Appointment:
+    appointment = appointments.get_appointment(session, appointment_id)  # type: ignore[arg-type]
+    if appointment is None:
+        raise _not_found(appointment_id)
+    if who.role == "doctor" and appointment.doctor_id != who.doctor_id:
+        raise _not_found(appointment_id)
+    if who.role not in {"admin", "booking", "doctor"}:
+        raise HTTPException(403, "this key's role may not read appointments")
+    return appointment
+
+
+ERRORS: dict[int | str, dict[str, object]] = {401: {"model": Problem}, 404: {"model": Problem}}
+
+
+@router.get("/{appointment_id}", response_model=AppointmentOut, response_model_exclude_none=True,
+            responses=ERRORS, summary="An appointment's status")
+def get_appointment(
+    appointment_id: str = AppointmentId, who: Principal = Depends(principal), svc: WebServices = Depends(services)
+) -> AppointmentOut:
+    with svc.database.session() as session:
+        appointment = _visible(session, who, appointment_id)
+        live = appointments.live_meeting(session, appointment_id) is not None
+        view = AppointmentOut(
+            id=appointment.id, version=appointment.version, status=appointment.desired, state=appointment.state,
+            start_time=appointment.start_time, duration_minutes=appointment.duration_minutes,
+            timezone=appointment.timezone, doctor_id=appointment.doctor_id, clinic_id=appointment.clinic_id,
+            meeting_live=live,
+        )
+        if who.role == "admin":
+            view.synced_version = appointment.synced_version
+            view.attention_reason = appointment.attention_reason
+            view.notifications = [f"{m.role}:{m.kind}:{m.channel}:{m.status}"
+                                  for m in outbox.messages_for(session, appointment_id)]
+    return view
+
+
+@router.get("/{appointment_id}/meeting", response_model=MeetingOut, response_model_exclude_none=True,
+            responses={**ERRORS, 502: {"model": Problem}, 503: {"model": Problem}},
+            summary="How to join (and, for the assigned doctor or an admin, start) the meeting")
+def get_meeting(
+    response: Response, appointment_id: str = AppointmentId, who: Principal = Depends(principal),
+    svc: WebServices = Depends(services),
+) -> MeetingOut:
+    response.headers.update(NO_STORE)
+    with svc.database.session() as session:
+        appointment = _visible(session, who, appointment_id)
+        meeting = appointments.live_meeting(session, appointment_id)
+        if meeting is None or appointment.desired == states.CANCELLED:
+            raise HTTPException(404, f"appointment {appointment_id!r} has no live meeting "
+                                     f"(status {appointment.desired}, state {appointment.state})")
+        view = MeetingOut(
+            appointment_id=appointment_id, zoom_meeting_id=meeting.zoom_meeting_id, join_url=meeting.join_url,
+            passcode=meeting.passcode, start_time=meeting.start_time, duration_minutes=meeting.duration_minutes,
+            timezone=meeting.timezone,
+        )
+        doctor_id = appointment.doctor_id
+    if who.role in {"admin", "doctor"}:  # a doctor reaching here is the assigned one
+        view.start_url = _start_url(svc, appointment_id)
+        with svc.database.session() as session:
+            notifications.record_disclosure(
+                session, appointment_id=appointment_id, doctor_id=doctor_id, via=notifications.VIA_API,
+                principal=f"{who.label} key:{who.key_prefix}" if who.key_prefix else who.label)
+        log.info("start link disclosed", appointment_id=appointment_id, principal=who.label, via="api")
+    return view
+
+
+def _start_url(svc: WebServices, appointment_id: str) -> str:
+    if svc.start_url_fetcher is None:
+        raise HTTPException(503, "start links are not available: Zoom is not configured for this service")
+    try:
+        return svc.start_url_fetcher(appointment_id)
+    except (LookupError, ZoomNotFound):
+        raise HTTPException(404, f"appointment {appointment_id!r} has no live meeting in Zoom") from None
+    except (ZoomRateLimited, ZoomTransientError):
+        raise HTTPException(503, "Zoom is not answering; try again in a minute",
+                            headers={"Retry-After": "30"}) from None
+    except ZoomError as exc:
+        log.warning("access api: Zoom refused", appointment_id=appointment_id, error_type=type(exc).__name__)
+        raise HTTPException(502, "Zoom refused to mint a start link for this meeting") from None

@@ -1,5 +1,171 @@
-"""Placeholder: filled in by its issue."""
+"""``POST /v1/events``: a booking system's signed event in, committed to the inbox.
 
-from fastapi import APIRouter
+The order of checks is the contract (DESIGN.md): size (413, before anything is parsed),
+signature and clock window (401), replay (401), JSON (400), the v1 contract (422), then
+the store and the queue (503 when either is down, with nothing half-written). A 202
+means the event is committed; ``status`` says whether it was new or a repeat.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any, Literal
+
+import redis
+import sqlalchemy.exc
+import structlog
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from events import InvalidEvent, signing
+from events.publish import PublishResult
+from events.schema import event_json_schema
+from telemed import metrics
+from web.body import BodyTooLarge, read_limited
+from web.deps import services
+from web.services import WebServices
+
+log = structlog.get_logger("telemed.web.ingress")
+router = APIRouter(tags=["events"])
+SOURCE = "http"
+
+
+class Accepted(BaseModel):
+    event_id: str
+    status: Literal["accepted", "duplicate"]
+
+
+class FieldErrorModel(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Invalid(BaseModel):
+    errors: list[FieldErrorModel]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class _Rejected(Exception):
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        self.status, self.reason, self.detail = status, reason, detail
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """The event schema with its ``$defs`` inlined, so it stands alone inside OpenAPI."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node and node["$ref"].startswith("#/$defs/"):
+                return walk(defs[node["$ref"].removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items() if k not in {"$defs", "$schema", "$id", "discriminator"}}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    return walk(schema)
+
+
+_REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One event of contract v1, sent as the exact bytes that were signed.",
+        "content": {"application/json": {"schema": _inline(event_json_schema())}},
+    },
+    "parameters": [
+        {"name": signing.TIMESTAMP_HEADER, "in": "header", "required": True,
+         "schema": {"type": "string", "pattern": r"^\d+$"}, "description": "Unix seconds when signed."},
+        {"name": signing.SIGNATURE_HEADER, "in": "header", "required": True,
+         "schema": {"type": "string", "pattern": "^v1=[0-9a-f]{64}$"},
+         "description": 'v1=<hex HMAC-SHA256(TELEMED_INGRESS_SECRET, "v1:" + timestamp + ":" + raw body)>'},
+    ],
+}
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    summary="Publish one appointment event",
+    response_model=Accepted,
+    openapi_extra=_REQUEST_BODY,
+    responses={
+        400: {"model": Problem, "description": "The body is not JSON."},
+        401: {"model": Problem, "description": "Missing or bad signature, stale timestamp, or a replay."},
+        413: {"model": Problem, "description": "The body is over the size limit (64 KiB)."},
+        422: {"model": Invalid, "description": "The event breaks contract v1; each bad field is listed."},
+        503: {"model": Problem, "description": "The store or the queue is down; nothing was written. Retry."},
+    },
+)
+async def post_event(request: Request, svc: WebServices = Depends(services)) -> JSONResponse:
+    settings = svc.settings
+    try:
+        if settings.ingress_secret is None:
+            raise _Rejected(503, "not_configured", "event ingress is not configured (TELEMED_INGRESS_SECRET)")
+        try:
+            body = await read_limited(request, settings.ingress_max_body_bytes)
+        except BodyTooLarge as exc:
+            raise _Rejected(413, "too_large", f"body is larger than {exc.limit} bytes") from None
+        result = await run_in_threadpool(
+            _accept, svc, body, request.headers.get(signing.TIMESTAMP_HEADER),
+            request.headers.get(signing.SIGNATURE_HEADER),
+        )
+    except _Rejected as rejected:
+        metrics.EVENTS_REJECTED.labels(source=SOURCE, reason=rejected.reason).inc()
+        log.warning("event rejected", status=rejected.status, reason=rejected.reason)
+        return JSONResponse({"detail": rejected.detail}, status_code=rejected.status)
+    except InvalidEvent as exc:
+        metrics.EVENTS_REJECTED.labels(source=SOURCE, reason="invalid").inc()
+        log.warning("event rejected", status=422, reason="invalid", fields=[e["loc"] for e in exc.errors])
+        return JSONResponse({"errors": exc.errors}, status_code=422)
+    counter = metrics.EVENTS_ACCEPTED if result.status == "accepted" else metrics.EVENTS_DUPLICATE
+    counter.labels(source=SOURCE).inc()
+    return JSONResponse({"event_id": result.event_id, "status": result.status}, status_code=202)
+
+
+def _accept(svc: WebServices, body: bytes, timestamp: str | None, signature: str | None) -> PublishResult:
+    """Everything after the body is read (blocking: store and Redis), in a worker thread."""
+    settings = svc.settings
+    assert settings.ingress_secret is not None
+    try:
+        signing.verify(settings.ingress_secret.get_secret_value(), timestamp, signature, body,
+                       tolerance_seconds=settings.ingress_tolerance_seconds)
+    except signing.SignatureError as exc:
+        raise _Rejected(401, f"signature_{exc.reason}", str(exc)) from None
+    assert signature is not None
+    replay_key = f"{settings.redis_namespace}:ingress:seen:{signature.strip()[3:]}"
+    try:
+        # The window is symmetric (clocks run both ways), so keep the mark for twice its length.
+        first = svc.redis.set(replay_key, b"1", nx=True, ex=2 * settings.ingress_tolerance_seconds)
+    except redis.RedisError:
+        raise _Rejected(503, "unavailable", "the queue is unavailable; retry later") from None
+    if not first:
+        raise _Rejected(401, "replayed", "this signed request was already received; sign each attempt afresh")
+    try:
+        return _publish(svc, body)
+    except BaseException:
+        # Only an answered 202 consumes the signature, so a caller may resend the same bytes
+        # after a 503 (or fix nothing and get the same 4xx again).
+        with contextlib.suppress(redis.RedisError):
+            svc.redis.delete(replay_key)
+        raise
+
+
+def _publish(svc: WebServices, body: bytes) -> PublishResult:
+    try:
+        event = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _Rejected(400, "not_json", f"body is not valid JSON: {exc}") from None
+    try:
+        return svc.publisher.publish(event)
+    except InvalidEvent:
+        raise
+    except (redis.RedisError, ConnectionError, TimeoutError, sqlalchemy.exc.OperationalError,
+            sqlalchemy.exc.InterfaceError, sqlalchemy.exc.DatabaseError) as exc:
+        log.error("event not accepted: a backend is down", error_type=type(exc).__name__)
+        raise _Rejected(503, "unavailable", "the store or the queue is unavailable; retry later") from None

@@ -1,5 +1,109 @@
-"""Placeholder: filled in by its issue."""
+"""``POST /zoom/webhook``: Zoom's notifications, verified, stored, then handled by a worker.
 
-from fastapi import APIRouter
+Zoom wants an answer within 3 seconds and retries otherwise, so this endpoint only checks
+the signature, stores the notification (deduplicated on its exact bytes, so Zoom's
+retries land on one row) and queues ``process_zoom_webhook(receipt_id)``. The store is
+the truth here too: if queueing fails, the reconciler picks the pending receipt up.
 
-router = APIRouter()
+Answers: 200 (challenge answered, accepted, duplicate or ignored), 400 (not JSON, or a
+handled event without what it needs), 401 (signature), 413 (too large), 503 (the store is
+down, or no secret token is configured: Zoom retries).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy.exc
+import structlog
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from events.signing import SignatureError
+from store import operations
+from telemed import metrics
+from web.body import BodyTooLarge, read_limited
+from web.deps import services
+from web.services import WebServices
+from zoom import webhooks
+
+log = structlog.get_logger("telemed.web.zoom_webhook")
+router = APIRouter(tags=["zoom"])
+MAX_BODY_BYTES = 256 * 1024
+SOURCE = "zoom"
+ACTOR = "process_zoom_webhook"
+
+
+def _answer(status: int, body: dict[str, Any], reason: str | None = None) -> JSONResponse:
+    if reason is not None:
+        metrics.EVENTS_REJECTED.labels(source=SOURCE, reason=reason).inc()
+        log.warning("zoom webhook rejected", status=status, reason=reason)
+    return JSONResponse(body, status_code=status)
+
+
+@router.post("/zoom/webhook", summary="Zoom event notifications (signed with the app's secret token)")
+async def zoom_webhook(request: Request, svc: WebServices = Depends(services)) -> JSONResponse:
+    settings = svc.settings
+    if settings.zoom_webhook_secret_token is None:
+        return _answer(503, {"detail": "Zoom webhooks are not configured (TELEMED_ZOOM_WEBHOOK_SECRET_TOKEN)"},
+                       "not_configured")
+    secret = settings.zoom_webhook_secret_token.get_secret_value()
+    try:
+        body = await read_limited(request, MAX_BODY_BYTES)
+    except BodyTooLarge as exc:
+        return _answer(413, {"detail": f"body is larger than {exc.limit} bytes"}, "too_large")
+    try:
+        webhooks.verify_zoom(secret, request.headers.get(webhooks.TIMESTAMP_HEADER),
+                             request.headers.get(webhooks.SIGNATURE_HEADER), body,
+                             tolerance_seconds=settings.ingress_tolerance_seconds)
+    except SignatureError as exc:
+        return _answer(401, {"detail": str(exc)}, f"signature_{exc.reason}")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _answer(400, {"detail": "body is not valid JSON"}, "not_json")
+
+    if isinstance(data, dict) and data.get("event") == webhooks.URL_VALIDATION:
+        plain = (data.get("payload") or {}).get("plainToken") if isinstance(data.get("payload"), dict) else None
+        if not isinstance(plain, str) or not 0 < len(plain) <= 256:
+            return _answer(400, {"detail": "payload.plainToken: is required"}, "invalid")
+        return JSONResponse({"plainToken": plain, "encryptedToken": webhooks.encrypted_token(secret, plain)})
+    try:
+        notification = webhooks.read_notification(data)
+    except webhooks.BadNotification as exc:
+        return _answer(400, {"detail": str(exc)}, "invalid")
+    if notification.event not in webhooks.HANDLED:
+        return JSONResponse({"status": "ignored"})
+
+    try:
+        receipt_id, is_new = await run_in_threadpool(_store, svc, body, notification)
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.DatabaseError) as exc:
+        log.error("zoom webhook not stored: the store is down", error_type=type(exc).__name__)
+        return _answer(503, {"detail": "the store is unavailable; retry later"}, "unavailable")
+    if not is_new:
+        metrics.EVENTS_DUPLICATE.labels(source=SOURCE).inc()
+        return JSONResponse({"status": "duplicate"})
+    metrics.EVENTS_ACCEPTED.labels(source=SOURCE).inc()
+    await run_in_threadpool(_enqueue, svc, receipt_id)
+    log.info("zoom webhook accepted", zoom_event=notification.event, receipt_id=receipt_id)
+    return JSONResponse({"status": "accepted"})
+
+
+def _store(svc: WebServices, body: bytes, notification: webhooks.Notification) -> tuple[int, bool]:
+    with svc.database.session() as session:
+        receipt, is_new = operations.record_receipt(
+            session, raw_body=body, event=notification.event, payload=body.decode("utf-8"),
+            zoom_meeting_id=notification.zoom_meeting_id, zoom_user_id=notification.zoom_user_id,
+        )
+        assert receipt.id is not None
+        return receipt.id, is_new
+
+
+def _enqueue(svc: WebServices, receipt_id: int) -> None:
+    try:
+        svc.enqueue(ACTOR, receipt_id)
+    except Exception as exc:  # noqa: BLE001  (stored already: the reconciler queues it later)
+        log.warning("queueing the zoom webhook failed; the reconciler will pick it up",
+                    receipt_id=receipt_id, error_type=type(exc).__name__)

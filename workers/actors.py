@@ -66,15 +66,31 @@ def sync_meeting(appointment_id: str) -> None:
 @_classified
 def deliver_notification(outbox_id: int) -> None:
     try:
-        _delivery.deliver_notification(get_context(), outbox_id)
+        result = _delivery.deliver_notification(get_context(), outbox_id)
     except Exception as exc:
         mapped = classify(exc)
         if isinstance(mapped, PermanentFailure):
-            _delivery.give_up(get_context(), outbox_id, str(mapped))
+            for alert_id in _delivery.give_up(get_context(), outbox_id, str(mapped)):
+                deliver_notification.send(alert_id)
         raise
+    for follow_up in result.follow_ups:  # admin alerts raised while delivering
+        deliver_notification.send(follow_up)
 
 
 @dramatiq.actor(queue_name="notifications", max_retries=3)
 def notification_failed(message_data: dict[str, Any], retry_info: dict[str, Any]) -> None:
     outbox_id = int(message_data["args"][0])
-    _delivery.give_up(get_context(), outbox_id, f"gave up after {retry_info.get('retries')} attempts")
+    for alert_id in _delivery.give_up(get_context(), outbox_id, f"gave up after {retry_info.get('retries')} attempts"):
+        deliver_notification.send(alert_id)
+
+
+@dramatiq.actor(queue_name="events", max_retries=10, throws=(PermanentFailure,))
+@_classified
+def process_zoom_webhook(receipt_id: int) -> None:
+    from workers.zoom_events import handle_zoom_webhook
+
+    follow_up = handle_zoom_webhook(get_context(), receipt_id)
+    for appointment_id in follow_up.sync:
+        sync_meeting.send(appointment_id)
+    for outbox_id in follow_up.notifications:
+        deliver_notification.send(outbox_id)

@@ -96,6 +96,9 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     )
     broker.add_middleware(HeartbeatMiddleware())
     broker.add_middleware(LogContextMiddleware())
+    from workers.metrics_middleware import MetricsMiddleware
+
+    broker.add_middleware(MetricsMiddleware(settings))  # per-actor outcomes, dead-letter reasons
     return broker
 
 

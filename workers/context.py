@@ -12,7 +12,8 @@ from store.crypto import Cipher, configure_cipher
 from store.db import Database
 from telemed.settings import Settings, get_settings
 from workers.broker import redis_url_for
-from zoom.client import ZoomClient
+from zoom.client import LIGHT, MEDIUM, ZoomClient
+from zoom.ratelimit import DailyQuota, RateLimiter
 from zoom.tokens import AccountTokenProvider, StaticTokenProvider, TokenProvider
 
 
@@ -20,6 +21,8 @@ from zoom.tokens import AccountTokenProvider, StaticTokenProvider, TokenProvider
 class WorkerContext:
     settings: Settings
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # One client per connected doctor (their own token and rate-limit scope).
+    _doctor_clients: dict[str, ZoomClient] = field(default_factory=dict, repr=False)
 
     @cached_property
     def cipher(self) -> Cipher:
@@ -52,8 +55,40 @@ class WorkerContext:
         )
 
     @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """Per-second pacing shared by every process (zoom.ratelimit)."""
+        s = self.settings
+        return RateLimiter(self.redis, {MEDIUM: s.zoom_create_per_second, LIGHT: s.zoom_light_per_second},
+                           namespace=s.redis_namespace)
+
+    @cached_property
+    def daily_quota(self) -> DailyQuota:
+        s = self.settings
+        return DailyQuota(self.redis, s.zoom_daily_calls_per_host, namespace=s.redis_namespace)
+
+    @cached_property
     def zoom(self) -> ZoomClient:
-        return ZoomClient(self.settings.zoom_api_url, self.account_tokens, timeout=self.settings.zoom_timeout_seconds)
+        """The account (server-to-server) client; hosts are named by their Zoom user."""
+        s = self.settings
+        return ZoomClient(s.zoom_api_url, self.account_tokens, timeout=s.zoom_timeout_seconds,
+                          limiter=self.rate_limiter.for_scope(f"account:{s.zoom_account_id or '-'}"))
+
+    def doctor_zoom(self, doctor_id: str) -> ZoomClient:
+        """A client acting as the doctor (their own OAuth token, host "me").
+
+        Each doctor's Zoom account has its own rate limits, so the pacer's scope is theirs.
+        """
+        with self._lock:
+            client = self._doctor_clients.get(doctor_id)
+            if client is None:
+                from workers.hosts import doctor_token_provider
+
+                s = self.settings
+                client = ZoomClient(s.zoom_api_url, doctor_token_provider(self, doctor_id),
+                                    timeout=s.zoom_timeout_seconds,
+                                    limiter=self.rate_limiter.for_scope(f"doctor:{doctor_id}"))
+                self._doctor_clients[doctor_id] = client
+            return client
 
     @cached_property
     def mail(self):  # type: ignore[no-untyped-def]

@@ -1,86 +1,235 @@
-"""``deliver_notification``: render one outbox row from the store and send it.
+"""``deliver_notification``: the outbox relay. One outbox row in, one mail or webhook out.
 
-The content is built at send time: the patient's notice from the stored meeting, the
-doctor's with a start link fetched fresh from Zoom (it is never stored). The row is
-marked sent after the mail server accepted the message; a crash in between can send a
-mail twice, never zero times, and the stable Message-ID lets mail clients fold the copy.
+The content is built at send time from the store: the patient's notice from the stored
+meeting, the doctor's with a signed start link (or, without ``TELEMED_PUBLIC_URL``, a
+start_url fetched fresh from Zoom: it is never stored), the booking system's webhook from
+the appointment's status, an admin alert from the ``alerts`` table. The row is marked
+sent after the mail server or webhook accepted it; a crash in between can send twice,
+never zero times (stable Message-ID / ``X-Telemed-Delivery`` let receivers fold a copy).
+
+Retries are per channel and counted in the outbox row itself (``retry_policy``), so they
+survive a lost queue message; a message that finally fails becomes an admin alert.
+A short Redis lock per row keeps a reconciler re-queue and a pending retry from sending
+the same row twice at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from email.message import EmailMessage
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
+import dramatiq
 import structlog
 
-from store import appointments, outbox, states
+from store import appointments, notifications, outbox, states
+from store.models import utcnow
+from telemed import metrics
 from workers.context import WorkerContext
-from workers.notifier.messages import DoctorNotice, MeetingTime, NoticeKind, PatientNotice
-from workers.notifier.render import render_doctor, render_patient
-from workers.retry_policy import PermanentFailure
+from workers.metrics_middleware import observe_end_to_end
+from workers.notifier.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from workers.notifier.webhook import WebhookGone
+from workers.reminder_plan import base_kind, is_reminder
+from workers.retry_policy import PermanentFailure, outbox_retry_delay
 
 log = structlog.get_logger("telemed.workers")
 MAIL_DOMAIN = "telemed.invalid"
+LOCK_TTL_S = 120
+# A retry is Dramatiq's job; the reconciler re-queues the row only if that retry was lost.
+RECONCILER_SLACK = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
-class _Snapshot:
+class Snapshot:
+    """What one outbox row needs, read in one transaction (secrets kept out of repr)."""
+
+    outbox_id: int
     role: str
     kind: str
+    channel: str
     version: int
     appointment_id: str
+    current_version: int
     desired: str
-    patient_name: str
-    patient_email: str
+    state: str
+    doctor_id: str
+    patient_name: str = field(repr=False)
+    patient_email: str = field(repr=False)
     doctor_name: str
-    doctor_email: str
+    doctor_email: str = field(repr=False)
     clinic_name: str | None
     timezone: str
     start_time: datetime | None
     duration_minutes: int | None
     zoom_meeting_id: int | None
-    join_url: str | None
-    passcode: str | None
+    join_url: str | None = field(repr=False)
+    passcode: str | None = field(repr=False)
+    host: str = ""  # the Zoom host the meeting was made for ("me": the doctor's own token)
+
+    @property
+    def template_kind(self) -> str:
+        return base_kind(self.kind)
 
 
-def deliver_notification(ctx: WorkerContext, outbox_id: int) -> str:
-    snapshot = _read(ctx, outbox_id)
-    if snapshot is None:
-        return "done"
-    superseded = _superseded_reason(snapshot)
-    if superseded:
-        with ctx.database.session() as session:
-            message = outbox.get_message(session, outbox_id)
-            if message is not None and message.status == states.OUTBOX_PENDING:
-                outbox.mark_superseded(session, message, superseded)
-        log.info("notification superseded", appointment_id=snapshot.appointment_id, outbox_id=outbox_id,
-                 kind=snapshot.kind, role=snapshot.role, outcome="superseded")
-        return "superseded"
+@dataclass
+class DeliveryResult:
+    status: str  # sent | superseded | skipped | failed | busy | done
+    follow_ups: list[int] = field(default_factory=list)  # outbox ids to queue (admin alerts)
 
-    ctx.mail.send(_render(ctx, snapshot))
+
+def deliver_notification(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
+    lock = ctx.redis.lock(f"{ctx.settings.redis_namespace}:lock:outbox:{outbox_id}", timeout=LOCK_TTL_S)
+    if not lock.acquire(blocking=False):
+        return DeliveryResult("busy")  # another worker has this row right now
+    try:
+        return _deliver_locked(ctx, outbox_id)
+    finally:
+        with contextlib.suppress(Exception):  # expired or Redis blinked: the TTL frees it anyway
+            lock.release()
+
+
+def _deliver_locked(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
     with ctx.database.session() as session:
         message = outbox.get_message(session, outbox_id)
-        if message is not None:
-            outbox.mark_sent(session, message, ref=_message_id(snapshot))
-    log.info("notification sent", appointment_id=snapshot.appointment_id, outbox_id=outbox_id,
-             kind=snapshot.kind, role=snapshot.role, version=snapshot.version, outcome="sent")
-    return "sent"
+        if message is None:
+            raise PermanentFailure("no such outbox message")
+        if message.status != states.OUTBOX_PENDING:
+            return DeliveryResult("done")
+        role, channel, alert_id = message.role, message.channel, message.version
+    if role == notifications.ADMIN_ROLE and channel == "mail":
+        from workers.delivery_admin import send_admin_alert
+
+        return _attempt(ctx, outbox_id, channel, role, "alert", lambda: send_admin_alert(ctx, outbox_id, alert_id))
+    snapshot = _read(ctx, outbox_id)
+    if snapshot is None:
+        return DeliveryResult("done")
+    superseded = superseded_reason(snapshot, utcnow())
+    if superseded:
+        _finish(ctx, outbox_id, lambda s, m: outbox.mark_superseded(s, m, superseded))
+        _count(snapshot.channel, snapshot.role, snapshot.template_kind, "superseded")
+        log.info("notification superseded", appointment_id=snapshot.appointment_id, outbox_id=outbox_id,
+                 kind=snapshot.kind, role=snapshot.role, channel=snapshot.channel, outcome="superseded")
+        return DeliveryResult("superseded")
+    if snapshot.channel == "webhook":
+        from workers.delivery_webhook import send_webhook
+
+        send = lambda: send_webhook(ctx, snapshot)  # noqa: E731
+    elif snapshot.channel == "mail" and snapshot.role in {"patient", "doctor"}:
+        from workers.delivery_mail import send_mail
+
+        send = lambda: send_mail(ctx, snapshot, _message_id(snapshot))  # noqa: E731
+    else:
+        raise PermanentFailure(f"no way to deliver role {snapshot.role!r} on channel {snapshot.channel!r}")
+    return _attempt(ctx, outbox_id, snapshot.channel, snapshot.role, snapshot.template_kind, send,
+                    appointment_id=snapshot.appointment_id)
 
 
-def give_up(ctx: WorkerContext, outbox_id: int, reason: str) -> None:
-    """A notification that finally failed becomes a visible failure, not silence."""
+def _attempt(
+    ctx: WorkerContext, outbox_id: int, channel: str, role: str, kind: str, send: Callable[[], Any],
+    appointment_id: str | None = None,
+) -> DeliveryResult:
+    """Run one send; turn its outcome into the row's new state.
+
+    ``send`` returns a reference to record (a Message-ID), or ``("skipped", reason)``.
+    """
+    try:
+        outcome = send()
+    except WebhookGone:
+        from workers.delivery_webhook import disable_after_gone
+
+        follow_ups = disable_after_gone(ctx, outbox_id)
+        _count(channel, role, kind, "gone")
+        return DeliveryResult("failed", follow_ups)
+    except TransientDeliveryError as exc:
+        return _retry_or_give_up(ctx, outbox_id, channel, role, kind, str(exc))
+    except (PermanentDeliveryError, DeliveryError) as exc:
+        _count(channel, role, kind, "failed")
+        return DeliveryResult("failed", give_up(ctx, outbox_id, str(exc)))
+    except ValueError as exc:  # the stored data cannot make a valid message: retrying won't help
+        _count(channel, role, kind, "failed")
+        first_line = (str(exc).splitlines() or [""])[0][:160]  # names the field, never a value
+        return DeliveryResult("failed", give_up(ctx, outbox_id, f"could not build the message ({first_line})"))
+    if isinstance(outcome, tuple):  # ("skipped", reason): deliberately not sent
+        _, reason = outcome
+        _finish(ctx, outbox_id, lambda s, m: notifications.mark_skipped(s, m, reason))
+        _count(channel, role, kind, "skipped")
+        log.info("notification skipped", outbox_id=outbox_id, appointment_id=appointment_id, role=role,
+                 kind=kind, channel=channel, reason=reason, outcome="skipped")
+        return DeliveryResult("skipped")
+    _finish(ctx, outbox_id, lambda s, m: outbox.mark_sent(s, m, ref=outcome if isinstance(outcome, str) else None))
+    _count(channel, role, kind, "sent")
+    observe_end_to_end(ctx.database, outbox_id)  # metric: event received → notice sent
+    log.info("notification sent", appointment_id=appointment_id, outbox_id=outbox_id, kind=kind, role=role,
+             channel=channel, outcome="sent")
+    return DeliveryResult("sent")
+
+
+def _retry_or_give_up(
+    ctx: WorkerContext, outbox_id: int, channel: str, role: str, kind: str, reason: str
+) -> DeliveryResult:
     with ctx.database.session() as session:
         message = outbox.get_message(session, outbox_id)
         if message is None or message.status != states.OUTBOX_PENDING:
-            return
+            return DeliveryResult("done")
+        delay = outbox_retry_delay(channel, message.attempts + 1, ctx.settings.notification_retry_base_seconds)
+        if delay is not None:
+            outbox.mark_attempt_failed(session, message, reason, final=False,
+                                       retry_in=timedelta(seconds=delay) + RECONCILER_SLACK)
+            attempts = message.attempts
+    if delay is None:
+        _count(channel, role, kind, "failed")
+        return DeliveryResult("failed", give_up(ctx, outbox_id, f"gave up after repeated failures: {reason}"))
+    _count(channel, role, kind, "retry")
+    log.warning("notification will be retried", outbox_id=outbox_id, channel=channel, role=role, kind=kind,
+                attempts=attempts, delay_s=round(delay, 1), reason=reason)
+    raise dramatiq.Retry(reason, delay=int(delay * 1000))
+
+
+def give_up(ctx: WorkerContext, outbox_id: int, reason: str) -> list[int]:
+    """A notification that finally failed becomes an admin alert, not silence.
+
+    Returns the alert's outbox id to queue (none when the failed row was itself an alert).
+    """
+    with ctx.database.session() as session:
+        message = outbox.get_message(session, outbox_id)
+        if message is None or message.status != states.OUTBOX_PENDING:
+            return []
         outbox.mark_attempt_failed(session, message, reason, final=True)
-        appointment_id = message.appointment_id
-    log.error("notification failed for good; admin alerted", outbox_id=outbox_id,
-              appointment_id=appointment_id, reason=reason)
+        role, kind, channel, appointment_id = message.role, message.kind, message.channel, message.appointment_id
+        if role == notifications.ADMIN_ROLE:
+            log.error("admin alert could not be mailed", outbox_id=outbox_id, reason=reason)
+            return []
+        subject = f"Notification failed: {channel} to {role} ({kind}) for appointment {appointment_id}"
+        body = (f"The {kind} {channel} to the {role} of appointment {appointment_id} failed for good "
+                f"after {message.attempts} attempt(s).\n\nReason: {reason}\n\n"
+                f"See: telemed status {appointment_id}")
+        _alert_id, alert_outbox_id = notifications.queue_alert(session, "notification_failed", subject, body,
+                                                               appointment_id)
+    metrics.ALERTS.labels(kind="notification_failed").inc()
+    log.error("notification failed for good; admin alerted", outbox_id=outbox_id, appointment_id=appointment_id,
+              role=role, kind=kind, channel=channel, reason=reason)
+    return [alert_outbox_id]
 
 
-def _read(ctx: WorkerContext, outbox_id: int) -> _Snapshot | None:
+def superseded_reason(s: Snapshot, now: datetime) -> str | None:
+    """Why a notice should no longer go out (a pure rule; see the unit tests)."""
+    kind = s.template_kind
+    if kind in {"invite", "updated"} or is_reminder(s.kind):
+        if s.desired == states.CANCELLED:
+            return "appointment cancelled before the notice went out"
+        if s.zoom_meeting_id is None:
+            return "meeting no longer exists"
+    if is_reminder(s.kind):
+        if s.current_version != s.version:
+            return "appointment moved after the reminder was queued"
+        if s.start_time is None or now >= s.start_time:
+            return "appointment already started"
+    return None
+
+
+def _read(ctx: WorkerContext, outbox_id: int) -> Snapshot | None:
     with ctx.database.session() as session:
         message = outbox.get_message(session, outbox_id)
         if message is None:
@@ -93,65 +242,32 @@ def _read(ctx: WorkerContext, outbox_id: int) -> _Snapshot | None:
         doctor = appointments.get_doctor(session, appointment.doctor_id)
         meeting = appointments.get_meeting(session, appointment.id)
         live = meeting is not None and meeting.deleted_at is None
-        return _Snapshot(
-            role=message.role, kind=message.kind, version=message.version, appointment_id=appointment.id,
-            desired=appointment.desired, patient_name=appointment.patient_name,
-            patient_email=appointment.patient_email, doctor_name=doctor.name if doctor else "",
-            doctor_email=doctor.email if doctor else "", clinic_name=appointment.clinic_name,
-            timezone=appointment.timezone,
+        return Snapshot(
+            outbox_id=outbox_id, role=message.role, kind=message.kind, channel=message.channel,
+            version=message.version, appointment_id=appointment.id, current_version=appointment.version,
+            desired=appointment.desired, state=appointment.state, doctor_id=appointment.doctor_id,
+            patient_name=appointment.patient_name, patient_email=appointment.patient_email,
+            doctor_name=doctor.name if doctor else "", doctor_email=doctor.email if doctor else "",
+            clinic_name=appointment.clinic_name, timezone=appointment.timezone,
             start_time=meeting.start_time if meeting else appointment.start_time,
             duration_minutes=meeting.duration_minutes if meeting else appointment.duration_minutes,
             zoom_meeting_id=meeting.zoom_meeting_id if live and meeting else None,
             join_url=meeting.join_url if live and meeting else None,
             passcode=meeting.passcode if live and meeting else None,
+            host=meeting.host if meeting else "",
         )
 
 
-def _superseded_reason(s: _Snapshot) -> str | None:
-    if s.kind in {"invite", "updated"}:
-        if s.desired == states.CANCELLED:
-            return "appointment cancelled before the notice went out"
-        if s.zoom_meeting_id is None:
-            return "meeting no longer exists"
-    return None
+def _finish(ctx: WorkerContext, outbox_id: int, change: Callable[[Any, Any], None]) -> None:
+    with ctx.database.session() as session:
+        message = outbox.get_message(session, outbox_id)
+        if message is not None and message.status == states.OUTBOX_PENDING:
+            change(session, message)
 
 
-def _render(ctx: WorkerContext, s: _Snapshot) -> EmailMessage:
-    kind = NoticeKind(s.kind)
-    cancelled = kind is NoticeKind.CANCELLED
-    time = (
-        MeetingTime(start_utc=s.start_time, duration_minutes=s.duration_minutes, timezone=s.timezone)
-        if s.start_time is not None and s.duration_minutes is not None
-        else None
-    )
-    mail_from = ctx.settings.mail_from
-    if s.role == "patient":
-        return render_patient(
-            PatientNotice(
-                kind=kind, appointment_id=s.appointment_id, version=s.version,
-                patient_name=s.patient_name, patient_email=s.patient_email, doctor_name=s.doctor_name,
-                clinic_name=s.clinic_name, time=time,
-                join_url=None if cancelled else s.join_url, passcode=None if cancelled else s.passcode,
-            ),
-            mail_from,
-            message_id=_message_id(s),
-        )
-    if s.role == "doctor":
-        start_url = None
-        if not cancelled and s.zoom_meeting_id is not None:
-            start_url = ctx.zoom.get_meeting(s.zoom_meeting_id)["start_url"]  # fresh, never stored
-        return render_doctor(
-            DoctorNotice(
-                kind=kind, appointment_id=s.appointment_id, version=s.version,
-                doctor_name=s.doctor_name, doctor_email=s.doctor_email, patient_name=s.patient_name,
-                clinic_name=s.clinic_name, time=time, start_url=start_url,
-                join_url=None if cancelled else s.join_url,
-            ),
-            mail_from,
-            message_id=_message_id(s),
-        )
-    raise PermanentFailure(f"unknown recipient role {s.role!r}")
+def _count(channel: str, role: str, kind: str, outcome: str) -> None:
+    metrics.NOTIFICATIONS.labels(channel=channel, role=role, kind=kind, outcome=outcome).inc()
 
 
-def _message_id(s: _Snapshot) -> str:
+def _message_id(s: Snapshot) -> str:
     return f"<{s.appointment_id}.v{s.version}.{s.role}.{s.kind}@{MAIL_DOMAIN}>"

@@ -58,6 +58,9 @@ def answers(url: str, timeout: float = 0.5) -> bool:
 
 def port_is_free(host: str, port: int) -> bool:
     with socket.socket() as sock:
+        # As the server binds (SO_REUSEADDR): a port held only by the TIME_WAIT connections
+        # of a server that just died (a restart after a crash) is free; a listener is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

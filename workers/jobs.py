@@ -1,12 +1,14 @@
 """The scheduler's jobs: (name, interval in seconds or None for the default, function).
 
 Each function takes the worker context and returns counts to log. Jobs queue work
-through the actors; they never call Zoom or send mail themselves.
+through the actors; they never send mail themselves, and the only Zoom calls they make
+are the token refresher's and the orphan sweep's (a handful per pass).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from workers.context import WorkerContext
@@ -21,10 +23,49 @@ def reconcile_job(ctx: WorkerContext) -> dict[str, int]:
         enqueue_event=actors.process_event.send,
         enqueue_sync=actors.sync_meeting.send,
         enqueue_notification=actors.deliver_notification.send,
+        enqueue_zoom_webhook=actors.process_zoom_webhook.send,
+        grace=timedelta(seconds=ctx.settings.reconcile_grace_seconds),
     )
-    return {"events": report.events, "appointments": report.appointments, "notifications": report.notifications}
+    return {"events": report.events, "appointments": report.appointments, "notifications": report.notifications,
+            "zoom_webhooks": report.webhooks}
+
+
+def gauges_job(ctx: WorkerContext) -> dict[str, int]:
+    """Measure queue depth, dead letters and outbox pending into Redis for every /metrics."""
+    from store.operations import count_outbox_pending
+    from telemed import gauges
+    from workers.broker import QUEUES
+
+    with ctx.database.session() as session:
+        pending = count_outbox_pending(session)
+    values = gauges.measure(ctx.redis, ctx.settings.redis_namespace, QUEUES, pending)
+    gauges.store_snapshot(ctx.redis, ctx.settings.redis_namespace, values)
+    gauges.apply(values)
+    return {}  # nothing to log every pass
+
+
+def _reminders_job(ctx: WorkerContext) -> dict[str, int]:
+    from workers.reminders import reminders_job
+
+    return reminders_job(ctx)
+
+
+def _zoom_tokens_job(ctx: WorkerContext) -> dict[str, int]:
+    from workers.token_refresher import refresh_tokens_job
+
+    return refresh_tokens_job(ctx)
+
+
+def _zoom_orphans_job(ctx: WorkerContext) -> dict[str, int]:
+    from workers.orphans import sweep_orphans_job
+
+    return sweep_orphans_job(ctx)
 
 
 JOBS: list[tuple[str, float | None, Callable[[Any], dict[str, int]]]] = [
     ("reconcile", None, reconcile_job),
+    ("reminders", None, _reminders_job),
+    ("gauges", None, gauges_job),
+    ("zoom_tokens", None, _zoom_tokens_job),
+    ("zoom_orphans", 600.0, _zoom_orphans_job),
 ]

@@ -4,6 +4,13 @@ Level-triggered: it reads the current state and does whatever is missing (create
 update, delete or nothing), so running it twice, late or concurrently is harmless.
 A create is preceded by a committed intent; a retry that finds the intent still open
 first looks for the meeting the earlier attempt may have made (by its marker).
+
+Zoom side (``workers.hosts``, ``workers.zoom_guard``): a new meeting is hosted by the
+doctor's own token (host ``me``) or the account app (host = zoom_user), an existing one
+is reached the way it was made; every create/update counts against the host's daily cap
+first; a meeting whose settings differ from policy raises an alert. A booking nobody can
+host, a dead doctor grant, a cap that resets after the start, or a permanent refusal
+parks the appointment in ``needs_attention`` with one admin alert.
 """
 
 from __future__ import annotations
@@ -16,11 +23,21 @@ import structlog
 
 from store import appointments, intents, outbox, states
 from store.models import Appointment, Meeting, utcnow
+from telemed.metrics import MEETINGS
+from workers import zoom_guard
 from workers.context import WorkerContext
 from workers.decisions import NOTICE_FOR_ACTION, RECIPIENT_ROLES, SyncAction, plan_sync
+from workers.hosts import NoZoomHost, client_for_meeting, zoom_for_appointment
 from workers.retry_policy import PermanentFailure
 from zoom import policy
-from zoom.errors import ZoomNotFound, ZoomPermanentError
+from zoom.errors import (
+    ZoomAuthError,
+    ZoomError,
+    ZoomGrantRevoked,
+    ZoomNotFound,
+    ZoomPermanentError,
+    ZoomRateLimited,
+)
 
 log = structlog.get_logger("telemed.workers")
 LOCK_TTL_S = 120
@@ -43,9 +60,10 @@ class _Plan:
     start_time: datetime | None
     duration_minutes: int | None
     timezone: str
-    host: str
+    host: str  # the live meeting's host ("me" or a Zoom user); "" when there is none
     clinic_name: str | None
     zoom_meeting_id: int | None
+    doctor_id: str = ""
 
 
 def sync_meeting(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
@@ -70,15 +88,15 @@ def _read_plan(ctx: WorkerContext, appointment_id: str) -> _Plan | None:
         if appointment is None:
             return None
         meeting = appointments.get_meeting(session, appointment_id)
-        doctor = appointments.get_doctor(session, appointment.doctor_id)
         action = plan_sync(appointment, meeting)
         live = meeting is not None and meeting.deleted_at is None
         return _Plan(
             action=action, version=appointment.version, start_time=appointment.start_time,
             duration_minutes=appointment.duration_minutes, timezone=appointment.timezone,
-            host=meeting.host if live and meeting else (doctor.zoom_user if doctor else ""),
+            host=meeting.host if live and meeting else "",
             clinic_name=appointment.clinic_name,
             zoom_meeting_id=meeting.zoom_meeting_id if live and meeting else None,
+            doctor_id=appointment.doctor_id,
         )
 
 
@@ -87,6 +105,9 @@ def _sync_locked(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
     if plan is None:
         raise PermanentFailure("no such appointment")
     log.info("sync planned", appointment_id=appointment_id, version=plan.version, outcome=plan.action.value)
+    if plan.action in {SyncAction.CREATE, SyncAction.UPDATE} and zoom_guard.waiting_for_reset(ctx, appointment_id):
+        log.info("waiting for the host's daily Zoom quota to reset", appointment_id=appointment_id)
+        return SyncOutcome(SyncAction.NOTHING)
     try:
         if plan.action is SyncAction.CREATE:
             return _create(ctx, appointment_id, plan)
@@ -96,8 +117,30 @@ def _sync_locked(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
             return _delete(ctx, appointment_id, plan)
         if plan.action is SyncAction.CONFIRM:
             return _finish(ctx, appointment_id, plan, meeting_change=None)
-    except ZoomPermanentError as exc:
-        _needs_attention(ctx, appointment_id, f"Zoom refused the {plan.action.value}: {exc}")
+    except NoZoomHost as exc:
+        # The booking stands; a person must connect the doctor or configure the account app.
+        zoom_guard.park(ctx, appointment_id, "no_zoom_host", f"no Zoom host: {exc.reason}",
+                        f"No Zoom host for appointment {appointment_id}",
+                        f"Appointment {appointment_id} (doctor {plan.doctor_id}) was accepted but has no "
+                        f"Zoom meeting: {exc.reason}. Connect the doctor's Zoom (telemed doctors connect-link "
+                        f"{plan.doctor_id}) or configure the account app; the appointment is then synced again "
+                        "with its next change, or by hand.")
+    except ZoomGrantRevoked:
+        # The token provider parked the doctor's pending work and alerted once; this one
+        # too, whatever its state. Retrying cannot help until the doctor reconnects.
+        _needs_attention(ctx, appointment_id, f"Zoom connection lost: doctor {plan.doctor_id} must reconnect")
+    except ZoomRateLimited as exc:
+        if not exc.daily:
+            raise  # retry_policy: Retry-After, or a short jittered pause
+        if not zoom_guard.on_daily_limit(ctx, appointment_id, plan.doctor_id, plan.start_time, exc):
+            zoom_guard.hold_until_reset(ctx, appointment_id, exc.retry_after)
+            raise  # retry_policy: at the reset (00:00 UTC or Zoom's Retry-After)
+    except (ZoomPermanentError, ZoomAuthError) as exc:
+        zoom_guard.park(ctx, appointment_id, "zoom_refused", f"Zoom refused the {plan.action.value}: {exc}",
+                        f"Zoom refused the {plan.action.value} for appointment {appointment_id}",
+                        f"Zoom answered the {plan.action.value} of appointment {appointment_id}'s meeting with "
+                        f"an error that retrying cannot fix: {exc}. The message is in the dead letters "
+                        "(telemed dlq list).")
         raise PermanentFailure(f"Zoom refused the {plan.action.value}: {type(exc).__name__}") from None
     return SyncOutcome(SyncAction.NOTHING)
 
@@ -105,14 +148,20 @@ def _sync_locked(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
 def _create(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome:
     assert plan.start_time is not None and plan.duration_minutes is not None
     marker = policy.make_marker(appointment_id)
+    zoom, host = zoom_for_appointment(ctx, plan.doctor_id)
     with ctx.database.session() as session:
-        intent, fresh = intents.begin_intent(session, appointment_id=appointment_id, marker=marker, host=plan.host)
-    zoom = ctx.zoom
+        intent, fresh = intents.begin_intent(session, appointment_id=appointment_id, marker=marker, host=host)
+        earlier_host = intent.host
     created: dict | None = None
     if not fresh:
-        found = policy.find_marked(zoom.list_meetings(plan.host), marker)
+        # An earlier attempt may have created the meeting and died before recording it
+        # (or its answer was lost): find it by its marker among the host's meetings.
+        earlier = client_for_meeting(ctx, plan.doctor_id, earlier_host)
+        found = policy.find_marked(earlier.list_meetings(earlier_host), marker)
         if found is not None:
-            created = zoom.get_meeting(int(found["id"]))
+            created = earlier.get_meeting(int(found["id"]))
+            zoom, host = earlier, earlier_host
+            MEETINGS.labels(action="adopted").inc()
             log.warning("adopted meeting from an earlier attempt", appointment_id=appointment_id,
                         zoom_meeting_id=created["id"])
     requested = policy.build_meeting_request(
@@ -121,14 +170,23 @@ def _create(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome
         passcode=policy.generate_passcode(), marker=marker,
         meeting_authentication=ctx.settings.zoom_meeting_authentication,
     )
+    adopted = created is not None
     if created is None:
-        created = zoom.create_meeting(plan.host, requested)
-    mismatches = policy.check_settings(requested, created)
-    if mismatches:
-        log.error("meeting settings differ from policy", appointment_id=appointment_id,
-                  zoom_meeting_id=created["id"], mismatches=mismatches)
+        try:
+            zoom_guard.reserve_quota(ctx, plan.doctor_id, host)
+            created = zoom.create_meeting(host, requested)
+        except ZoomError as exc:
+            if isinstance(exc, ZoomRateLimited):
+                zoom_guard.note_zoom_limit(ctx, plan.doctor_id, host, exc)
+            if zoom_guard.definitely_not_created(exc):
+                # Nothing can exist in Zoom: the retry need not search for it (which would
+                # spend a list call against the same rate limit that just refused us).
+                _abandon_intent(ctx, appointment_id, intent.id)
+            raise
+        MEETINGS.labels(action="created").inc()
+    zoom_guard.check_policy(ctx, appointment_id, requested, created, adopted=adopted)
     meeting = Meeting(
-        appointment_id=appointment_id, zoom_meeting_id=int(created["id"]), host=plan.host,
+        appointment_id=appointment_id, zoom_meeting_id=int(created["id"]), host=host,
         join_url=created["join_url"], passcode=created.get("password") or "",
         start_time=plan.start_time, duration_minutes=plan.duration_minutes, timezone=plan.timezone,
         synced_version=plan.version,
@@ -143,11 +201,17 @@ def _create(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome
 
 def _update(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome:
     assert plan.zoom_meeting_id is not None and plan.start_time is not None and plan.duration_minutes
+    zoom = client_for_meeting(ctx, plan.doctor_id, plan.host)
+    zoom_guard.reserve_quota(ctx, plan.doctor_id, plan.host)
     try:
-        ctx.zoom.update_meeting(
+        zoom.update_meeting(
             plan.zoom_meeting_id,
             policy.build_update_request(plan.start_time, plan.duration_minutes, plan.timezone),
         )
+        MEETINGS.labels(action="updated").inc()
+    except ZoomRateLimited as exc:
+        zoom_guard.note_zoom_limit(ctx, plan.doctor_id, plan.host, exc)
+        raise
     except ZoomNotFound:
         # Someone deleted it in Zoom: forget it, and the next pass creates a new one.
         _forget_meeting(ctx, appointment_id)
@@ -157,10 +221,19 @@ def _update(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome
 
 def _delete(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome:
     assert plan.zoom_meeting_id is not None
-    existed = ctx.zoom.delete_meeting(plan.zoom_meeting_id)
+    existed = client_for_meeting(ctx, plan.doctor_id, plan.host).delete_meeting(plan.zoom_meeting_id)
+    if existed:
+        MEETINGS.labels(action="deleted").inc()
     if not existed:
         log.info("meeting was already gone", appointment_id=appointment_id, zoom_meeting_id=plan.zoom_meeting_id)
     return _finish(ctx, appointment_id, plan, meeting_change="deleted")
+
+
+def _abandon_intent(ctx: WorkerContext, appointment_id: str, intent_id: int | None) -> None:
+    with ctx.database.session() as session:
+        intent = intents.open_intent(session, appointment_id)
+        if intent is not None and intent.id == intent_id:
+            intents.close_intent(session, intent, status=states.INTENT_ABANDONED)
 
 
 def _forget_meeting(ctx: WorkerContext, appointment_id: str) -> None:
@@ -207,6 +280,10 @@ def _finish(
         appointments.save(session, appointment)
 
         notifications = _owed_notifications(session, appointment_id, plan)
+        # The booking system's signed callbacks (TELEMED_WEBHOOK_URL), owed with the mails.
+        from workers.delivery_webhook import owe_webhooks
+
+        notifications += owe_webhooks(session, ctx.settings.webhook_url, notifications)
         outcome = SyncOutcome(plan.action, [m for m in notifications], resync=not caught_up)
     log.info("sync recorded", appointment_id=appointment_id, version=plan.version,
              outcome=plan.action.value, count=len(outcome.notifications))
@@ -222,6 +299,11 @@ def _owed_notifications(session, appointment_id: str, plan: _Plan) -> list[int]:
     ids: list[int] = []
     for role in RECIPIENT_ROLES:
         message = outbox.add_message(session, appointment_id=appointment_id, version=plan.version, role=role, kind=kind)
+        if message is None and kind == "invite":
+            # A second create for one version replaces a meeting deleted in Zoom: the old
+            # link is dead, so everyone gets the new one as an update.
+            message = outbox.add_message(session, appointment_id=appointment_id, version=plan.version,
+                                         role=role, kind="updated")
         if message is not None:
             session.flush()
             assert message.id is not None

@@ -4,11 +4,15 @@ Every failure is raised as a :class:`~zoom.errors.ZoomError` decided by
 ``zoom.errors.classify_*``; the client retries nothing except a rejected access token
 (401 / code 124), once, with a fresh token. Other retries belong to the caller (the worker
 knows the appointment's deadline and Zoom's Retry-After hint).
+
+An optional ``limiter`` hook is called with the endpoint's rate-limit category (Zoom's
+labels: create and list are ``Medium``; get, update and delete ``Light``) before every
+request, so a shared pacer (``zoom.ratelimit``) keeps all processes under the limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -16,10 +20,12 @@ from urllib.parse import quote
 import requests
 import structlog
 
+from telemed.metrics import ZOOM_CALLS, ZOOM_RATE_LIMITED
 from telemed.settings import require_secure_url
 from zoom.errors import (
     ZoomAuthError,
     ZoomNotFound,
+    ZoomRateLimited,
     ZoomTransientError,
     classify_exception,
     classify_response,
@@ -31,6 +37,8 @@ log = structlog.get_logger(__name__)
 
 LIST_PAGE_SIZE = 300  # Zoom's maximum: fewer calls against the rate limit
 _MAX_PAGES = 100  # a guard against a server that keeps handing out page tokens
+MEDIUM = "Medium"
+LIGHT = "Light"
 
 
 class ZoomClient:
@@ -40,9 +48,11 @@ class ZoomClient:
         tokens: TokenProvider,
         timeout: float = 10,
         session: requests.Session | None = None,
+        limiter: Callable[[str], object] | None = None,
     ) -> None:
         self._api_url = require_secure_url(api_url, what="the Zoom API URL")
         self._tokens = tokens
+        self._limiter = limiter
         self._timeout = (float(timeout), float(timeout))  # (connect, read)
         self._session = session or requests.Session()
 
@@ -57,7 +67,8 @@ class ZoomClient:
     def create_meeting(self, host: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /users/{host}/meetings``; the created meeting (holds start/join urls)."""
         response = self._call(
-            "POST", f"/users/{_user(host)}/meetings", route="/users/{host}/meetings", json=body
+            "POST", f"/users/{_user(host)}/meetings", route="/users/{host}/meetings", json=body,
+            category=MEDIUM,
         )
         return _json_object(response)
 
@@ -91,6 +102,7 @@ class ZoomClient:
                 f"/users/{_user(host)}/meetings",
                 route="/users/{host}/meetings",
                 params=params,
+                category=MEDIUM,
             )
             page = _json_object(response)
             items = page.get("meetings") or []
@@ -116,9 +128,12 @@ class ZoomClient:
         route: str,
         json: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
+        category: str = LIGHT,
     ) -> requests.Response:
         for attempt in (1, 2):
             token = self._tokens.access_token()
+            if self._limiter is not None:
+                self._limiter(category)
             try:
                 response = self._session.request(
                     method,
@@ -137,6 +152,7 @@ class ZoomClient:
                 )
             except Exception as exc:
                 failure = classify_exception(exc)
+                ZOOM_CALLS.labels(operation=f"{method} {route}", status=type(failure).__name__).inc()
                 log.warning(
                     "zoom.request_failed",
                     method=method,
@@ -147,6 +163,9 @@ class ZoomClient:
             error = classify_response(
                 response.status_code, response.headers, _json_or_none(response), _now()
             )
+            ZOOM_CALLS.labels(operation=f"{method} {route}", status=str(response.status_code)).inc()
+            if isinstance(error, ZoomRateLimited):
+                ZOOM_RATE_LIMITED.labels(kind="daily" if error.daily else "second").inc()
             if error is None:
                 log.debug(
                     "zoom.request", method=method, path=route, http_status=response.status_code

@@ -3,7 +3,8 @@
 The server-to-server provider keeps ONE token for all worker processes in Redis,
 encrypted, and renews it ``margin_seconds`` before it expires. Renewal is single-flight
 across processes: a Redis lock picks one renewer, everyone else keeps using the still-valid
-token or polls the cache briefly for the new one.
+token or polls the cache briefly for the new one. (A doctor's own token, which also
+rotates its refresh token, is ``zoom.user_tokens``.)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import requests
 import structlog
 
 from store.crypto import Cipher, DecryptionError
+from telemed.metrics import TOKEN_REFRESHES
 from telemed.settings import require_secure_url
 from zoom.errors import ZoomAuthError, ZoomError, ZoomTransientError
 from zoom.oauth import request_token
@@ -218,6 +220,7 @@ class AccountTokenProvider:
                 session=self._session,
             )
         except ZoomError as error:
+            TOKEN_REFRESHES.labels(kind="account", outcome="failed").inc()
             if usable is None:
                 raise
             self._renewal_blocked_until = self._clock() + _RENEWAL_BACKOFF_SECONDS
@@ -227,6 +230,7 @@ class AccountTokenProvider:
                 http_status=error.status,
             )
             return usable.token
+        TOKEN_REFRESHES.labels(kind="account", outcome="ok").inc()
         now = self._clock()
         fresh = CachedToken(grant.access_token, now + grant.expires_in, grant.expires_in)
         self._write_shared(fresh, now)

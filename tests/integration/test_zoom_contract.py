@@ -213,3 +213,129 @@ class TestSpecLocation:
         with pytest.raises(openapi.SpecMissing, match=openapi.SPEC_ENV) as caught:
             openapi.load_spec()
         assert str(missing) in str(caught.value)
+
+
+# The Zoom adapter's newer traffic: user tokens, rate limits, the OAuth endpoints --------
+
+
+class TestUserOAuthTraffic:
+    """What our code sends to and gets from the OAuth endpoints, and every API request a
+    doctor's own client sends, against the spec (API) and Zoom's OAuth documentation."""
+
+    def test_token_requests_and_answers(
+        self, sim: ZoomSimulator, tmp_path: Path, redis_url: str
+    ) -> None:
+        import redis as redis_lib
+        from cryptography.fernet import Fernet
+        from urllib.parse import parse_qsl
+
+        from store.crypto import Cipher, configure_cipher
+        from store.db import Database
+        from store.migrate import upgrade
+        from store.zoom_tokens import DatabaseTokenStore
+        from tests.support.zoom_oauth import connect_doctor
+        from zoom.oauth import request_token
+        from zoom.ratelimit import RateLimiter
+        from zoom.user_tokens import UserTokenProvider
+
+        sent: list[dict[str, str]] = []
+        answers: list[tuple[int, Any]] = []
+
+        def capture(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+            if response.request.url and response.request.url.endswith("/oauth/token"):
+                sent.append(dict(parse_qsl(str(response.request.body))))
+                answers.append((response.status_code, response.json()))
+
+        http = requests.Session()
+        http.hooks["response"].append(capture)
+        url = f"sqlite:///{tmp_path / 'contract.db'}"
+        upgrade(url)
+        key = Fernet.generate_key().decode()
+        configure_cipher([key])
+        database = Database(url)
+        client_redis = redis_lib.Redis.from_url(redis_url)
+        try:
+            sim.token_lifetime_seconds = 2
+            connect_doctor(database, sim, "D-7", "ada@clinic.example")
+            provider = UserTokenProvider(
+                "D-7", DatabaseTokenStore(database), oauth_url=sim.oauth_url, client_id=sim.oauth_client_id,
+                client_secret=sim.oauth_client_secret, redis_client=client_redis, cipher=Cipher([key]),
+                namespace=f"contract{id(self)}", session=http, margin_seconds=1,
+            )
+            limiter = RateLimiter(client_redis, {"Medium": 20, "Light": 30}, namespace=f"contract{id(self)}")
+            client = ZoomClient(sim.api_url, provider, limiter=limiter.for_scope("doctor:D-7"))
+            threading_wait(1.1)  # past the margin: the next call refreshes (rotation)
+            meeting = client.create_meeting("me", create_body())
+            client.get_meeting(meeting["id"])
+            client.update_meeting(meeting["id"], build_update_request(datetime.now(UTC) + timedelta(days=3), 20, "UTC"))
+            client.list_meetings("me")
+            client.delete_meeting(meeting["id"])
+            request_token(sim.oauth_url, client_id=sim.client_id, client_secret=sim.client_secret,
+                          form={"grant_type": "account_credentials", "account_id": sim.account_id}, session=http)
+        finally:
+            sim.token_lifetime_seconds = 3600
+            database.dispose()
+            client_redis.close()
+        assert [form["grant_type"] for form in sent] == ["refresh_token", "account_credentials"]
+        for form in sent:
+            assert openapi.schema_errors(openapi.OAUTH_TOKEN_REQUEST_SCHEMAS[form["grant_type"]], form) == []
+        assert answers[0][0] == 200 and openapi.schema_errors(openapi.OAUTH_USER_TOKEN_SCHEMA, answers[0][1]) == []
+        assert answers[1][0] == 200 and openapi.schema_errors(openapi.OAUTH_ACCOUNT_TOKEN_SCHEMA, answers[1][1]) == []
+        api = [r for r in sim.requests() if r["path"].startswith("/v2/")]
+        assert [r["method"] for r in api] == ["POST", "GET", "PATCH", "GET", "DELETE"]
+        assert_request_ok(CREATE, api[0]["json"])
+        assert_request_ok(UPDATE, api[2]["json"])
+        assert all(r["status"] < 300 for r in api)
+
+    def test_oauth_error_answers(self, sim: ZoomSimulator) -> None:
+        form = {"grant_type": "refresh_token", "refresh_token": "never-issued"}
+        for auth in [(sim.oauth_client_id, sim.oauth_client_secret), (sim.oauth_client_id, "wrong")]:
+            answer = requests.post(f"{sim.oauth_url}/token", data=form, auth=auth, timeout=5)
+            assert answer.status_code in {400, 401}
+            assert openapi.schema_errors(openapi.OAUTH_ERROR_SCHEMA, answer.json()) == []
+        odd = requests.post(f"{sim.oauth_url}/token", data={"grant_type": "password"},
+                            auth=(sim.oauth_client_id, sim.oauth_client_secret), timeout=5)
+        assert openapi.schema_errors(openapi.OAUTH_ERROR_SCHEMA, odd.json()) == []
+
+    def test_rate_limit_answers(self, sim: ZoomSimulator, http: requests.Session) -> None:
+        sim.rate_limits = {"Medium": 1, "Light": 1}
+        sim.daily_limit = 1
+        try:
+            url = f"{sim.api_url}/users/me/meetings"
+            assert http.get(url, timeout=5).status_code == 200
+            per_second = http.get(url, timeout=5)
+            assert per_second.status_code == 429
+            assert_error_ok(LIST, per_second)
+            threading_wait(1.05)
+            created = http.post(url, json=create_body(), timeout=5)
+            assert created.status_code == 201 and response_errors(*CREATE, 201, created.json()) == []
+            threading_wait(1.05)
+            daily = http.post(url, json=create_body(), timeout=5)
+            assert daily.status_code == 429 and daily.headers["X-RateLimit-Type"] == "Daily-limit"
+            assert_error_ok(CREATE, daily)
+            threading_wait(1.05)
+            gone = http.get(f"{sim.api_url}/meetings/{created.json()['id'] + 1}", timeout=5)
+            assert_error_ok(GET, gone)
+        finally:
+            sim.rate_limits = {}
+            sim.daily_limit = None
+
+    def test_user_token_list_and_scoping_errors(self, sim: ZoomSimulator) -> None:
+        from tests.support.zoom_oauth import authorize
+
+        body = authorize(sim, "ada@clinic.example")
+        user = requests.Session()
+        user.headers["Authorization"] = f"Bearer {body['access_token']}"
+        mine = user.post(f"{sim.api_url}/users/me/meetings", json=create_body(), timeout=5)
+        listed = user.get(f"{sim.api_url}/users/me/meetings", params={"type": "upcoming"}, timeout=5)
+        assert response_errors(*LIST, 200, listed.json()) == []
+        assert [m["id"] for m in listed.json()["meetings"]] == [mine.json()["id"]]
+        elsewhere = user.get(f"{sim.api_url}/users/grace%40clinic.example/meetings", timeout=5)
+        assert elsewhere.status_code == 404
+        assert_error_ok(LIST, elsewhere)
+
+
+def threading_wait(seconds: float) -> None:
+    import threading
+
+    threading.Event().wait(seconds)

@@ -309,7 +309,13 @@ class TestAdmin:
         assert log[0]["json"] == {"start_time": meetings[0]["meeting"]["start_time"]}
         assert "authorization" not in str(log).lower()
         stats = requests.get(f"{base}/_sim/stats", timeout=5).json()
-        assert stats == {"grants": 1, "meetings": 1, "deleted": 0, "requests": 1}
+        assert stats == {
+            "grants": 1,
+            "meetings": 1,
+            "deleted": 0,
+            "requests": 1,
+            "counters": {"grant.account": 1, "meetings.created": 1},
+        }
 
         fault: dict[str, Any] = {
             "status": 429,

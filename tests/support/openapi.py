@@ -29,6 +29,68 @@ ZOOM_ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+# Zoom's OAuth endpoints (zoom.us/oauth/authorize, /oauth/token) are not part of the
+# Meetings spec. These schemas follow Zoom's OAuth documentation, so the simulator's new
+# endpoints and our token requests are held to a written contract too.
+_TOKEN_PROPERTIES: dict[str, Any] = {
+    "access_token": {"type": "string", "minLength": 1},
+    "token_type": {"type": "string", "enum": ["bearer"]},
+    "expires_in": {"type": "number", "exclusiveMinimum": 0},
+    "scope": {"type": "string"},
+    "refresh_token": {"type": "string", "minLength": 1},
+    "api_url": {"type": "string"},
+}
+OAUTH_ACCOUNT_TOKEN_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["access_token", "token_type", "expires_in", "scope"],
+    "properties": _TOKEN_PROPERTIES, "additionalProperties": False,
+}
+OAUTH_USER_TOKEN_SCHEMA: dict[str, Any] = {
+    **OAUTH_ACCOUNT_TOKEN_SCHEMA,
+    "required": ["access_token", "token_type", "expires_in", "scope", "refresh_token"],
+}
+OAUTH_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["error", "reason"], "additionalProperties": False,
+    "properties": {
+        "error": {"type": "string", "enum": ["invalid_grant", "invalid_client", "invalid_request",
+                                             "unsupported_grant_type", "unauthorized_client"]},
+        "reason": {"type": "string", "minLength": 1},
+    },
+}
+_FORM = {"type": "string", "minLength": 1}
+OAUTH_TOKEN_REQUEST_SCHEMAS: dict[str, dict[str, Any]] = {
+    "account_credentials": {
+        "type": "object", "required": ["grant_type", "account_id"], "additionalProperties": False,
+        "properties": {"grant_type": _FORM, "account_id": _FORM},
+    },
+    "authorization_code": {
+        "type": "object", "required": ["grant_type", "code", "redirect_uri"], "additionalProperties": False,
+        "properties": {"grant_type": _FORM, "code": _FORM, "redirect_uri": _FORM,
+                       "code_verifier": {"type": "string", "pattern": "^[A-Za-z0-9._~-]{43,128}$"}},
+    },
+    "refresh_token": {
+        "type": "object", "required": ["grant_type", "refresh_token"], "additionalProperties": False,
+        "properties": {"grant_type": _FORM, "refresh_token": _FORM},
+    },
+}
+OAUTH_AUTHORIZE_QUERY_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["response_type", "client_id", "redirect_uri", "state", "code_challenge",
+                                   "code_challenge_method"],
+    "additionalProperties": False,
+    "properties": {
+        "response_type": {"type": "string", "enum": ["code"]}, "client_id": _FORM,
+        "redirect_uri": {"type": "string", "pattern": "^https?://"}, "state": {"type": "string", "minLength": 32},
+        "code_challenge": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"},
+        "code_challenge_method": {"type": "string", "enum": ["S256"]},
+    },
+}
+
+
+def schema_errors(schema: dict[str, Any], instance: Any) -> list[str]:
+    """Why ``instance`` does not match one of the local schemas above."""
+    validator = OAS30ReadValidator(schema, format_checker=oas30_format_checker)
+    return sorted(_describe(e) for e in validator.iter_errors(instance))
+
+
 class SpecMissing(FileNotFoundError):
     pass
 

@@ -98,3 +98,65 @@ def test_every_template_compiles(env: Environment, path: Path) -> None:
 def test_html_templates_autoescape_and_text_templates_do_not(env: Environment) -> None:
     assert env.get_template("patient/invite.html.j2").environment.autoescape("x.html.j2")  # type: ignore[operator]
     assert not env.autoescape("x.txt.j2")  # type: ignore[operator]
+
+
+# --- calendar entries and admin alerts (notifications issue) --------------------------------
+
+
+def test_calendar_templates_exist_for_both_roles() -> None:
+    assert {"patient/calendar.txt.j2", "doctor/calendar.txt.j2"} <= {
+        p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("calendar.txt.j2")}
+
+
+@pytest.mark.parametrize("name", ["doctor/calendar.txt.j2", "patient/calendar.txt.j2", "admin/alert.txt.j2",
+                                  "admin/alert.html.j2"])
+def test_calendar_and_admin_templates_reference_no_host_only_value(env: Environment, name: str) -> None:
+    """Calendar entries outlive links and are shared; alerts go to people who are not the
+    host. Neither may even name a start link (the doctor's mail is where it belongs)."""
+    from workers.notifier.render import calendar_context
+
+    allowed = set(env.globals) | {"alert_subject", "alert_body"}
+    allowed |= set(calendar_context(doctor_context(doctor(), str)))
+    allowed |= set(calendar_context(patient_context(patient(), str)))
+    for template_name, ast in closure(env, name).items():
+        undeclared = meta.find_undeclared_variables(ast)
+        assert not {v for v in undeclared if HOST_ONLY.search(v)}, template_name
+        assert undeclared <= allowed, (template_name, undeclared - allowed)
+        for node in ast.find_all((nodes.Name, nodes.Getattr, nodes.Keyword)):
+            label = getattr(node, "name", None) or getattr(node, "attr", None) or getattr(node, "key", "")
+            assert not HOST_ONLY.search(str(label)), (template_name, label)
+
+
+def test_calendar_context_drops_every_start_link_key() -> None:
+    from workers.notifier.render import calendar_context
+
+    context = calendar_context(doctor_context(doctor(), str))
+    assert not {k for k in context if HOST_ONLY.search(k)}
+    assert "join_url" in context
+
+
+def test_calendar_texts_render_for_every_kind(env: Environment) -> None:
+    from workers.notifier.render import MailRenderer
+
+    renderer = MailRenderer()
+    for kind in (NoticeKind.INVITE, NoticeKind.UPDATED):
+        summary, description = renderer.calendar_text("patient", patient_context(patient(kind=kind), str))
+        assert "Dr. Ada Lovelace" in summary and "zoom.us/j/" in description
+        summary, description = renderer.calendar_text("doctor", doctor_context(doctor(kind=kind), str))
+        assert "Grace Hopper" in summary and "zak=" not in description and "/s/" not in description
+    cancelled = patient(kind=NoticeKind.CANCELLED, join_url=None, passcode=None)
+    summary, description = renderer.calendar_text("patient", patient_context(cancelled, str))
+    assert summary.startswith("Cancelled") and "zoom.us" not in description
+
+
+def test_doctor_mail_explains_which_kind_of_start_link_it_holds() -> None:
+    from workers.notifier.render import MailRenderer
+
+    renderer = MailRenderer()
+    signed = doctor(start_url="https://telemed.clinic.example/start/abc.def", start_url_signed=True)
+    raw = doctor()
+    for notice, phrase in ((signed, "until the appointment ends"), (raw, "a reminder shortly before the start")):
+        message = renderer.doctor(notice, "telemed <no-reply@clinic.example>")
+        for part in message.walk():
+            if part.get_content_maintype() == "text":
+                assert phrase in " ".join(part.get_content().split())

@@ -211,6 +211,9 @@ class DoctorNotice:
     time: MeetingTime | None
     start_url: str | None = field(repr=False)
     join_url: str | None = field(repr=False)
+    # True when start_url is our signed link (fetches a fresh Zoom link at click time and
+    # works until the appointment ends) rather than Zoom's own start_url (about 2 hours).
+    start_url_signed: bool = False
 
     def __post_init__(self) -> None:
         _check_common(self)

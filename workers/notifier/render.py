@@ -81,8 +81,15 @@ def doctor_context(notice: DoctorNotice, gettext: Any) -> dict[str, Any]:
         "when": format_span(time, gettext) if time else None,
         "when_short": format_start(time, gettext) if time else None,
         "start_url": notice.start_url,
+        "start_url_signed": notice.start_url_signed,
         "join_url": notice.join_url,
     }
+
+
+def calendar_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """What a calendar entry may say: never a start link, signed or not (calendars are
+    shared with assistants and synced to phones, and entries outlive the link)."""
+    return {k: v for k, v in context.items() if not k.startswith("start_url")}
 
 
 class MailRenderer:
@@ -119,6 +126,17 @@ class MailRenderer:
             to=Address(display_name=notice.doctor_name, addr_spec=notice.doctor_email),
             message_id=message_id,
         )
+
+    def calendar_text(self, role: str, context: Mapping[str, Any]) -> tuple[str, str]:
+        """(summary, description) for a calendar entry, from ``{role}/calendar.txt.j2``."""
+        module = self.env.get_template(f"{role}/calendar.txt.j2").make_module(calendar_context(context))
+        summary = vars(module).get("summary")
+        if not isinstance(summary, str):
+            raise RenderError(f"{role}/calendar.txt.j2 does not set a summary")
+        description = str(module).strip()
+        if looks_like_host_link(summary) or looks_like_host_link(description):
+            raise RenderError("a calendar entry would contain a host link")
+        return " ".join(summary.split()), description
 
     def admin(
         self, alert: AdminAlert, mail_from: str, *, message_id: str | None = None

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from zoom.simulator.chaos import ChaosError, parse_chaos
 from zoom.simulator.state import Fault, SimState
 from zoom.simulator.wire import Handler, SimRequest, SimResponse, error
+
+FAULT_ACTIONS = ("respond", "reset", "timeout", "drop")
 
 
 def meetings(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
@@ -16,17 +20,21 @@ def requests_log(state: SimState, request: SimRequest, _: re.Match[str]) -> SimR
     return SimResponse(200, {"requests": state.request_log()})
 
 
-def stats(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
+def stats_of(state: SimState) -> dict[str, Any]:
     views = state.meeting_views()
-    return SimResponse(
-        200,
-        {
-            "grants": state.grants,
-            "meetings": sum(1 for v in views if not v["deleted"]),
-            "deleted": sum(1 for v in views if v["deleted"]),
-            "requests": len(state.request_log()),
-        },
-    )
+    with state.lock:
+        counters = dict(state.counters)
+    return {
+        "grants": state.grants,
+        "meetings": sum(1 for v in views if not v["deleted"]),
+        "deleted": sum(1 for v in views if v["deleted"]),
+        "requests": len(state.request_log()),
+        "counters": dict(sorted(counters.items())),
+    }
+
+
+def stats(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
+    return SimResponse(200, stats_of(state))
 
 
 def reset(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
@@ -41,23 +49,95 @@ def expire(state: SimState, request: SimRequest, _: re.Match[str]) -> SimRespons
 
 def fault(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
     spec = request.json
-    if not isinstance(spec, dict) or not isinstance(spec.get("status"), int):
+    action = spec.get("action", "respond") if isinstance(spec, dict) else None
+    if action not in FAULT_ACTIONS or (action == "respond" and not isinstance(spec.get("status"), int)):
         return error(
             400,
             300,
-            'Expected {"status": int, "body"?, "headers"?, "count"?, "method"?, "path_prefix"?}.',
+            'Expected {"action"?: respond|reset|timeout|drop, "status": int (for respond), '
+            '"body"?, "headers"?, "count"?, "method"?, "path_prefix"?}.',
         )
     state.add_fault(
         Fault(
-            status=spec["status"],
+            status=spec.get("status", 0),
             body=spec.get("body"),
             headers={str(k): str(v) for k, v in (spec.get("headers") or {}).items()},
             count=int(spec.get("count", 1)),
             method=spec.get("method"),
             path_prefix=spec.get("path_prefix"),
+            action=action,
         )
     )
     return SimResponse(204)
+
+
+def chaos(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
+    """POST a profile to switch random faults on; DELETE switches them off; GET shows it."""
+    if request.method == "DELETE":
+        state.chaos = None
+        return SimResponse(204)
+    if request.method == "POST":
+        try:
+            profile = parse_chaos(request.json)
+        except ChaosError as bad:
+            return error(400, 300, str(bad))
+        state.chaos = profile if profile.active else None
+        return SimResponse(204)
+    return SimResponse(200, {"chaos": state.chaos.describe() if state.chaos else None})
+
+
+def authorize_mode(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
+    """``{"approve": bool, "user": email}``: how the next consent screens are answered."""
+    spec = request.json
+    if not isinstance(spec, dict) or not isinstance(spec.get("approve", True), bool):
+        return error(400, 300, 'Expected {"approve": bool, "user"?: email}.')
+    state.oauth_book.approve = spec.get("approve", True)
+    if isinstance(spec.get("user"), str) and "@" in spec["user"]:
+        state.oauth_book.approving_user = spec["user"].lower()
+    return SimResponse(204)
+
+
+def revoke(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
+    """``{"user": email}``: the user removed the app; their grants die."""
+    spec = request.json
+    if not isinstance(spec, dict) or not isinstance(spec.get("user"), str):
+        return error(400, 300, 'Expected {"user": email}.')
+    user = spec["user"].lower()
+    refresh = state.oauth_book.revoke_user(user)
+    access = state.revoke_user_tokens(user)
+    return SimResponse(200, {"refresh_tokens": refresh, "access_tokens": access})
+
+
+def config(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
+    """``{"token_lifetime_seconds"?, "daily_limit"?, "rate_limits"?}`` (null: unlimited)."""
+    spec = request.json
+    if not isinstance(spec, dict):
+        return error(400, 300, "Expected an object.")
+    if "token_lifetime_seconds" in spec:
+        value = spec["token_lifetime_seconds"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            return error(400, 300, "token_lifetime_seconds: must be a positive number.")
+        state.token_lifetime_seconds = float(value)
+    if "daily_limit" in spec:
+        value = spec["daily_limit"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            return error(400, 300, "daily_limit: must be a non-negative integer or null.")
+        state.daily_limit = value
+    if "rate_limits" in spec:
+        value = spec["rate_limits"] or {}
+        if not isinstance(value, dict) or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in value.values()
+        ):
+            return error(400, 300, "rate_limits: must map categories to positive numbers.")
+        state.rate_windows.per_second = {str(k): float(v) for k, v in value.items()}
+    return SimResponse(
+        200,
+        {
+            "token_lifetime_seconds": state.token_lifetime_seconds,
+            "daily_limit": state.daily_limit,
+            "rate_limits": dict(state.rate_windows.per_second),
+        },
+    )
 
 
 def lock(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
@@ -76,4 +156,10 @@ ADMIN_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"/_sim/expire-tokens"), expire),
     ("POST", re.compile(r"/_sim/faults"), fault),
     ("POST", re.compile(r"/_sim/lock-settings"), lock),
+    ("GET", re.compile(r"/_sim/chaos"), chaos),
+    ("POST", re.compile(r"/_sim/chaos"), chaos),
+    ("DELETE", re.compile(r"/_sim/chaos"), chaos),
+    ("POST", re.compile(r"/_sim/authorize"), authorize_mode),
+    ("POST", re.compile(r"/_sim/revoke"), revoke),
+    ("POST", re.compile(r"/_sim/config"), config),
 ]

@@ -7,12 +7,11 @@ module only moves bytes. Status codes and error bodies mirror Zoom's: API errors
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 from urllib.parse import unquote
 
+from zoom.simulator import limits, oauth
 from zoom.simulator import meetings as model
 from zoom.simulator.admin import ADMIN_ROUTES
 from zoom.simulator.state import SimState
@@ -20,21 +19,12 @@ from zoom.simulator.wire import Handler, SimRequest, SimResponse
 from zoom.simulator.wire import error as _error
 
 LIST_TYPES = {"scheduled", "live", "upcoming", "upcoming_meetings", "previous_meetings"}
-SCOPES = (
-    "meeting:write:meeting:admin meeting:read:meeting:admin meeting:update:meeting:admin "
-    "meeting:delete:meeting:admin meeting:read:list_meetings:admin"
-)
-DAILY_LIMIT_MESSAGE = (
-    "You have exceeded the daily rate limit ({limit}) of Meeting Create/Update API requests "
-    "permitted for this particular user. You may resume these requests at GMT 00:00:00."
-)
+SCOPES = oauth.SCOPES
+DAILY_LIMIT_MESSAGE = limits.DAILY_MESSAGE
 
 
 def dispatch(state: SimState, request: SimRequest) -> SimResponse:
-    if not request.path.startswith("/_sim/"):
-        fault = state.take_fault(request.method, request.path)
-        if fault is not None:
-            return SimResponse(fault.status, fault.body, dict(fault.headers))
+    """The answer to one request (injected faults are the HTTP server's business)."""
     path_known = False
     for method, pattern, handler in _ROUTES:
         match = pattern.fullmatch(request.path)
@@ -46,60 +36,43 @@ def dispatch(state: SimState, request: SimRequest) -> SimResponse:
     return _error(404, 404, "Not found.")
 
 
-# OAuth ---------------------------------------------------------------------------------
-
-
-def _token(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
-    creds = state.credentials
-    if _basic_auth(request.headers.get("authorization")) != (creds.client_id, creds.client_secret):
-        return SimResponse(
-            401, {"reason": "Invalid client_id or client_secret", "error": "invalid_client"}
-        )
-    params = {**request.query, **request.form}  # Zoom accepts either
-    if params.get("grant_type") != "account_credentials":
-        return SimResponse(
-            400, {"reason": "Unsupported grant type", "error": "unsupported_grant_type"}
-        )
-    if params.get("account_id") != creds.account_id:
-        return SimResponse(
-            400, {"reason": "Invalid request : Account ID is invalid", "error": "invalid_request"}
-        )
-    return SimResponse(
-        200,
-        {
-            "access_token": state.issue_token(),
-            "token_type": "bearer",
-            "expires_in": state.token_lifetime_seconds,
-            "scope": SCOPES,
-            "api_url": request.base_url,
-        },
-    )
-
-
 # Meetings ------------------------------------------------------------------------------
 
 
-def _authorized(handler: Handler) -> Handler:
-    def check(state: SimState, request: SimRequest, match: re.Match[str]) -> SimResponse:
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else None
-        status = state.token_status(token)
-        if status == "expired":
-            return _error(401, 124, "Access token is expired.")
-        if status != "valid":
-            return _error(401, 124, "Invalid access token.")
-        return handler(state, request, match)
+def _authorized(category: str) -> Any:
+    """Bearer check, then the per-second limit of the account and rate-limit category."""
 
-    return check
+    def wrap(handler: Handler) -> Handler:
+        def check(state: SimState, request: SimRequest, match: re.Match[str]) -> SimResponse:
+            header = request.headers.get("authorization", "")
+            token = header[7:].strip() if header[:7].lower() == "bearer " else None
+            status = state.token_status(token)
+            if status == "expired":
+                return _error(401, 124, "Access token is expired.")
+            if status != "valid":
+                return _error(401, 124, "Invalid access token.")
+            request.token_user = state.token_user(token)
+            # A user-level token acts in that user's own account.
+            account = request.token_user or state.credentials.account_id
+            if not state.rate_windows.admit(account, category):
+                state.count("rate_limited.qps")
+                return limits.qps_limited(category)
+            return handler(state, request, match)
+
+        return check
+
+    return wrap
 
 
-@_authorized
+@_authorized(limits.MEDIUM)
 def _create(state: SimState, request: SimRequest, match: re.Match[str]) -> SimResponse:
     try:
         body = model.validate(request.json, partial=False)
     except model.InvalidRequest as invalid:
         return SimResponse(400, invalid.body())
-    host_id, host_email = state.resolve_user(unquote(match["user"]))
+    host_id, host_email = state.resolve_user(unquote(match["user"]), request.token_user)
+    if request.token_user and host_email != request.token_user.lower():
+        return _no_such_user(match["user"])  # a user's token schedules for that user only
     if not state.count_daily(host_email):
         return _daily_limit(state)
     meeting, conversion = model.new_meeting(
@@ -111,19 +84,20 @@ def _create(state: SimState, request: SimRequest, match: re.Match[str]) -> SimRe
         locked_settings=dict(state.locked_settings),
     )
     state.add_meeting(meeting, host=unquote(match["user"]), instant_conversion=conversion)
+    state.count("meetings.created")
     return SimResponse(201, state.note_secrets(model.public_view(meeting)))
 
 
-@_authorized
+@_authorized(limits.LIGHT)
 def _get(state: SimState, request: SimRequest, match: re.Match[str]) -> SimResponse:
     with state.lock:
         record = state.live_meeting(int(match["id"]))
-        if record is None:
+        if record is None or not _visible(record.meeting, request):
             return _not_found(match["id"])
         return SimResponse(200, state.note_secrets(model.public_view(record.meeting)))
 
 
-@_authorized
+@_authorized(limits.LIGHT)
 def _update(state: SimState, request: SimRequest, match: re.Match[str]) -> SimResponse:
     try:
         body = model.validate(request.json, partial=True)
@@ -131,7 +105,7 @@ def _update(state: SimState, request: SimRequest, match: re.Match[str]) -> SimRe
         return SimResponse(400, invalid.body())
     with state.lock:
         record = state.live_meeting(int(match["id"]))
-        if record is None:
+        if record is None or not _visible(record.meeting, request):
             return _not_found(match["id"])
         if not state.count_daily(record.meeting["host_email"]):
             return _daily_limit(state)
@@ -139,16 +113,21 @@ def _update(state: SimState, request: SimRequest, match: re.Match[str]) -> SimRe
     return SimResponse(204)
 
 
-@_authorized
+@_authorized(limits.LIGHT)
 def _delete(state: SimState, request: SimRequest, match: re.Match[str]) -> SimResponse:
-    if not state.delete_meeting(int(match["id"])):
-        return _not_found(match["id"])
+    with state.lock:
+        record = state.live_meeting(int(match["id"]))
+        if record is None or not _visible(record.meeting, request):
+            return _not_found(match["id"])
+        state.delete_meeting(int(match["id"]))
     return SimResponse(204)
 
 
-@_authorized
+@_authorized(limits.MEDIUM)  # Zoom labels "list meetings" MEDIUM
 def _list(state: SimState, request: SimRequest, match: re.Match[str]) -> SimResponse:
-    host_id, _ = state.resolve_user(unquote(match["user"]))
+    host_id, host_email = state.resolve_user(unquote(match["user"]), request.token_user)
+    if request.token_user and host_email != request.token_user.lower():
+        return _no_such_user(match["user"])
     list_type = request.query.get("type", "scheduled")
     if list_type not in LIST_TYPES:
         return _error(400, 300, "Invalid parameter: type.")
@@ -199,29 +178,27 @@ def _in_list(meeting: dict[str, Any], list_type: str, state: SimState) -> bool:
 # Helpers -------------------------------------------------------------------------------
 
 
+def _visible(meeting: dict[str, Any], request: SimRequest) -> bool:
+    """An account token sees every meeting of the account; a user's token only theirs."""
+    return request.token_user is None or meeting["host_email"] == request.token_user.lower()
+
+
+def _no_such_user(user: str) -> SimResponse:
+    return _error(404, 1001, f"User does not exist: {unquote(user)}.")
+
+
 def _not_found(meeting_id: str) -> SimResponse:
     return _error(404, 3001, f"Meeting does not exist: {meeting_id}.")
 
 
 def _daily_limit(state: SimState) -> SimResponse:
-    message = DAILY_LIMIT_MESSAGE.format(limit=state.daily_limit)
-    return SimResponse(429, {"code": 429, "message": message}, {"X-RateLimit-Category": "Medium"})
-
-
-def _basic_auth(header: str | None) -> tuple[str, str] | None:
-    if not header or header[:6].lower() != "basic ":
-        return None
-    try:
-        user, _, password = (
-            base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
-        )
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return user, password
+    state.count("rate_limited.daily")
+    return limits.daily_limited(state.daily_limit, state.now())
 
 
 _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
-    ("POST", re.compile(r"/oauth/token"), _token),
+    ("POST", re.compile(r"/oauth/token"), oauth.token),
+    ("GET", re.compile(r"/oauth/authorize"), oauth.authorize),
     ("POST", re.compile(r"/v2/users/(?P<user>[^/]+)/meetings"), _create),
     ("GET", re.compile(r"/v2/users/(?P<user>[^/]+)/meetings"), _list),
     ("GET", re.compile(r"/v2/meetings/(?P<id>\d{1,19})"), _get),

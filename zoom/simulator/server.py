@@ -7,25 +7,23 @@ Tests, the demo and ``telemed zoom-sim`` talk to it over HTTP exactly as to Zoom
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlsplit
 
-from zoom.simulator.routes import dispatch
+from zoom.simulator.chaos import ChaosProfile, parse_chaos
+from zoom.simulator.handler import MAX_BODY_BYTES, SimServer, handler_for
+from zoom.simulator.limits import PRO_PLAN
 from zoom.simulator.state import Credentials, Fault, SimState
-from zoom.simulator.wire import SimRequest, SimResponse
 
-logger = logging.getLogger(__name__)
+__all__ = ["MAX_BODY_BYTES", "PRO_PLAN", "ZoomSimulator"]
 
-MAX_BODY_BYTES = 1 << 20
 DEFAULT_CLIENT_ID = "sim-client-id"
-DEFAULT_CLIENT_SECRET = "sim-client-secret"
+DEFAULT_CLIENT_SECRET = "sim-client-secret"  # noqa: S105  (the simulator's made-up credential)
 DEFAULT_ACCOUNT_ID = "sim-account-id"
+DEFAULT_OAUTH_CLIENT_ID = "sim-oauth-client-id"
+DEFAULT_OAUTH_CLIENT_SECRET = "sim-oauth-client-secret"  # noqa: S105
 DEFAULT_HOST_EMAIL = "host@sim.example"
 
 
@@ -40,19 +38,32 @@ class ZoomSimulator:
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
         account_id: str = DEFAULT_ACCOUNT_ID,
+        oauth_client_id: str = DEFAULT_OAUTH_CLIENT_ID,
+        oauth_client_secret: str = DEFAULT_OAUTH_CLIENT_SECRET,
         default_host_email: str = DEFAULT_HOST_EMAIL,
         daily_limit: int | None = None,
+        rate_limits: Mapping[str, float] | None = None,
+        chaos: ChaosProfile | Mapping[str, Any] | None = None,
     ) -> None:
+        """``rate_limits``: per-second limits per category, e.g. ``PRO_PLAN``
+        (``{"Medium": 20, "Light": 30}``); None: unlimited. ``chaos``: random faults
+        (see :mod:`zoom.simulator.chaos`)."""
         self.host = host
         self.latency_seconds = latency_seconds
         self.state = SimState(
-            credentials=Credentials(client_id, client_secret, account_id),
+            credentials=Credentials(
+                client_id, client_secret, account_id, oauth_client_id, oauth_client_secret
+            ),
             token_lifetime_seconds=token_lifetime_seconds,
             default_host_email=default_host_email,
             daily_limit=daily_limit,
         )
+        self.rate_limits = dict(rate_limits or {})
+        self.set_chaos(chaos)
+        # Set on stop, so requests held by a "timeout" fault end with the server.
+        self.stopping = threading.Event()
         self._requested_port = port
-        self._server: ThreadingHTTPServer | None = None
+        self._server: SimServer | None = None
         self._thread: threading.Thread | None = None
 
     # Lifecycle --------------------------------------------------------------------------
@@ -60,7 +71,8 @@ class ZoomSimulator:
     def start(self) -> Self:
         if self._server is not None:
             return self
-        server = _Server((self.host, self._requested_port), _handler_for(self))
+        self.stopping.clear()
+        server = SimServer((self.host, self._requested_port), handler_for(self))
         self._server = server
         # A short poll interval keeps stop() quick (the default makes it take ~0.5 s).
         self._thread = threading.Thread(
@@ -73,6 +85,7 @@ class ZoomSimulator:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -130,6 +143,58 @@ class ZoomSimulator:
         return self.state.credentials.account_id
 
     @property
+    def oauth_client_id(self) -> str:
+        """The user-managed OAuth app (doctors connecting their own Zoom)."""
+        return self.state.credentials.oauth_client_id
+
+    @property
+    def oauth_client_secret(self) -> str:
+        return self.state.credentials.oauth_client_secret
+
+    @property
+    def token_lifetime_seconds(self) -> float:
+        return self.state.token_lifetime_seconds
+
+    @token_lifetime_seconds.setter
+    def token_lifetime_seconds(self, value: float) -> None:
+        if value <= 0:
+            raise ValueError("token lifetime must be positive")
+        self.state.token_lifetime_seconds = value
+
+    @property
+    def rate_limits(self) -> dict[str, float]:
+        """Per-second limits per rate-limit category (empty: unlimited)."""
+        return dict(self.state.rate_windows.per_second)
+
+    @rate_limits.setter
+    def rate_limits(self, value: Mapping[str, float]) -> None:
+        if any(limit <= 0 for limit in value.values()):
+            raise ValueError("rate limits must be positive")
+        self.state.rate_windows.per_second = {str(k): float(v) for k, v in value.items()}
+
+    def set_chaos(self, chaos: ChaosProfile | Mapping[str, Any] | None) -> None:
+        """Random faults from now on (a profile or its JSON form); None switches them off."""
+        if chaos is not None and not isinstance(chaos, ChaosProfile):
+            chaos = parse_chaos(dict(chaos))
+        self.state.chaos = chaos if chaos is not None and chaos.active else None
+
+    def authorize_as(self, user: str, *, approve: bool = True) -> None:
+        """Who clicks "Allow" on the next consent screens (or "Decline" with approve=False)."""
+        self.state.oauth_book.approving_user = user.lower()
+        self.state.oauth_book.approve = approve
+
+    def revoke_user(self, user: str) -> None:
+        """The user removed the app: every refresh and access token of theirs stops working."""
+        self.state.oauth_book.revoke_user(user.lower())
+        self.state.revoke_user_tokens(user.lower())
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: grants by kind, invalid_grant, 429s by kind, faults, meetings created."""
+        from zoom.simulator.admin import stats_of
+
+        return stats_of(self.state)
+
+    @property
     def daily_limit(self) -> int | None:
         """Create/update calls per host per UTC day (None: unlimited)."""
         return self.state.daily_limit
@@ -142,6 +207,10 @@ class ZoomSimulator:
     def grants(self) -> int:
         """Access tokens handed out by ``/oauth/token`` (and :meth:`issue_token`)."""
         return self.state.grants
+
+    def grants_of(self, kind: str) -> int:
+        """Grants of one kind: ``account``, ``authorization_code`` or ``refresh_token``."""
+        return self.state.counters[f"grant.{kind}"]
 
     def meetings(self, *, include_deleted: bool = True) -> list[dict[str, Any]]:
         """Every meeting ever created: ``{id, host, created, deleted, instant_conversion, meeting}``."""
@@ -166,9 +235,9 @@ class ZoomSimulator:
     def reset(self) -> None:
         self.state.reset()
 
-    def issue_token(self) -> str:
-        """Mint a valid access token without the OAuth round trip."""
-        return self.state.issue_token()
+    def issue_token(self, user: str | None = None) -> str:
+        """Mint a valid access token without the OAuth round trip (acting as ``user``)."""
+        return self.state.issue_token(user=user.lower() if user else None)
 
     def expire_tokens(self) -> None:
         """Every token handed out so far now gets 401 / code 124."""
@@ -194,118 +263,17 @@ class ZoomSimulator:
         """Answer the next ``count`` matching requests with this response instead."""
         self.state.add_fault(Fault(status, body, dict(headers or {}), count, method, path_prefix))
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # The default listen backlog of 5 drops connection attempts from bursts of clients,
-    # which then stall for a full second in TCP's SYN retry.
-    request_queue_size = 128
-
-
-def _handler_for(sim: ZoomSimulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(_SimHandler):
-        simulator = sim
-
-    return Handler
-
-
-class _SimHandler(BaseHTTPRequestHandler):
-    simulator: ZoomSimulator
-    protocol_version = "HTTP/1.1"  # keep-alive, like Zoom; every answer sets its length
-    timeout = 30  # idle keep-alive connections must not hold threads forever
-    server_version = "ZoomSimulator/1.0"
-    # Headers and body leave in one segment: otherwise Nagle's algorithm and delayed ACKs
-    # add ~40 ms to every keep-alive request.
-    wbufsize = -1
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Quiet by default: the request log is the record, and stderr noise hides failures.
-        return None
-
-    def _serve(self) -> None:
-        sim = self.simulator
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self._send(
-                SimResponse(413, {"code": 413, "message": "Request body too large."}), close=True
-            )
-            return
-        raw = self.rfile.read(length) if length else b""
-        request = SimRequest(
-            method=self.command,
-            path=parts.path,
-            query=dict(parse_qsl(parts.query)),
-            headers={k.lower(): v for k, v in self.headers.items()},
-            base_url=sim.base_url,
+    def inject_fault(
+        self,
+        action: str,
+        *,
+        count: int = 1,
+        method: str | None = None,
+        path_prefix: str | None = None,
+    ) -> None:
+        """``reset``, ``timeout`` or ``drop`` (do the work, then reset) the next requests."""
+        if action not in {"reset", "timeout", "drop"}:
+            raise ValueError("action must be reset, timeout or drop")
+        self.state.add_fault(
+            Fault(count=count, method=method, path_prefix=path_prefix, action=action)
         )
-        content_type = self.headers.get("Content-Type", "")
-        if raw and "application/x-www-form-urlencoded" in content_type:
-            request.form = dict(parse_qsl(raw.decode("utf-8", "replace")))
-        elif raw:
-            try:
-                request.json = json.loads(raw)
-            except ValueError:
-                request.json = _INVALID_JSON
-        if sim.latency_seconds > 0 and not parts.path.startswith("/_sim/"):
-            time.sleep(sim.latency_seconds)
-        if request.json is _INVALID_JSON:
-            response = SimResponse(
-                400, {"code": 300, "message": "Request Body should be a valid JSON object."}
-            )
-            request.json = None
-        else:
-            try:
-                response = dispatch(sim.state, request)
-            except Exception:
-                # A simulator bug (or a malformed admin call) still gets an HTTP answer,
-                # shaped like Zoom's, instead of a dropped connection.
-                logger.exception("zoom simulator failed on %s %s", request.method, parts.path)
-                response = SimResponse(500, {"code": 500, "message": "Simulator error."})
-        if not parts.path.startswith("/_sim/"):
-            sim.state.record(
-                {
-                    "method": request.method,
-                    "path": request.path,
-                    "query": request.query,
-                    "json": request.json,
-                    "form": request.form,
-                    "status": response.status,
-                    "at": time.time(),
-                }
-            )
-        self._send(response)
-
-    def _send(self, response: SimResponse, close: bool = False) -> None:
-        payload = b"" if response.body is None else json.dumps(response.body).encode("utf-8")
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        if response.status != 204:
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
-            self.send_header("Content-Length", str(len(payload)))
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        if response.status != 204 and payload:
-            self.wfile.write(payload)
-
-
-_INVALID_JSON = object()

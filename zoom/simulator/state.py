@@ -1,5 +1,8 @@
 """The simulator's memory: accounts, tokens, meetings, the request log, injected faults.
 
+OAuth grants (codes, refresh-token chains) live in ``oauth_book``, per-second windows in
+``limits``, random faults in ``chaos``; this module holds what every route shares.
+
 Every public method takes the one lock, so handler threads and test code can call in at
 any time. Reads return deep copies: callers can never mutate what the server serves.
 """
@@ -12,11 +15,15 @@ import hashlib
 import secrets
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from zoom.simulator.chaos import ChaosProfile
+from zoom.simulator.limits import RateWindows
+from zoom.simulator.oauth import OAuthBook
 
 REQUEST_LOG_LIMIT = 10_000
 PAGE_TOKEN_LIMIT = 10_000
@@ -26,14 +33,21 @@ _MAX_MEETING_ID = 99_999_999_999  # Zoom's ids are at most 11 digits
 
 @dataclass
 class Fault:
-    """A canned answer served instead of the real one, ``count`` times."""
+    """A canned misbehaviour for the next ``count`` matching requests.
 
-    status: int
+    ``action``: ``respond`` answers with status/body/headers instead of the real answer;
+    ``reset`` resets the connection before doing anything; ``timeout`` holds the
+    connection without answering; ``drop`` does the real work (a create really creates)
+    and then resets the connection instead of answering.
+    """
+
+    status: int = 0
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     count: int = 1
     method: str | None = None
     path_prefix: str | None = None
+    action: str = "respond"
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and (
@@ -67,6 +81,16 @@ class Credentials:
     client_id: str
     client_secret: str
     account_id: str
+    # The user-managed OAuth app (doctors connecting their own Zoom) is a separate app
+    # with its own credentials, as in Zoom's marketplace.
+    oauth_client_id: str = "sim-oauth-client-id"
+    oauth_client_secret: str = "sim-oauth-client-secret"  # noqa: S105  (made-up, simulator only)
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    expires_at: float
+    user: str | None  # the authorizing user's email; None for an account (S2S) token
 
 
 class SimState:
@@ -85,13 +109,21 @@ class SimState:
         self.default_host_email = default_host_email
         self.daily_limit = daily_limit
         self.clock = clock
+        self.oauth_book = OAuthBook(clock)
+        self.rate_windows = RateWindows()
+        self.chaos: ChaosProfile | None = None
         self.reset()
 
     def reset(self) -> None:
         with self.lock:
-            self.tokens: dict[str, float] = {}
+            self.tokens: dict[str, AccessToken] = {}
             self.handed_out: set[str] = set()
             self.grants = 0
+            # grant.account / grant.authorization_code / grant.refresh_token, invalid_grant,
+            # rate_limited.qps / rate_limited.daily, meetings.created, fault.<kind>, ...
+            self.counters: Counter[str] = Counter()
+            self.oauth_book.reset()
+            self.rate_windows.reset()
             self.meetings: dict[int, MeetingRecord] = {}
             self.log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
             self.faults: list[Fault] = []
@@ -104,36 +136,59 @@ class SimState:
 
     # Tokens -----------------------------------------------------------------------------
 
-    def issue_token(self) -> str:
+    def issue_token(self, user: str | None = None, kind: str = "account") -> str:
+        """A new access token: the account's (``user`` None) or one acting as ``user``."""
         token = secrets.token_urlsafe(48)
         with self.lock:
             self.handed_out.add(token)
-            self.tokens[token] = self.clock() + self.token_lifetime_seconds
+            self.tokens[token] = AccessToken(self.clock() + self.token_lifetime_seconds, user)
             self.grants += 1
+            self.counters[f"grant.{kind}"] += 1
         return token
 
     def token_status(self, token: str | None) -> str:
         """'valid', 'expired' or 'unknown'."""
         with self.lock:
-            expires_at = self.tokens.get(token or "")
-        if expires_at is None:
+            record = self.tokens.get(token or "")
+        if record is None:
             return "unknown"
-        return "valid" if self.clock() < expires_at else "expired"
+        return "valid" if self.clock() < record.expires_at else "expired"
+
+    def token_user(self, token: str | None) -> str | None:
+        with self.lock:
+            record = self.tokens.get(token or "")
+        return record.user if record is not None else None
 
     def expire_tokens(self) -> None:
         with self.lock:
-            self.tokens = dict.fromkeys(self.tokens, 0.0)
+            self.tokens = {t: AccessToken(0.0, r.user) for t, r in self.tokens.items()}
 
     def revoke_token(self, token: str) -> None:
         with self.lock:
             self.tokens.pop(token, None)
 
+    def revoke_user_tokens(self, user: str) -> int:
+        """Drop every access token acting as ``user`` (the app was deauthorized)."""
+        with self.lock:
+            doomed = [t for t, r in self.tokens.items() if r.user == user]
+            for token in doomed:
+                del self.tokens[token]
+        return len(doomed)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        with self.lock:
+            self.counters[name] += amount
+
     # Users ------------------------------------------------------------------------------
 
-    def resolve_user(self, user_id: str) -> tuple[str, str]:
-        """(host_id, host_email) for a path's userId: "me", an email, or a user id."""
+    def resolve_user(self, user_id: str, me: str | None = None) -> tuple[str, str]:
+        """(host_id, host_email) for a path's userId: "me", an email, or a user id.
+
+        ``me`` is the user a user-level token acts for; an account token's "me" is the
+        account's default host.
+        """
         if user_id == "me":
-            email = self.default_host_email
+            email = (me or self.default_host_email).lower()
         elif "@" in user_id:
             email = user_id.lower()
         else:
@@ -217,6 +272,10 @@ class SimState:
                 return False
             self.daily_counts[key] = used + 1
             return True
+
+    def daily_used(self, host_email: str) -> int:
+        with self.lock:
+            return self.daily_counts.get((host_email, self.now().date().isoformat()), 0)
 
     def add_fault(self, fault: Fault) -> None:
         with self.lock:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zoom.simulator.state import SimState
+if TYPE_CHECKING:  # the state imports modules that import this one
+    from zoom.simulator.state import SimState
 
 
 @dataclass
@@ -19,6 +20,8 @@ class SimRequest:
     json: Any = None
     form: dict[str, str] = field(default_factory=dict)
     base_url: str = ""
+    # Set by the bearer check: the user a user-level token acts for (None: account token).
+    token_user: str | None = None
 
 
 @dataclass
@@ -28,7 +31,7 @@ class SimResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Handler = Callable[[SimState, SimRequest, re.Match[str]], SimResponse]
+Handler = Callable[["SimState", SimRequest, "re.Match[str]"], SimResponse]
 
 
 def error(status: int, code: int, message: str) -> SimResponse:

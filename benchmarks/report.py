@@ -1,0 +1,201 @@
+"""The report: every figure beside its baseline from the same run, the ratio, the target,
+pass or miss; written as ``README.md`` (Markdown tables, PNG plots) and ``results.json``."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HOW_TO_RUN = """\
+## How to run
+
+```sh
+pip install -e '.[bench]'                 # matplotlib, psutil, py-spy, httpx
+telemed bench --scale full                # all benchmarks, about 15 minutes on 2 cores
+telemed bench --only broker,recovery      # some of them (names or item numbers)
+telemed bench --scale small --out /tmp/b  # a quick check of the harness
+```
+
+On real services (what the published table should come from), point the run at them;
+each benchmark gets a fresh database on that server and a Redis namespace of its own,
+both removed afterwards:
+
+```sh
+TELEMED_BENCH_REDIS_URL=redis://127.0.0.1:6379/0 \\
+TELEMED_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+telemed bench --scale full
+```
+
+Without them the run uses the embedded Redis-protocol server and SQLite, and says so
+above the table. Run it on a quiet machine: other load lowers every figure, though the
+ratios (measured side by side in the same run) move much less. Load goes only to
+127.0.0.1; every load generator is bounded in requests and time.
+"""
+
+
+@dataclass(frozen=True)
+class Target:
+    text: str
+    on: str  # "ratio" or "value"
+    check: Callable[[float], bool] = field(compare=False, repr=False)
+
+    def judge(self, row: Row) -> bool | None:
+        subject = row.ratio if self.on == "ratio" else row.value
+        if subject is None or (isinstance(subject, float) and math.isnan(subject)):
+            return None
+        return bool(self.check(subject))
+
+
+def at_least(x: float, on: str = "ratio", unit: str = "") -> Target:
+    return Target(f"≥ {x:g}{unit}", on, lambda v: v >= x)
+
+
+def below(x: float, on: str = "ratio", unit: str = "") -> Target:
+    return Target(f"< {x:g}{unit}", on, lambda v: v < x)
+
+
+def at_most(x: float, on: str = "ratio", unit: str = "") -> Target:
+    return Target(f"≤ {x:g}{unit}", on, lambda v: v <= x)
+
+
+@dataclass
+class Row:
+    item: int
+    measure: str
+    ours: str
+    baseline_name: str = ""
+    baseline: str = ""
+    value: float | None = None
+    ratio: float | None = None
+    ratio_text: str | None = None
+    target: Target | None = None
+    passed: bool | None = None  # set explicitly when the target is not a simple comparison
+
+    @property
+    def result(self) -> str:
+        passed = self.passed if self.passed is not None else (self.target.judge(self) if self.target else None)
+        if passed is None:
+            return "—" if self.target is None else "n/a"
+        return "**pass**" if passed else "**miss**"
+
+    def ratio_cell(self) -> str:
+        if self.ratio_text is not None:
+            return self.ratio_text
+        return "—" if self.ratio is None else f"{self.ratio:.3g}"
+
+
+@dataclass
+class Section:
+    item: int
+    key: str
+    title: str
+    rows: list[Row] = field(default_factory=list)
+    method: str = ""
+    details: list[str] = field(default_factory=list)  # Markdown blocks
+    plots: list[str] = field(default_factory=list)  # PNG file names in the output folder
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt(value: float | None, digits: int = 3, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.{digits}g}"
+    return f"{text} {unit}".strip()
+
+
+@dataclass
+class Report:
+    scale: str
+    backend: str
+    embedded: bool
+    settings: dict[str, str]
+    sections: list[Section]
+    generated_at: str
+    notes: list[str] = field(default_factory=list)
+
+    def summary_rows(self) -> list[list[str]]:
+        rows = []
+        for section in sorted(self.sections, key=lambda s: s.item):
+            if section.error:
+                rows.append([str(section.item), section.title, "—", f"failed: {section.error.splitlines()[0][:120]}",
+                             "", "", "", "", "**error**"])
+                continue
+            for row in section.rows:
+                rows.append([str(row.item), section.title, row.measure, row.ours, row.baseline or "—",
+                             row.baseline_name or "—", row.ratio_cell(), row.target.text if row.target else "—",
+                             row.result])
+        return rows
+
+    def markdown(self) -> str:
+        parts = [
+            "# Benchmarks",
+            "",
+            f"Generated by `telemed bench --scale {self.scale}` on {self.generated_at}; "
+            "rerun it rather than editing these numbers by hand. Each figure stands beside its "
+            "baseline measured in the same run on the same machine; targets are ratios so they "
+            "hold on a noisy machine.",
+            "",
+        ]
+        if self.embedded:
+            parts += [
+                f"> **Embedded services:** this run used {self.backend}, not real Redis and "
+                "PostgreSQL (set `TELEMED_BENCH_REDIS_URL` and `TELEMED_BENCH_DATABASE_URL`). "
+                "Its figures describe the embedded setup, not production.",
+                "",
+            ]
+        if self.scale != "full":
+            parts += [f"> **Scale `{self.scale}`:** a check of the harness, too short to be the "
+                      "published figures; run `telemed bench --scale full` on a quiet machine.", ""]
+        parts += [
+            "## Results",
+            "",
+            table(["#", "benchmark", "measure", "telemed", "baseline", "baseline is", "ratio", "target", "result"],
+                  self.summary_rows()),
+            "",
+        ]
+        for note in self.notes:
+            parts += [f"- {note}"]
+        if self.notes:
+            parts.append("")
+        parts += ["## Machine and settings", "", table(["", ""], [[k, v] for k, v in self.settings.items()]), ""]
+        for section in sorted(self.sections, key=lambda s: s.item):
+            parts += [f"## {section.item}. {section.title}", ""]
+            if section.method:
+                parts += [section.method.strip(), ""]
+            if section.error:
+                parts += ["**This benchmark failed in this run:**", "", "```", section.error.strip()[-3000:], "```", ""]
+            for block in section.details:
+                parts += [block.strip(), ""]
+            for plot in section.plots:
+                parts += [f"![{section.title}]({plot})", ""]
+        parts.append(HOW_TO_RUN)
+        return "\n".join(parts).rstrip() + "\n"
+
+    def write(self, out: Path) -> Path:
+        out.mkdir(parents=True, exist_ok=True)
+        readme = out / "README.md"
+        readme.write_text(self.markdown(), encoding="utf-8")
+        results = {
+            "scale": self.scale, "backend": self.backend, "generated_at": self.generated_at,
+            "settings": self.settings,
+            "sections": [
+                {"item": s.item, "key": s.key, "title": s.title, "error": s.error, "data": s.data,
+                 "rows": [{k: v for k, v in asdict(r).items() if k != "target"}
+                          | {"target": r.target.text if r.target else None, "result": r.result.strip("*")}
+                          for r in s.rows]}
+                for s in sorted(self.sections, key=lambda s: s.item)
+            ],
+        }
+        (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+        return readme

@@ -1,0 +1,55 @@
+"""How big each benchmark runs. ``full`` is what the published table uses; ``small`` checks
+the harness on a busy machine in about a minute or two; ``tiny`` is for the smoke test."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    processes: int
+    threads: int
+    # 1. broker efficiency
+    bookings: int
+    noop_messages: int
+    profile_bookings: int
+    ingest_concurrency: int
+    # 2. latency-bound efficiency
+    latency_bookings: int
+    # 5. booking latency: open-loop requests per second for this many seconds, per arm
+    request_rate: float
+    request_seconds: float
+    # 6. recovery: how long to wait for each arm before reporting "> cap"
+    recovery_cap_ours: float
+    recovery_cap_default: float
+    recovery_done_cap: float
+    recovery_trials: int
+
+    def with_workers(self, processes: int | None, threads: int | None) -> Scale:
+        return replace(self, processes=processes or self.processes, threads=threads or self.threads)
+
+
+def _cpus() -> int:
+    return os.cpu_count() or 1
+
+
+def scale_named(name: str) -> Scale:
+    if name == "full":
+        return Scale("full", processes=_cpus(), threads=8, bookings=1200, noop_messages=40_000,
+                     profile_bookings=400, ingest_concurrency=16, latency_bookings=1200,
+                     request_rate=100, request_seconds=30, recovery_cap_ours=60,
+                     recovery_cap_default=120, recovery_done_cap=180, recovery_trials=3)
+    if name == "small":
+        return Scale("small", processes=_cpus(), threads=8, bookings=80, noop_messages=4_000,
+                     profile_bookings=40, ingest_concurrency=8, latency_bookings=80,
+                     request_rate=100, request_seconds=4, recovery_cap_ours=30,
+                     recovery_cap_default=15, recovery_done_cap=20, recovery_trials=1)
+    if name == "tiny":
+        return Scale("tiny", processes=1, threads=4, bookings=8, noop_messages=400,
+                     profile_bookings=6, ingest_concurrency=4, latency_bookings=8,
+                     request_rate=100, request_seconds=0.5, recovery_cap_ours=20,
+                     recovery_cap_default=0.5, recovery_done_cap=0, recovery_trials=1)
+    raise ValueError(f"unknown scale {name!r}: small, full or tiny")

@@ -1,0 +1,133 @@
+"""The admin page in a real headless Chromium (Debian's), over a real worker pipeline.
+
+Sign in with an admin API key, read appointments, doctors, failures and dead letters, and
+retry a dead letter with the button: the worker then finishes the appointment.
+Locally the test skips when chromium is missing; in CI (.ci/run installs it) it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from dramatiq.message import Message
+
+from events.publish import Publisher
+from store import api_keys
+from store import notifications as alerts
+from telemed import dead_letters
+from telemed.samples import DOCTORS, booking
+from tests.support.webapp import Recorder, broker_forwarder, running_app, settings_for, web_services
+
+pytestmark = pytest.mark.integration
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1280,1600"]
+
+
+def _browser(tmp_path):  # type: ignore[no-untyped-def]
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing.append("selenium (pip)")
+    if missing:
+        reason = f"admin browser test needs {', '.join(missing)} (apt-get install chromium chromium-driver)"
+        if os.environ.get("TELEMED_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)  # CI installs them: missing there is a failure, not a skip
+        pytest.skip(reason)
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+def _submit(driver, css: str, then: str) -> None:  # type: ignore[no-untyped-def]
+    """Click a submit button and wait until the next page shows ``then`` (a CSS selector)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.CSS_SELECTOR, css).click()
+    wait = WebDriverWait(driver, 15)
+    wait.until(expected_conditions.staleness_of(old))
+    wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, then)))
+
+
+def test_admin_page_in_chromium(single_pipeline, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    pipeline = single_pipeline
+
+    driver = _browser(tmp_path)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    pipeline.publish([booking("B-1", 1, start), booking("B-2", 1, start, doctor=DOCTORS[1])])
+    pipeline.wait_settled()
+    late = booking("B-3", 1, start, doctor=DOCTORS[2])
+    # Its queue message arrives before the event is in the inbox: a dead letter.
+    pipeline.broker.enqueue(Message(queue_name="events", actor_name="process_event", args=(late["event_id"],),
+                                    kwargs={}, options={}))
+    client = redis.Redis.from_url(pipeline.redis_url)
+    pipeline.wait_until(lambda: len(dead_letters.list_dead(client, pipeline.namespace)) == 1, what="a dead letter")
+    with pipeline.database.session() as s:
+        _, admin_key = api_keys.create_key(s, "admin", "browser test")
+        alerts.record_alert(s, "webhook_gone", "Booking webhook answered 410", "disabled", None)
+
+    recorder = Recorder(forward=broker_forwarder(pipeline.redis_url, pipeline.namespace))
+    settings = settings_for(pipeline.namespace, public_url="http://127.0.0.1:9/", secret_keys=pipeline.secret_key)
+    try:
+        with running_app(web_services(settings, pipeline.database, client, recorder)) as url:
+            driver.get(f"{url}/admin")
+            assert driver.current_url.endswith("/admin/login")
+            driver.find_element(By.ID, "api_key").send_keys("tmk_wrongwrong_" + "x" * 43)
+            _submit(driver, "#login button", "#error")
+            assert "not an active admin API key" in driver.find_element(By.ID, "error").text
+            driver.find_element(By.ID, "api_key").send_keys(admin_key)
+            _submit(driver, "#login button", "#appointments")
+            assert driver.current_url.endswith("/admin")
+
+            rows = {r.get_attribute("data-appointment-id"): r.text
+                    for r in driver.find_elements(By.CSS_SELECTOR, "#appointments tr[data-appointment-id]")}
+            assert set(rows) == {"B-1", "B-2"} and all("provisioned" in text for text in rows.values())
+            doctors = driver.find_elements(By.CSS_SELECTOR, "#doctors tr[data-doctor-id]")
+            assert {d.get_attribute("data-doctor-id") for d in doctors} == {"D-1", "D-2"}
+            assert "Booking webhook answered 410" in driver.find_element(By.ID, "failures").text
+            [dead] = driver.find_elements(By.CSS_SELECTOR, "#dead-letters tr[data-message-id]")
+            assert late["event_id"] in dead.text and "no such event in the inbox" in dead.text
+            assert "grace" not in driver.page_source.lower()  # no patient data on the page
+
+            # A reconnect link for a doctor, minted on request.
+            _submit(driver, "#doctors tr[data-doctor-id] button", "#link")
+            assert "/oauth/zoom/connect?token=" in driver.find_element(By.ID, "link").get_attribute("value")
+            driver.get(f"{url}/admin")
+
+            # Fix the cause, then press Retry: the worker provisions the late booking.
+            Publisher(database=pipeline.database, enqueue=lambda _: None).publish(json.loads(json.dumps(late)))
+            _submit(driver, "#dead-letters button", "#notice")
+            assert "sent to its queue again" in driver.find_element(By.ID, "notice").text
+            assert recorder.calls == [("process_event", (late["event_id"],))]
+            pipeline.wait_settled()
+            driver.get(f"{url}/admin")
+            row = driver.find_element(By.CSS_SELECTOR, '#appointments tr[data-appointment-id="B-3"]')
+            assert "provisioned" in row.text
+            assert driver.find_element(By.ID, "dead-letters").text == "No dead letters."
+            driver.save_screenshot(str(tmp_path / "admin.png"))  # left in tmp_path for a person to look at
+
+            _submit(driver, "header button", "#login")  # sign out
+            driver.get(f"{url}/admin")
+            assert driver.current_url.endswith("/admin/login")
+    finally:
+        driver.quit()

@@ -1,0 +1,101 @@
+"""The shared pacer and the daily quota, on real (or embedded) Redis and the simulator."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis
+
+from zoom.client import ZoomClient
+from zoom.errors import ZoomRateLimited
+from zoom.policy import build_meeting_request, generate_passcode, make_marker
+from zoom.ratelimit import SAFETY, DailyQuota, RateLimiter
+from zoom.simulator import ZoomSimulator
+from zoom.tokens import StaticTokenProvider
+
+pytestmark = pytest.mark.integration
+
+
+def test_pacer_is_shared_between_processes(redis_client: redis.Redis, redis_namespace: str) -> None:
+    # Two limiter objects on one Redis stand for two worker processes.
+    a = RateLimiter(redis_client, {"Medium": 20}, namespace=redis_namespace)
+    b = RateLimiter(redis_client, {"Medium": 20}, namespace=redis_namespace)
+    started = time.monotonic()
+    for i in range(30):
+        (a if i % 2 else b).acquire("account:x", "Medium")
+    elapsed = time.monotonic() - started
+    expected = 29 / (20 * SAFETY)  # first call immediately, then one slot each
+    assert expected * 0.9 <= elapsed <= expected + 1.0
+    # Other scopes and categories have their own slots.
+    before = time.monotonic()
+    a.acquire("account:y", "Medium")
+    a.acquire("account:x", "Light")  # no limit configured: free
+    assert time.monotonic() - before < 0.2
+
+
+def test_a_queue_too_long_fails_fast(redis_client: redis.Redis, redis_namespace: str) -> None:
+    limiter = RateLimiter(redis_client, {"Medium": 2}, namespace=redis_namespace, max_wait_seconds=1.2,
+                          sleep=lambda seconds: None)  # do not actually wait
+    waits = [limiter.acquire("s", "Medium") for _ in range(3)]  # 1.8/s: slots 0, 0.56, 1.11 s away
+    assert waits[0] == 0 and 0.5 < waits[1] < waits[2] <= 1.2
+    with pytest.raises(ZoomRateLimited) as caught:
+        limiter.acquire("s", "Medium")  # 1.67 s away: not taken
+    assert caught.value.status is None and not caught.value.daily and caught.value.retry_after == 1.2
+    assert limiter.acquire("s", "Light") == 0
+
+
+def test_daily_quota(redis_client: redis.Redis, redis_namespace: str) -> None:
+    now = datetime(2026, 12, 3, 22, 30, tzinfo=UTC)
+    quota = DailyQuota(redis_client, 3, namespace=redis_namespace, clock=lambda: now)
+    assert [quota.reserve("Ada@Clinic.example") for _ in range(3)] == [1, 2, 3]
+    with pytest.raises(ZoomRateLimited) as caught:
+        quota.reserve("ada@clinic.example")  # same host, any case
+    assert caught.value.daily and caught.value.retry_after == 90 * 60
+    assert quota.used("ada@clinic.example") == 3  # the refused one was not counted
+    quota.release("ada@clinic.example")
+    assert quota.reserve("ada@clinic.example") == 3
+    quota.exhaust("grace@clinic.example")  # Zoom said so
+    with pytest.raises(ZoomRateLimited):
+        quota.reserve("grace@clinic.example")
+    keys = [k.decode() for k in redis_client.scan_iter(match=f"{redis_namespace}*")]
+    assert keys and not any("clinic" in k for k in keys)  # no email in a Redis key
+    ttl = redis_client.ttl(keys[0])
+    assert 0 < ttl
+
+
+def test_paced_clients_stay_under_zoom_limits(
+    redis_client: redis.Redis, redis_namespace: str
+) -> None:
+    """Eight threads in two 'processes' creating as fast as they can: no 429 from Zoom."""
+    with ZoomSimulator(rate_limits={"Medium": 10, "Light": 20}) as sim:
+        token = sim.issue_token()
+        limiters = [RateLimiter(redis_client, {"Medium": 10, "Light": 20}, namespace=redis_namespace)
+                    for _ in range(2)]
+        clients = [ZoomClient(sim.api_url, StaticTokenProvider(token), limiter=limiters[i].for_scope("acct"))
+                   for i in range(2)]
+        body: dict[str, Any] = build_meeting_request(
+            topic="t", start_time=datetime(2030, 1, 1, tzinfo=UTC), duration_minutes=30, timezone="UTC",
+            passcode=generate_passcode(), marker=make_marker("A-1"))
+        limited: list[ZoomRateLimited] = []
+
+        def work(client: ZoomClient) -> None:
+            for _ in range(5):
+                try:
+                    client.create_meeting("me", body)
+                except ZoomRateLimited as exc:
+                    limited.append(exc)
+
+        threads = [threading.Thread(target=work, args=(clients[i % 2],)) for i in range(8)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        elapsed = time.monotonic() - started
+        assert limited == [] and sim.stats()["counters"].get("rate_limited.qps", 0) == 0
+        assert len(sim.meetings()) == 40
+        assert elapsed >= 39 / 10  # paced: never faster than the limit

@@ -1,0 +1,36 @@
+"""Everything a recipient could read in a mail: every part decoded (calendar files and
+attachments too) with folded calendar lines joined, so a scan sees whole values."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from icalendar import Calendar
+
+from workers.notifier.calendar import unfold
+
+
+def readable_parts(message: EmailMessage) -> list[tuple[str, str]]:
+    """(content type, text) for every leaf part, subject and headers included."""
+    parts = [("headers", "\n".join(f"{k}: {v}" for k, v in message.items()))]
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        content = part.get_content()
+        text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+        if "calendar" in part.get_content_type() or part.get_content_type() == "application/ics":
+            text = unfold(text.replace("\r\n", "\n").replace("\n", "\r\n"))
+        parts.append((part.get_content_type(), text))
+    return parts
+
+
+def calendars(message: EmailMessage) -> list[Calendar]:
+    found = []
+    for part in message.walk():
+        if part.get_content_type() == "application/ics":
+            found.append(Calendar.from_ical(part.get_content()))
+    return found
+
+
+def everything(message: EmailMessage) -> str:
+    return "\n".join(text for _, text in readable_parts(message))

@@ -1,5 +1,0 @@
-"""Placeholder: filled in by its issue."""
-
-from fastapi import APIRouter
-
-router = APIRouter()

@@ -1,0 +1,67 @@
+"""Admin sign-in: an admin API key once, then a signed, expiring session cookie.
+
+The cookie holds the key's public prefix and a random nonce, signed with itsdangerous
+under the TELEMED_SECRET_KEYS keys (newest signs, any verifies; its own salt). Every
+request checks that the key still exists, is an admin key and is not revoked, so revoking
+the key ends its sessions. CSRF: each form carries an HMAC of the session nonce (or, on
+the login form, of a pre-login cookie's nonce); a POST without the matching token is
+refused. Cookies are HttpOnly, SameSite=Strict, scoped to /admin, Secure over HTTPS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+SESSION_COOKIE = "telemed_admin"
+LOGIN_COOKIE = "telemed_admin_login"
+SESSION_MAX_AGE = 8 * 3600
+SALT = "telemed.admin-session.v1"
+
+
+@dataclass(frozen=True)
+class AdminSession:
+    key_prefix: str
+    nonce: str
+
+
+def _serializer(keys: Sequence[str]) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(list(reversed(list(keys))), salt=SALT,
+                                  signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"})
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def make_session(keys: Sequence[str], key_prefix: str) -> tuple[str, AdminSession]:
+    session = AdminSession(key_prefix, new_nonce())
+    return str(_serializer(keys).dumps({"p": key_prefix, "n": session.nonce})), session
+
+
+def read_session(keys: Sequence[str], cookie: str | None) -> AdminSession | None:
+    if not cookie or len(cookie) > 512:
+        return None
+    try:
+        data = _serializer(keys).loads(cookie, max_age=SESSION_MAX_AGE)
+    except BadSignature:  # also an expired one (SignatureExpired is a BadSignature)
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("p"), str) or not isinstance(data.get("n"), str):
+        return None
+    return AdminSession(data["p"], data["n"])
+
+
+def csrf_token(keys: Sequence[str], purpose: str, nonce: str) -> str:
+    key = hashlib.sha256(("telemed.admin-csrf.v1:" + keys[0]).encode()).digest()
+    return hmac.new(key, f"{purpose}:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_ok(keys: Sequence[str], purpose: str, nonce: str | None, presented: str | None) -> bool:
+    if not nonce or not presented:
+        return False
+    return hmac.compare_digest(csrf_token(keys, purpose, nonce), presented)

@@ -1,0 +1,116 @@
+"""Mail to the patient or the doctor: rendered notice, calendar invitation, start link.
+
+The doctor's start link is, in order of preference:
+
+1. with ``TELEMED_PUBLIC_URL``: our signed ``/start/{token}`` link, scoped to this doctor
+   and appointment, valid until the appointment ends; it fetches a fresh start_url from
+   Zoom when clicked. No Zoom credential is in the mail at all.
+2. without it: Zoom's start_url fetched now (it lives about two hours), and a reminder
+   shortly before the start brings a fresh one. The disclosure is audited.
+
+Every invite, update and cancellation carries an .ics (same UID per appointment,
+SEQUENCE = version) so calendars follow by themselves.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import parseaddr
+
+from store import notifications
+from telemed import start_tokens
+from workers.context import WorkerContext
+from workers.delivery import Snapshot
+from workers.notifier import calendar
+from workers.notifier.messages import (
+    DoctorNotice,
+    MeetingTime,
+    NoticeKind,
+    PatientNotice,
+    looks_like_host_link,
+)
+from workers.notifier.render import RenderError, default_renderer, doctor_context, patient_context
+from workers.start_urls import fresh_start_url
+
+CALENDAR_KINDS = {NoticeKind.INVITE, NoticeKind.UPDATED, NoticeKind.CANCELLED}
+
+
+def send_mail(ctx: WorkerContext, s: Snapshot, message_id: str) -> str:
+    ctx.mail.send(compose(ctx, s, message_id))
+    return message_id
+
+
+def compose(ctx: WorkerContext, s: Snapshot, message_id: str) -> EmailMessage:
+    kind = NoticeKind(s.template_kind)
+    cancelled = kind is NoticeKind.CANCELLED
+    time = (
+        MeetingTime(start_utc=s.start_time, duration_minutes=s.duration_minutes, timezone=s.timezone)
+        if s.start_time is not None and s.duration_minutes is not None
+        else None
+    )
+    renderer = default_renderer()
+    gettext = renderer.translations.gettext
+    mail_from = ctx.settings.mail_from
+    if s.role == "patient":
+        patient = PatientNotice(
+            kind=kind, appointment_id=s.appointment_id, version=s.version,
+            patient_name=s.patient_name, patient_email=s.patient_email, doctor_name=s.doctor_name,
+            clinic_name=s.clinic_name, time=time,
+            join_url=None if cancelled else s.join_url, passcode=None if cancelled else s.passcode,
+        )
+        message = renderer.patient(patient, mail_from, message_id=message_id)
+        context = patient_context(patient, gettext)
+        attendee = (s.patient_email, s.patient_name)
+    else:
+        start_url, signed = (None, False) if cancelled else _start_link(ctx, s)
+        doctor = DoctorNotice(
+            kind=kind, appointment_id=s.appointment_id, version=s.version,
+            doctor_name=s.doctor_name, doctor_email=s.doctor_email, patient_name=s.patient_name,
+            clinic_name=s.clinic_name, time=time, start_url=start_url, start_url_signed=signed,
+            join_url=None if cancelled else s.join_url,
+        )
+        message = renderer.doctor(doctor, mail_from, message_id=message_id)
+        context = doctor_context(doctor, gettext)
+        attendee = (s.doctor_email, s.doctor_name)
+
+    if kind in CALENDAR_KINDS:
+        summary, description = renderer.calendar_text(s.role, context)
+        organizer_name, organizer_email = parseaddr(mail_from)
+        invitation = calendar.Invitation(
+            appointment_id=s.appointment_id, version=s.version,
+            method=calendar.Method.CANCEL if cancelled else calendar.Method.REQUEST,
+            start=s.start_time, duration_minutes=s.duration_minutes, summary=summary,
+            description=description, location=None if cancelled else s.join_url,
+            organizer_email=organizer_email, organizer_name=s.clinic_name or organizer_name or "telemed",
+            attendee_email=attendee[0], attendee_name=attendee[1],
+            uid_domain=organizer_email.rpartition("@")[2] or "telemed.invalid",
+        )
+        calendar.attach(message, calendar.build_ics(invitation), invitation.method)
+
+    if s.role == "patient":
+        # Defence in depth, over every part including the calendar.
+        for part in message.walk():
+            if part.is_multipart():
+                continue
+            content = part.get_content()
+            text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+            if looks_like_host_link(text):
+                raise RenderError("patient message would contain a host link")
+    return message
+
+
+def _start_link(ctx: WorkerContext, s: Snapshot) -> tuple[str | None, bool]:
+    if s.zoom_meeting_id is None:
+        return None, False
+    public_url = ctx.settings.public_url
+    if public_url and s.start_time is not None and s.duration_minutes:
+        token = start_tokens.issue(
+            ctx.settings.fernet_keys, appointment_id=s.appointment_id, doctor_id=s.doctor_id,
+            expires_at=start_tokens.expiry_for(s.start_time, s.duration_minutes),
+        )
+        return start_tokens.link_for(public_url, token), True
+    url = fresh_start_url(ctx, s.doctor_id, s.zoom_meeting_id, s.host)  # fresh, never stored
+    with ctx.database.session() as session:
+        notifications.record_disclosure(session, appointment_id=s.appointment_id, doctor_id=s.doctor_id,
+                                        principal=f"doctor:{s.doctor_id}", via=notifications.VIA_MAIL)
+    return url, False

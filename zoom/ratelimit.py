@@ -1,0 +1,182 @@
+"""Staying under Zoom's rate limits instead of bouncing off them, across every process.
+
+Two limits, both shared through Redis so any number of workers on any number of hosts
+count together:
+
+- **per second, per account and category** (Zoom Pro: Medium 20/s for create and list,
+  Light 30/s for get, update and delete). A GCRA pacer in one Lua script hands each call
+  a time slot ``1/rate`` after the previous one (Redis's clock, so hosts agree) and the
+  caller sleeps until its slot; a slot further away than ``max_wait`` is not taken and
+  the call fails with a local :class:`~zoom.errors.ZoomRateLimited` to be retried later.
+  We pace at ``SAFETY`` (90 %) of the plan's numbers: Zoom counts arrivals in one-second
+  windows, and network jitter can squeeze 21 evenly sent calls into one window.
+- **per host user per UTC day** for meeting create/update (Zoom: 100). A counter per host
+  and date, expiring after the day; a reservation over the limit is undone and fails with
+  ``daily=True`` and the seconds until 00:00 UTC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import redis
+import structlog
+
+from zoom.errors import ZoomRateLimited, ZoomTransientError, seconds_until_utc_midnight
+
+log = structlog.get_logger(__name__)
+
+LIGHT = "Light"
+MEDIUM = "Medium"
+SAFETY = 0.9
+
+# KEYS[1]: the pacer's key. ARGV: emission interval (ms), longest acceptable wait (ms).
+# Returns the wait in ms before this call may go, or -1 (no slot taken: too far away).
+_PACE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local interval = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = tat - now
+if wait > tonumber(ARGV[2]) then return '-1' end
+local next_tat = tat + interval
+redis.call('SET', KEYS[1], tostring(next_tat), 'PX', math.ceil(next_tat - now) + 1000)
+return tostring(wait)
+"""
+
+# KEYS[1]: the day's counter. ARGV: limit, expire-at (unix s). Returns the count or -1.
+_RESERVE = """
+local used = redis.call('INCR', KEYS[1])
+if used == 1 then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+if used > tonumber(ARGV[1]) then
+    redis.call('DECR', KEYS[1])
+    return -1
+end
+return used
+"""
+
+
+def _digest(value: str) -> str:
+    # Redis keys name no account, doctor or email in clear.
+    return hashlib.sha256(value.strip().lower().encode("utf-8")).hexdigest()[:20]
+
+
+class RateLimiter:
+    """The per-second pacer. ``acquire(scope, category)`` blocks until the call may go."""
+
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        per_second: Mapping[str, float],
+        *,
+        namespace: str = "telemed",
+        safety: float = SAFETY,
+        max_wait_seconds: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not 0 < safety <= 1:
+            raise ValueError("safety must be in (0, 1]")
+        if any(rate <= 0 for rate in per_second.values()):
+            raise ValueError("rates must be positive")
+        self._redis = redis_client
+        self._interval_ms = {c: 1000.0 / (rate * safety) for c, rate in per_second.items()}
+        self._namespace = namespace
+        self._max_wait_ms = max_wait_seconds * 1000.0
+        self._sleep = sleep
+        self._script = redis_client.register_script(_PACE)
+
+    def effective_rate(self, category: str) -> float | None:
+        interval = self._interval_ms.get(category)
+        return None if interval is None else 1000.0 / interval
+
+    def acquire(self, scope: str, category: str) -> float:
+        """Wait for this call's slot; returns the seconds waited."""
+        interval = self._interval_ms.get(category)
+        if interval is None:
+            return 0.0
+        key = f"{self._namespace}:zoom:rate:{_digest(scope)}:{category.lower()}"
+        try:
+            raw = self._script(keys=[key], args=[interval, self._max_wait_ms])
+        except redis.RedisError as exc:
+            raise ZoomTransientError(f"rate limiter (Redis) unavailable ({type(exc).__name__})") from exc
+        wait_ms = float(raw.decode() if isinstance(raw, bytes) else raw)
+        if wait_ms < 0:
+            # Retry when the queue ahead of us has drained (about max_wait from now).
+            raise ZoomRateLimited(
+                f"local {category} limit: calls are queued beyond the wait limit",
+                status=None,
+                retry_after=self._max_wait_ms / 1000.0,
+            )
+        if wait_ms > 0:
+            self._sleep(wait_ms / 1000.0)
+        return wait_ms / 1000.0
+
+    def for_scope(self, scope: str) -> Callable[[str], float]:
+        """The hook a :class:`~zoom.client.ZoomClient` calls before each request."""
+        return lambda category: self.acquire(scope, category)
+
+
+class DailyQuota:
+    """Create/update calls per host user per UTC day."""
+
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        limit: int,
+        *,
+        namespace: str = "telemed",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self._redis = redis_client
+        self.limit = limit
+        self._namespace = namespace
+        self._clock = clock
+        self._script = redis_client.register_script(_RESERVE)
+
+    def _key(self, host: str, now: datetime) -> str:
+        return f"{self._namespace}:zoom:daily:{_digest(host)}:{now.astimezone(UTC).date().isoformat()}"
+
+    def reserve(self, host: str) -> int:
+        """Count one create/update for ``host`` today; raises the daily ZoomRateLimited."""
+        now = self._clock()
+        reset_in = seconds_until_utc_midnight(now)
+        expire_at = int(now.timestamp() + reset_in) + 3600
+        try:
+            used = int(self._script(keys=[self._key(host, now)], args=[self.limit, expire_at]))
+        except redis.RedisError as exc:
+            raise ZoomTransientError(f"daily quota (Redis) unavailable ({type(exc).__name__})") from exc
+        if used < 0:
+            raise ZoomRateLimited(
+                f"daily limit ({self.limit}) of meeting create/update calls for this host reached",
+                status=None,
+                retry_after=reset_in,
+                daily=True,
+            )
+        return used
+
+    def release(self, host: str) -> None:
+        """Give back a reservation for a call that was never sent."""
+        with contextlib.suppress(redis.RedisError):
+            self._redis.decr(self._key(host, self._clock()))
+
+    def exhaust(self, host: str) -> None:
+        """Zoom said the cap is reached (another app may share the host): stop for today."""
+        now = self._clock()
+        expire_at = int(now.timestamp() + seconds_until_utc_midnight(now)) + 3600
+        try:
+            key = self._key(host, now)
+            self._redis.set(key, self.limit)
+            self._redis.expireat(key, expire_at)
+        except redis.RedisError:
+            pass
+
+    def used(self, host: str) -> int:
+        raw = self._redis.get(self._key(host, self._clock()))
+        return int(raw) if raw is not None else 0

@@ -1,0 +1,82 @@
+"""Zoom's rate limits as the simulator enforces them, and the 429 answers they produce.
+
+Per-second limits are per account and rate-limit category (Light, Medium, ...), counted
+over a sliding one-second window; only answered requests count. The per-user daily cap
+on meeting create/update lives in the state (it is a per-host count). Bodies and headers
+follow Zoom's rate-limit documentation: ``X-RateLimit-Category``, ``X-RateLimit-Type``
+(``QPS`` or ``Daily-limit``), and for the daily cap ``X-RateLimit-Limit``,
+``X-RateLimit-Remaining`` and a ``Retry-After`` date at the next 00:00 UTC.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from zoom.simulator.wire import SimResponse
+
+LIGHT = "Light"
+MEDIUM = "Medium"
+PRO_PLAN = {MEDIUM: 20.0, LIGHT: 30.0}
+QPS_MESSAGE = "You have reached the maximum per-second rate limit for this API. Try again later."
+DAILY_MESSAGE = (
+    "You have exceeded the daily rate limit ({limit}) of Meeting Create/Update API requests "
+    "permitted for this particular user. You may resume these requests at GMT 00:00:00."
+)
+
+
+class RateWindows:
+    """Sliding one-second windows per (account, category)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._windows: dict[tuple[str, str], deque[float]] = {}
+        self.per_second: dict[str, float] = {}  # category -> limit; absent: unlimited
+
+    def reset(self) -> None:
+        with self._lock:
+            self._windows.clear()
+
+    def admit(self, account: str, category: str) -> bool:
+        """Count the request if the window has room; False means answer 429."""
+        limit = self.per_second.get(category)
+        if limit is None:
+            return True
+        now = self._clock()
+        with self._lock:
+            window = self._windows.setdefault((account, category), deque())
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= limit:
+                return False
+            window.append(now)
+            return True
+
+
+def qps_limited(category: str) -> SimResponse:
+    return SimResponse(
+        429,
+        {"code": 429, "message": QPS_MESSAGE},
+        {"X-RateLimit-Category": category, "X-RateLimit-Type": "QPS"},
+    )
+
+
+def daily_limited(limit: int | None, now: datetime) -> SimResponse:
+    reset = (now.astimezone(UTC) + timedelta(days=1)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    return SimResponse(
+        429,
+        {"code": 429, "message": DAILY_MESSAGE.format(limit=limit)},
+        {
+            "X-RateLimit-Category": MEDIUM,
+            "X-RateLimit-Type": "Daily-limit",
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": "0",
+            "Retry-After": reset.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    )
