@@ -20,12 +20,14 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks import loadgen, plots
 from benchmarks.broker_efficiency import ingress_available
 from benchmarks.context import Context
 from benchmarks.procs import Proc, machine_busy_seconds
+from benchmarks.profiling import Profile, Recorder, profile_markdown
 from benchmarks.report import Row, Section, below, fmt, table
 from benchmarks.services import python_env
 from benchmarks.stack import Stack, free_port, start_simulator, wait_http
@@ -42,26 +44,40 @@ def run(ctx: Context) -> Section:
     sim = start_simulator(LATENCY_S)
     stack = Stack(ctx.services, "booking-latency", sim)
     arms: dict[str, dict[str, Any]] = {}
+    profile = Profile(error="skipped at this scale")
     try:
-        web, url = stack.launch_web()  # starts while the baseline runs; idle until used
+        web, url = stack.launch_web()  # boots beside the baseline's server; idle while the baseline runs
         ctx.step(f"5 booking latency: synchronous baseline, {scale.request_rate:g}/s for {scale.request_seconds:g} s")
-        arms["baseline"] = _baseline_arm(ctx, stack)
-        wait_http(url + "/healthz", web)
+        arms["baseline"] = _baseline_arm(ctx, stack, ready=lambda: wait_http(url + "/healthz", web))
         if not ingress_available(url):
             raise RuntimeError("telemed web has no POST /v1/events yet (the ingress issue)")
         ctx.step("5 booking latency: telemed web alone")
         arms["alone"] = _arm(ctx, stack, url, "WA-", ok=202, server=web)
+        if scale.profile_web_seconds:
+            ctx.step(f"5 booking latency: profiling telemed web for {scale.profile_web_seconds:g} s of the same load")
+            profile = _profile_web(stack, web, url, scale.profile_web_seconds, scale.request_rate)
         stack.start_workers(scale.processes, scale.threads)
         ctx.step("5 booking latency: telemed web with workers running")
         arms["busy"] = _arm(ctx, stack, url, "WW-", ok=202, server=web)
     finally:
         stack.stop()
         sim.stop()
-    _fill(section, ctx, arms)
+    _fill(section, ctx, arms, profile)
     return section
 
 
-def _baseline_arm(ctx: Context, stack: Stack) -> dict[str, Any]:
+def _profile_web(stack: Stack, web: Proc, url: str, seconds: float, rate: float) -> Profile:
+    recorder = Recorder(web.pid, stack.workdir / "py-spy-web.txt")
+    time.sleep(1.0)  # let py-spy attach
+    try:
+        loadgen.run_process(url + "/v1/events", mode="open", secret=stack.ingress_secret, workdir=stack.workdir,
+                            prefix="WP-", rate=rate, seconds=seconds)
+    finally:
+        profile = recorder.stop()
+    return profile
+
+
+def _baseline_arm(ctx: Context, stack: Stack, ready: Callable[[], None]) -> dict[str, Any]:
     port = free_port()
     env = python_env(BENCH_ZOOM_API_URL=stack.sim.api_url, BENCH_ZOOM_TOKEN=stack.sim.issue_token())
     proc = Proc.start("sync-baseline", [sys.executable, "-m", "benchmarks.sync_baseline", "--port", str(port)],
@@ -69,6 +85,7 @@ def _baseline_arm(ctx: Context, stack: Stack) -> dict[str, Any]:
     try:
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/openapi.json", proc)
+        ready()  # nothing else is still starting up while the baseline is measured
         return _arm(ctx, stack, url, "SB-", ok=201, server=proc)
     finally:
         proc.stop()
@@ -98,7 +115,7 @@ NAMES = {"baseline": "synchronous baseline (Zoom inside the request)", "alone": 
          "busy": "telemed web, workers running"}
 
 
-def _fill(section: Section, ctx: Context, arms: dict[str, dict[str, Any]]) -> None:
+def _fill(section: Section, ctx: Context, arms: dict[str, dict[str, Any]], profile: Profile) -> None:
     scale = ctx.scale
     base = arms["baseline"]
     for key in ("busy", "alone"):
@@ -117,7 +134,12 @@ def _fill(section: Section, ctx: Context, arms: dict[str, dict[str, Any]]) -> No
                      ", ".join(f"{k}: {v}" for k, v in failures.items()) or "none"])
     section.details.append(table(["arm", "requests", "p50 ms", "p99 ms", "max ms", "generator send lag p99 ms",
                                   "server CPU ms per request", "machine CPU busy", "failures"], rows))
+    section.details.append(
+        "Where telemed web's CPU goes: py-spy sampled it under the same open-loop load, right after the "
+        "web-alone arm (no workers yet). " + profile_markdown(profile, arms["alone"]["server_cpu_ms_per_request"],
+                                                      "request", "web CPU"))
     section.data = {key: {k: v for k, v in arm.items() if k != "latencies_ms"} for key, arm in arms.items()}
+    section.data["profile_components"] = dict(profile.by_component)
     ctx.settings["5 booking latency"] = (f"open loop {scale.request_rate:g} requests/s for "
                                          f"{scale.request_seconds:g} s per arm, simulator latency "
                                          f"{LATENCY_S * 1000:.0f} ms, baseline on uvicorn (40 threads)")

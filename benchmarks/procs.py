@@ -71,6 +71,17 @@ class Proc:
         """SIGSTOP to the process group: alive, but fetching nothing until :meth:`resume`."""
         os.killpg(self.pid, signal.SIGSTOP)
 
+    def wait_paused(self, timeout: float = 10) -> None:
+        def stopped() -> bool:
+            states = []
+            for process in self.tree():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    states.append(process.status())
+            return bool(states) and all(s == psutil.STATUS_STOPPED for s in states)
+
+        wait_until(stopped, timeout=timeout, what=f"{self.name} to pause", interval=0.02)
+        time.sleep(0.2)  # a command sent just before the stop has reached Redis by now
+
     def resume(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGCONT)

@@ -27,6 +27,8 @@ COMPONENTS: dict[str, str] = {
     **dict.fromkeys(["structlog", "logging"], "logging (structlog, redaction)"),
     **dict.fromkeys(["json", "pydantic", "pydantic_core", "events"], "JSON and validation"),
     "prometheus_client": "metrics",
+    **dict.fromkeys(["uvicorn", "starlette", "fastapi", "anyio", "asyncio", "h11", "httptools", "sniffio"],
+                    "HTTP server (uvicorn, Starlette, FastAPI, asyncio)"),
 }
 # More specific paths first: these belong to a component other than their package's.
 PATH_COMPONENTS: tuple[tuple[str, str], ...] = (
@@ -39,6 +41,7 @@ PATH_COMPONENTS: tuple[tuple[str, str], ...] = (
     ("workers/metrics", "metrics"),
 )
 OWN = ("workers/", "store/", "events/", "zoom/", "telemed/", "web/")
+ENTRY_POINTS = ("telemed/__main__", "telemed/cli", "telemed/worker")  # below every sample: no information
 
 
 @dataclass
@@ -122,10 +125,30 @@ def summarize(raw: str) -> Profile:
             continue
         profile.samples += count
         component = next((c for c in (_component(_file_of(f)) for f in reversed(frames)) if c), "other")
-        if component == "other" and any(_file_of(f).startswith(OWN) for f in frames):
+        own = [f for f in frames if _file_of(f).startswith(OWN) and not _file_of(f).startswith(ENTRY_POINTS)]
+        if component == "other" and own:
             component = "telemed's own code"
         profile.by_component[component] += count
         profile.self_time[_function(frames[-1])] += count
-        for function in {_function(f) for f in frames if _file_of(f).startswith(OWN)}:
+        for function in {_function(f) for f in own}:
             profile.own_inclusive[function] += count
     return profile
+
+
+def profile_markdown(profile: Profile, cpu_ms: float, unit: str, whose: str) -> str:
+    """Tables of a profile: components, hottest functions, telemed's own functions."""
+    from benchmarks.report import table
+
+    if profile.error or not profile.samples:
+        return f"Profile: not taken ({profile.error or 'no samples'})."
+    total = profile.samples
+    components = table(["component (deepest frame that belongs to it)", f"share of {whose}", f"≈ ms per {unit}"],
+                       [[name, f"{100 * n / total:.1f} %", f"{cpu_ms * n / total:.2f}"]
+                        for name, n in profile.by_component.most_common()])
+    hot = table(["function (self time)", "share"],
+                [[f"`{name}`", f"{100 * n / total:.1f} %"] for name, n in profile.self_time.most_common(12)])
+    own = table(["telemed function (inclusive)", "share"],
+                [[f"`{name}`", f"{100 * n / total:.1f} %"] for name, n in profile.own_inclusive.most_common(12)])
+    return (f"Samples at 100 Hz of the threads holding the interpreter lock ({total} samples; waiting on "
+            f"PostgreSQL, Redis or Zoom with the lock released is not counted). The milliseconds split the "
+            f"{whose} per {unit} measured above by these shares.\n\n{components}\n\n{hot}\n\n{own}")

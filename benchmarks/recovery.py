@@ -55,6 +55,7 @@ class Arm:
     killed_at: float = 0.0
     recovered_after: float | None = None
     done_after: float | None = None
+    locks_left: list[float] = field(default_factory=list)  # seconds to expiry of Redis locks at the kill
 
 
 def run(ctx: Context) -> Section:
@@ -91,8 +92,11 @@ def _trial(ctx: Context, keys: tuple[str, ...], done_cap: float) -> list[Arm]:
         for key in keys:
             arms.append(_arm(ctx, key))
         survivors = _start(arms, threads)
-        for arm, survivor in zip(arms, survivors, strict=True):
+        for survivor in survivors:
             survivor.pause()  # an idle worker elsewhere; paused so the victim takes every booking
+        for survivor in survivors:
+            survivor.wait_paused()  # and a fetch it sent just before cannot take a booking
+        for arm in arms:
             arm.stack.publisher.publish(sample_bookings("RW-", 1)[0])  # caches the Zoom token in Redis
         for arm in arms:
             arm.stack.wait_bookings("RW-", 1, timeout=60, watch=[arm.victim])  # type: ignore[list-item]
@@ -110,6 +114,8 @@ def _trial(ctx: Context, keys: tuple[str, ...], done_cap: float) -> list[Arm]:
             arm.killed_at = time.monotonic()
             survivor.resume()
             arm.sim.latency_seconds = 0.0
+        for arm in arms:
+            arm.locks_left = _locks(arm.stack)
         _watch(arms, threads, done_cap)
     finally:
         for arm in arms:
@@ -162,6 +168,12 @@ def _still_stranded(arm: Arm) -> int:
         present = {str(m) for m in replies[2 * index]} | {str(m) for m in replies[2 * index + 1]}
         stranded += len(ids & present)
     return stranded
+
+
+def _locks(stack: Stack) -> list[float]:
+    """Seconds until each per-appointment sync lock (workers/sync.py) left in Redis expires."""
+    keys = list(stack.redis.scan_iter(match=f"{stack.namespace}:lock:sync:*", count=1000))
+    return [max(0.0, int(stack.redis.pttl(key)) / 1000) for key in keys]
 
 
 def _queue(ack_key: str) -> str:
@@ -230,9 +242,16 @@ def _fill(section: Section, ctx: Context, results: list[list[Arm]]) -> None:
                          else "not measured"])
     section.details.append(table(["trial", "arm", "broker settings", "messages held by the victim",
                                   "running elsewhere after", "bookings done after"], rows))
+    if ours.locks_left:
+        section.details.append(
+            f"At the kill the victim left {len(ours.locks_left)} sync lock(s) in Redis (`<ns>:lock:sync:<appointment>`), expiring "
+            f"{min(ours.locks_left):.0f}–{max(ours.locks_left):.0f} s later. A redelivered sync that finds its "
+            "appointment's lock held retries until the lock expires, so the bookings are done only after the "
+            "locks expire, however fast the messages came back.")
     section.data = {"trials": [{arm.key: {"settings": arm.settings, "cap_s": arm.cap,
                                           "held": {_queue(k): len(v) for k, v in arm.held.items()},
-                                          "recovered_after_s": arm.recovered_after, "done_after_s": arm.done_after}
+                                          "recovered_after_s": arm.recovered_after, "done_after_s": arm.done_after,
+                                          "locks_left_s": arm.locks_left}
                                 for arm in trial} for trial in results]}
     ctx.settings["6 recovery"] = (f"victim and survivor: 1 process × {scale.threads} threads each; "
                                   f"{len(results)} trial(s) of ours; caps {ours.cap:g} s (ours), "

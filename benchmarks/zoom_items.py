@@ -4,6 +4,7 @@ which came with the Zoom adapter: ``run_zoom_limits(ctx)`` and ``run_tokens(ctx)
 
 from __future__ import annotations
 
+import dataclasses
 from types import ModuleType
 from typing import Any
 
@@ -12,6 +13,7 @@ from benchmarks.context import Context
 from benchmarks.report import Row, Section, Target, fmt, table
 
 FUNCTIONS = {3: "run_zoom_limits", 4: "run_tokens"}
+TOKEN_PROCESSES = 6
 KEYS = {3: "zoom-limits", 4: "tokens"}
 TITLES = {3: "Zoom limits", 4: "Tokens"}
 
@@ -37,6 +39,8 @@ def run(module: ModuleType, item: int, ctx: Context) -> Section:
     if not callable(function):
         section.error = f"{module.__name__} has no {FUNCTIONS[item]}(ctx)"
         return section
+    if item == 4:  # the issue asks for grants with 6 worker processes, whatever the machine
+        ctx = dataclasses.replace(ctx, scale=dataclasses.replace(ctx.scale, processes=TOKEN_PROCESSES))
     result = function(ctx)
     if isinstance(result, Section):
         return result

@@ -101,6 +101,12 @@ def load_grant(session: Session, doctor_id: str) -> StoredGrant | None:
     )
 
 
+def connection_status(session: Session, doctor_id: str) -> str | None:
+    """The doctor's token status without decrypting anything (None: no tokens stored)."""
+    statement = select(DoctorZoomToken.status).where(DoctorZoomToken.doctor_id == doctor_id)
+    return session.exec(statement).first()
+
+
 def connect(session: Session, doctor_id: str, grant: NewGrant, now: datetime | None = None) -> int:
     """Store a pair from a fresh authorization (a new chain); returns the new version."""
     now = now or utcnow()

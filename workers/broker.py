@@ -77,7 +77,7 @@ def ensure_embedded_redis(port: int, host: str = "127.0.0.1") -> str:
 
 
 def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
-    from workers.log_context import LogContextMiddleware
+    from workers.log_context import install_log_context
 
     middleware = [
         AgeLimit(),
@@ -95,7 +95,7 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
         middleware=middleware,
     )
     broker.add_middleware(HeartbeatMiddleware())
-    broker.add_middleware(LogContextMiddleware())
+    install_log_context(broker)  # first, so Retries' own lines still carry message_id
     from workers.metrics_middleware import MetricsMiddleware
 
     broker.add_middleware(MetricsMiddleware(settings))  # per-actor outcomes, dead-letter reasons

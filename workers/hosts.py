@@ -64,8 +64,10 @@ def host_choice(ctx: WorkerContext, doctor_id: str) -> HostChoice:
 
     with ctx.database.session() as session:
         doctor = appointments.get_doctor(session, doctor_id)
-        grant = zoom_tokens.load_grant(session, doctor_id)
-    connection = grant.status if grant is not None else None
+        status = zoom_tokens.connection_status(session, doctor_id)
+    # No tokens but a doctor marked needs_reconnect: the app was removed in Zoom and the
+    # tokens deleted (the app_deauthorized webhook).
+    connection = status if status is not None else (doctor.connection if doctor else None)
     return choose_host(connection, ctx.settings.zoom_s2s_configured, doctor.zoom_user if doctor else None)
 
 

@@ -25,7 +25,7 @@ class TokenGrant:
 
     access_token: str
     expires_in: float
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105  (a token type, not a credential)
     scope: str = ""
     refresh_token: str | None = None
 

@@ -225,9 +225,10 @@ class TestUserOAuthTraffic:
     def test_token_requests_and_answers(
         self, sim: ZoomSimulator, tmp_path: Path, redis_url: str
     ) -> None:
+        from urllib.parse import parse_qsl
+
         import redis as redis_lib
         from cryptography.fernet import Fernet
-        from urllib.parse import parse_qsl
 
         from store.crypto import Cipher, configure_cipher
         from store.db import Database

@@ -92,6 +92,12 @@ class TestAuthorizationCode:
                                 headers={"Authorization": f"Bearer {sim.issue_token()}"}, timeout=5)
         assert requests.get(f"{sim.api_url}/meetings/{foreign.json()['id']}", headers=headers,
                             timeout=5).status_code == 404
+        # ...and the doctor's own account is not the app's: the account token cannot see it.
+        account = {"Authorization": f"Bearer {sim.issue_token()}"}
+        assert requests.get(f"{sim.api_url}/meetings/{created.json()['id']}", headers=account,
+                            timeout=5).status_code == 404
+        assert requests.get(f"{sim.api_url}/meetings/{created.json()['id']}", headers=headers,
+                            timeout=5).status_code == 200
 
     @pytest.mark.parametrize("problem", ["verifier", "redirect", "expired", "unknown"])
     def test_bad_exchanges_are_invalid_grant(self, sim: ZoomSimulator, problem: str) -> None:

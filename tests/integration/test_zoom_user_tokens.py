@@ -115,7 +115,7 @@ def test_concurrent_processes_refresh_once(
         barrier.wait()
         try:
             tokens.append(provider.access_token())
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=call, args=(providers[i % 4],)) for i in range(16)]

@@ -137,7 +137,7 @@ class TestOrphans:
 
 
 class TestConnectLinks:
-    keys = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
+    keys = (Fernet.generate_key().decode(), Fernet.generate_key().decode())
 
     def test_round_trip_and_key_rotation(self) -> None:
         token = make_connect_token(self.keys[1:], "D-7", timedelta(days=7), NOW)

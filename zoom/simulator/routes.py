@@ -83,7 +83,8 @@ def _create(state: SimState, request: SimRequest, match: re.Match[str]) -> SimRe
         now=state.now(),
         locked_settings=dict(state.locked_settings),
     )
-    state.add_meeting(meeting, host=unquote(match["user"]), instant_conversion=conversion)
+    state.add_meeting(meeting, host=unquote(match["user"]), instant_conversion=conversion,
+                      account=_account(state, request))
     state.count("meetings.created")
     return SimResponse(201, state.note_secrets(model.public_view(meeting)))
 
@@ -92,7 +93,7 @@ def _create(state: SimState, request: SimRequest, match: re.Match[str]) -> SimRe
 def _get(state: SimState, request: SimRequest, match: re.Match[str]) -> SimResponse:
     with state.lock:
         record = state.live_meeting(int(match["id"]))
-        if record is None or not _visible(record.meeting, request):
+        if record is None or not _visible(state, record, request):
             return _not_found(match["id"])
         return SimResponse(200, state.note_secrets(model.public_view(record.meeting)))
 
@@ -105,7 +106,7 @@ def _update(state: SimState, request: SimRequest, match: re.Match[str]) -> SimRe
         return SimResponse(400, invalid.body())
     with state.lock:
         record = state.live_meeting(int(match["id"]))
-        if record is None or not _visible(record.meeting, request):
+        if record is None or not _visible(state, record, request):
             return _not_found(match["id"])
         if not state.count_daily(record.meeting["host_email"]):
             return _daily_limit(state)
@@ -117,7 +118,7 @@ def _update(state: SimState, request: SimRequest, match: re.Match[str]) -> SimRe
 def _delete(state: SimState, request: SimRequest, match: re.Match[str]) -> SimResponse:
     with state.lock:
         record = state.live_meeting(int(match["id"]))
-        if record is None or not _visible(record.meeting, request):
+        if record is None or not _visible(state, record, request):
             return _not_found(match["id"])
         state.delete_meeting(int(match["id"]))
     return SimResponse(204)
@@ -142,7 +143,7 @@ def _list(state: SimState, request: SimRequest, match: re.Match[str]) -> SimResp
             return _error(400, 300, "Invalid parameter: next_page_token.")
         offset = saved[2]
     selected = sorted(
-        (m for m in state.host_meetings(host_id) if _in_list(m, list_type, state)),
+        (m for m in state.host_meetings(host_id, _account(state, request)) if _in_list(m, list_type, state)),
         key=lambda m: (m["start_time"], m["id"]),
     )
     page = selected[offset : offset + page_size]
@@ -178,9 +179,14 @@ def _in_list(meeting: dict[str, Any], list_type: str, state: SimState) -> bool:
 # Helpers -------------------------------------------------------------------------------
 
 
-def _visible(meeting: dict[str, Any], request: SimRequest) -> bool:
-    """An account token sees every meeting of the account; a user's token only theirs."""
-    return request.token_user is None or meeting["host_email"] == request.token_user.lower()
+def _account(state: SimState, request: SimRequest) -> str:
+    """The Zoom account a request acts in: the user's own for a user token."""
+    return f"user:{request.token_user.lower()}" if request.token_user else state.credentials.account_id
+
+
+def _visible(state: SimState, record: Any, request: SimRequest) -> bool:
+    """A token sees the meetings of its own account only (the app's, or the user's)."""
+    return bool(record.account == _account(state, request))
 
 
 def _no_such_user(user: str) -> SimResponse:

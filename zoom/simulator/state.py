@@ -62,6 +62,9 @@ class MeetingRecord:
     created_at: float
     deleted_at: float | None = None
     instant_conversion: str | None = None
+    # Whose Zoom account holds it: the app's account (account tokens), or the user's own
+    # (a user-managed OAuth token); a token sees only its own account's meetings.
+    account: str = ""
 
     def view(self) -> dict[str, Any]:
         return {
@@ -210,7 +213,7 @@ class SimState:
                     return candidate
 
     def add_meeting(
-        self, meeting: dict[str, Any], host: str, instant_conversion: str | None
+        self, meeting: dict[str, Any], host: str, instant_conversion: str | None, account: str = ""
     ) -> None:
         with self.lock:
             self.meetings[meeting["id"]] = MeetingRecord(
@@ -218,6 +221,7 @@ class SimState:
                 host=host,
                 created_at=self.clock(),
                 instant_conversion=instant_conversion,
+                account=account or self.credentials.account_id,
             )
 
     def live_meeting(self, meeting_id: int) -> MeetingRecord | None:
@@ -233,12 +237,14 @@ class SimState:
             record.deleted_at = self.clock()
             return True
 
-    def host_meetings(self, host_id: str) -> list[dict[str, Any]]:
+    def host_meetings(self, host_id: str, account: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
             return [
                 copy.deepcopy(r.meeting)
                 for r in self.meetings.values()
-                if r.deleted_at is None and r.meeting["host_id"] == host_id
+                if r.deleted_at is None
+                and r.meeting["host_id"] == host_id
+                and (account is None or r.account == account)
             ]
 
     def note_secrets(self, view: dict[str, Any]) -> dict[str, Any]:
