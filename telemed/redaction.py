@@ -60,7 +60,7 @@ ALLOWED_KEYS: Final[frozenset[str]] = frozenset(
     {
         "event", "level", "timestamp", "logger", "logger_name", "event_id", "event_type",
         "appointment_id", "message_id", "actor", "queue", "meeting_id", "zoom_meeting_id",
-        "doctor_id", "patient_id", "clinic_id", "outbox_id", "intent_id", "version",
+        "doctor_id", "patient_id", "clinic_id", "outbox_id", "receipt_id", "intent_id", "version",
         "status", "state", "kind", "role", "attempt", "retries", "max_retries", "delay_ms",
         "duration_ms", "elapsed_ms", "count", "http_status", "status_code", "zoom_code",
         "method", "path", "outcome", "error_type", "host_kind", "reason", "exception_type",

@@ -31,9 +31,10 @@ DEFAULT_ID_PARAMS: Mapping[str, str] = {
     "sync_meeting": "appointment_id",
     "process_event": "event_id",
     "deliver_notification": "outbox_id",
+    "process_zoom_webhook": "receipt_id",
 }
 # For actors not in the map: a first parameter with one of these names is bound too.
-ID_PARAM_NAMES: frozenset[str] = frozenset({"appointment_id", "event_id", "outbox_id"})
+ID_PARAM_NAMES: frozenset[str] = frozenset({"appointment_id", "event_id", "outbox_id", "receipt_id"})
 
 _MAX_ID_LENGTH = 128  # event ids are at most 128 chars; anything longer is not an id
 
