@@ -12,7 +12,8 @@ in 300 ms:
   (the realistic case on one host: the workers compete for the same CPUs).
 
 Percentiles count successful answers (202 for telemed, 201 for the baseline); failures
-are listed beside them.
+are listed beside them. Between the second and third arm, py-spy profiles ``telemed web``
+under the same load, to show where a request's CPU goes.
 """
 
 from __future__ import annotations
