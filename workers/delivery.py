@@ -19,6 +19,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import dramatiq
@@ -28,6 +29,7 @@ from store import appointments, notifications, outbox, states
 from store.models import utcnow
 from telemed import metrics
 from workers.context import WorkerContext
+from workers.leases import LEASE_TTL_S, renewed
 from workers.metrics_middleware import observe_end_to_end
 from workers.notifier.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from workers.notifier.webhook import WebhookGone
@@ -36,7 +38,7 @@ from workers.retry_policy import PermanentFailure, outbox_retry_delay
 
 log = structlog.get_logger("telemed.workers")
 MAIL_DOMAIN = "telemed.invalid"
-LOCK_TTL_S = 120
+LOCK_TTL_S = LEASE_TTL_S  # renewed while held (workers.leases): a killed holder's lock frees soon
 # A retry is Dramatiq's job; the reconciler re-queues the row only if that retry was lost.
 RECONCILER_SLACK = timedelta(seconds=60)
 
@@ -84,7 +86,8 @@ def deliver_notification(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
     if not lock.acquire(blocking=False):
         return DeliveryResult("busy")  # another worker has this row right now
     try:
-        return _deliver_locked(ctx, outbox_id)
+        with renewed(lock):
+            return _deliver_locked(ctx, outbox_id)
     finally:
         with contextlib.suppress(Exception):  # expired or Redis blinked: the TTL frees it anyway
             lock.release()
@@ -101,7 +104,7 @@ def _deliver_locked(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
     if role == notifications.ADMIN_ROLE and channel == "mail":
         from workers.delivery_admin import send_admin_alert
 
-        return _attempt(ctx, outbox_id, channel, role, "alert", lambda: send_admin_alert(ctx, outbox_id, alert_id))
+        return _attempt(ctx, outbox_id, channel, role, "alert", partial(send_admin_alert, ctx, outbox_id, alert_id))
     snapshot = _read(ctx, outbox_id)
     if snapshot is None:
         return DeliveryResult("done")
@@ -115,11 +118,11 @@ def _deliver_locked(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
     if snapshot.channel == "webhook":
         from workers.delivery_webhook import send_webhook
 
-        send = lambda: send_webhook(ctx, snapshot)  # noqa: E731
+        send: Callable[[], Any] = partial(send_webhook, ctx, snapshot)
     elif snapshot.channel == "mail" and snapshot.role in {"patient", "doctor"}:
         from workers.delivery_mail import send_mail
 
-        send = lambda: send_mail(ctx, snapshot, _message_id(snapshot))  # noqa: E731
+        send = partial(send_mail, ctx, snapshot, _message_id(snapshot))
     else:
         raise PermanentFailure(f"no way to deliver role {snapshot.role!r} on channel {snapshot.channel!r}")
     return _attempt(ctx, outbox_id, snapshot.channel, snapshot.role, snapshot.template_kind, send,

@@ -28,6 +28,7 @@ from workers import zoom_guard
 from workers.context import WorkerContext
 from workers.decisions import NOTICE_FOR_ACTION, RECIPIENT_ROLES, SyncAction, plan_sync
 from workers.hosts import NoZoomHost, client_for_meeting, zoom_for_appointment
+from workers.leases import LEASE_TTL_S, renewed
 from workers.retry_policy import PermanentFailure
 from zoom import policy
 from zoom.errors import (
@@ -40,7 +41,7 @@ from zoom.errors import (
 )
 
 log = structlog.get_logger("telemed.workers")
-LOCK_TTL_S = 120
+LOCK_TTL_S = LEASE_TTL_S  # renewed while held (workers.leases): a killed holder's lock frees soon
 LOCK_WAIT_S = 10
 
 
@@ -74,7 +75,8 @@ def sync_meeting(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
     if not lock.acquire():
         raise dramatiq.Retry("another worker is syncing this appointment", delay=2_000)
     try:
-        return _sync_locked(ctx, appointment_id)
+        with renewed(lock):
+            return _sync_locked(ctx, appointment_id)
     finally:
         try:
             lock.release()
@@ -109,6 +111,10 @@ def _sync_locked(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
         log.info("waiting for the host's daily Zoom quota to reset", appointment_id=appointment_id)
         return SyncOutcome(SyncAction.NOTHING)
     try:
+        if plan.action is not SyncAction.CREATE and plan.action is not SyncAction.UPDATE:
+            from workers.cancelled_intents import settle_cancelled_intent
+
+            settle_cancelled_intent(ctx, appointment_id)  # a cancel after an ambiguous create
         if plan.action is SyncAction.CREATE:
             return _create(ctx, appointment_id, plan)
         if plan.action is SyncAction.UPDATE:
