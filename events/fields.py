@@ -13,8 +13,24 @@ from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StringCo
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 
 Identifier = Annotated[str, StringConstraints(strict=True, pattern=ID_PATTERN)]
+# Names end up in mail headers, calendar files and PostgreSQL text, which all refuse
+# control characters (NUL, line breaks): reject them at the edge, naming the field,
+# instead of accepting a booking the pipeline can never deliver (found by tests/fuzz).
+_CONTROL = re.compile("[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def _printable(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters or line breaks")
+    return value
+
+
 DisplayName = Annotated[
-    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200)
+    str,
+    StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_printable),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200,
+                    "pattern": "^[^\\x00-\\x1f\\x7f\\u2028\\u2029]*$"}),
 ]
 Version = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 DurationMinutes = Annotated[StrictInt, Field(ge=1, le=1440)]
