@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,7 @@ class Arm:
     token: str = ""
     limit: float = 0.0
     start_at: float = 0.0
+    results: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -197,12 +198,13 @@ def _provider(arm: Arm) -> Any:
     return NaiveUserProvider(arm, database, rereads=0 if arm.mode == "doctor:naive-strict" else 5)
 
 
-def _token_process(arm: Arm, out: Any) -> None:
+def _token_process(arm: Arm, out: Any, ready: Any, go: Any, start: Any) -> None:
     from zoom.client import ZoomClient
     from zoom.errors import ZoomError, ZoomGrantRevoked
 
     _quiet()
     provider = _provider(arm)
+    _wait_for_start(arm, ready, go, start)
     tally = {"calls": 0, "failed": 0, "dead": False}
     lock = threading.Lock()
 
@@ -233,7 +235,7 @@ def _token_process(arm: Arm, out: Any) -> None:
     out.put(tally)
 
 
-def _rate_process(arm: Arm, out: Any) -> None:
+def _rate_process(arm: Arm, out: Any, ready: Any, go: Any, start: Any) -> None:
     import redis as redis_lib
 
     from workers.retry_policy import rate_limit_delay_ms
@@ -248,6 +250,7 @@ def _rate_process(arm: Arm, out: Any) -> None:
     if arm.mode == "telemed":
         pacer = RateLimiter(redis_lib.Redis.from_url(arm.redis_url), {"Medium": arm.limit}, namespace=arm.namespace)
         limiter = pacer.for_scope("account:bench")
+    _wait_for_start(arm, ready, go, start)
     end = arm.start_at + arm.seconds
 
     def run() -> None:
@@ -274,16 +277,30 @@ def _rate_process(arm: Arm, out: Any) -> None:
     out.put({})
 
 
-def _run_processes(target: Any, arm: Arm) -> list[dict[str, Any]]:
-    context = mp.get_context("spawn")  # fresh processes, like separate worker hosts
-    out = context.Queue()
-    procs = [context.Process(target=target, args=(arm, out)) for _ in range(arm.processes)]
+def _wait_for_start(arm: Arm, ready: Any, go: Any, start: Any) -> None:
+    """Every process set up (imports, connections) before the clock starts for all at once."""
+    ready.put(1)
+    go.wait()
+    arm.start_at = start.value
+
+
+def _run_processes(target: Any, arm: Arm) -> Arm:
+    """Run the arm in N fresh processes (spawned, like separate worker hosts); returns the arm
+    with its real start time and ``results`` (one dict per process)."""
+    context = mp.get_context("spawn")
+    out, ready, go, start = context.Queue(), context.Queue(), context.Event(), context.Value("d", 0.0)
+    procs = [context.Process(target=target, args=(arm, out, ready, go, start)) for _ in range(arm.processes)]
     for proc in procs:
         proc.start()
-    results = [out.get(timeout=arm.seconds + 120) for _ in procs]
+    for _ in procs:
+        ready.get(timeout=300)
+    start.value = time.time() + 0.5
+    arm.start_at = start.value
+    go.set()
+    arm.results = [out.get(timeout=arm.seconds + 120) for _ in procs]
     for proc in procs:
         proc.join(30)
-    return results
+    return arm
 
 
 # Measurements --------------------------------------------------------------------------
@@ -321,8 +338,8 @@ def measure_tokens(redis_url: str, workdir: Path, processes: int, threads: int, 
                     (sim.client_id, sim.client_secret)
                 arm = Arm(f"{token}:{name}", processes, threads, seconds, sim.api_url, sim.oauth_url, client,
                           redis_url, f"bench-{uuid.uuid4().hex[:8]}", account_id=sim.account_id,
-                          database_url=url, key=key, meeting_id=int(meeting["id"]), start_at=time.time() + 3)
-                results = _run_processes(_token_process, arm)
+                          database_url=url, key=key, meeting_id=int(meeting["id"]))
+                results = _run_processes(_token_process, arm).results
                 counters = dict(sim.stats()["counters"])
                 alive = None
                 if token == "doctor":
@@ -352,9 +369,8 @@ def measure_rates(redis_url: str, processes: int, threads: int, seconds: float, 
     for name in ("telemed", "unpaced"):
         with ZoomSimulator(rate_limits={"Medium": limit, "Light": limit * 1.5}) as sim:
             arm = Arm(name, processes, threads, seconds, sim.api_url, sim.oauth_url, ("", ""), redis_url,
-                      f"bench-{uuid.uuid4().hex[:8]}", token=sim.issue_token(), limit=limit,
-                      start_at=time.time() + 3)
-            _run_processes(_rate_process, arm)
+                      f"bench-{uuid.uuid4().hex[:8]}", token=sim.issue_token(), limit=limit)
+            arm = _run_processes(_rate_process, arm)
             log = sim.requests(method="POST")
         # What Zoom accepted inside the measured window (calls that took a pacer slot
         # before the end may finish after it; they are left out for both arms).
@@ -397,8 +413,13 @@ def markdown(tokens: list[TokenRow], rates: list[RateRow], note: str = "") -> st
         lines.append(f"| {t.token} | {t.arm} | {t.processes} x {t.threads} | {t.seconds:g} | {t.lifetime:g} | "
                      f"{t.calls} | {t.failed} | {t.grants} | {t.grants_per_lifetime:g} | {t.invalid_grant} | "
                      f"{survived} |")
-    lines += ["", "telemed renews 1 s before expiry here (TELEMED_ZOOM_TOKEN_REFRESH_MARGIN_SECONDS, default "
-              "300 s, capped at half the lifetime), so about lifetime / (lifetime - 1) grants per lifetime.", "",
+    lines += ["", "Reading it: telemed renews 1 s before expiry here (TELEMED_ZOOM_TOKEN_REFRESH_MARGIN_SECONDS, "
+              "default 300 s, capped at half the lifetime), so about lifetime / (lifetime - 1) grants per lifetime "
+              "whatever the number of processes; with Zoom's one-hour tokens and the default margin that is 1.09. "
+              "Rotation lets only one refresh per refresh token succeed, so uncoordinated refreshes of a doctor's token show up "
+              "as invalid_grant answers, not extra grants: each one is a process that spent a dead refresh token, "
+              "and a plugin that treats it as \"reconnect\" (naive-strict) loses the doctor's connection. Without "
+              "rotation (the account token) every process fetches its own: about processes x more grants.", "",
               "## Meeting creates against the per-second limit (Medium)", "",
               "| arm | processes x threads | seconds | limit (/s) | created | created per second | share of limit | "
               "busiest second | 429 answers |",
@@ -408,7 +429,9 @@ def markdown(tokens: list[TokenRow], rates: list[RateRow], note: str = "") -> st
                      f"{r.created} | {r.created_per_second:g} | {r.share_of_limit:.0%} | {r.busiest_second} | "
                      f"{r.answers_429} |")
     lines += ["", "telemed paces at 90 % of the plan's limit (`zoom.ratelimit.SAFETY`): Zoom counts arrivals per "
-              "second, and network jitter can squeeze evenly sent calls into one window.", ""]
+              "second, and network jitter can squeeze evenly sent calls into one window (at 95 % a run saw a 429). "
+              "The unpaced arm gets about as many meetings through by bouncing off the limit: every 429 is a "
+              "call Zoom refused, and retried work that arrives late.", ""]
     return "\n".join(lines)
 
 

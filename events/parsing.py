@@ -27,13 +27,13 @@ def parse_event(
     if isinstance(data, (bytes, bytearray, str)):
         try:
             data = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # too deeply nested too
             raise InvalidEvent([{"loc": [], "msg": f"not valid JSON: {exc}"}]) from None
     if isinstance(data, Event.__args__):  # type: ignore[attr-defined]
         data = data.model_dump(mode="json", exclude_none=True)
     if not isinstance(data, dict):
         raise InvalidEvent([{"loc": [], "msg": "must be a JSON object"}])
-    if data.get("type") not in _TAGS:
+    if not isinstance(data.get("type"), str) or data["type"] not in _TAGS:  # a list or dict is unhashable
         raise InvalidEvent(
             [{"loc": ["type"], "msg": "must be one of " + ", ".join(sorted(_TAGS))}]
             + _other_errors(data, now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ def split_events(raw: bytes) -> Iterator[tuple[str, Any]]:
         return
     try:
         whole = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # not one document (or nested too deeply)
         for number, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 yield f"line {number}", line
@@ -46,8 +47,7 @@ def publish_stream(raw: bytes, out: Callable[[str], None], publish: Callable[[An
             rejected += 1
             out(f"{where}: rejected")
             for error in exc.errors:
-                path = ".".join(str(p) for p in error["loc"]) or "(event)"
-                out(f"  {path}: {error['msg']}")
+                out(f"  {format_loc(error['loc'])}: {_visible(error['msg'])}")
             continue
         if result.status == "accepted":
             accepted += 1
@@ -56,3 +56,19 @@ def publish_stream(raw: bytes, out: Callable[[str], None], publish: Callable[[An
         out(f"{where}: {result.event_id} {result.status}")
     out(f"{accepted} accepted, {duplicate} duplicate, {rejected} rejected")
     return 1 if rejected else 0
+
+
+_PLAIN_SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def format_loc(loc: list[str | int]) -> str:
+    """``appointment.doctor.email``; a field name that is not plain (a space, a dot,
+    nothing at all) is quoted, so every path printed is unambiguous."""
+    parts = [str(p) if _PLAIN_SEGMENT.match(str(p)) else _visible(repr(str(p))) for p in loc]
+    return ".".join(parts) or "(event)"
+
+
+def _visible(text: str) -> str:
+    """Control characters from the input (a field named "\\r", an escape sequence in an
+    address) shown escaped, so they cannot break the report's lines or the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -159,7 +159,7 @@ def _accept(svc: WebServices, body: bytes, timestamp: str | None, signature: str
 def _publish(svc: WebServices, body: bytes) -> PublishResult:
     try:
         event = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # too deeply nested too
         raise _Rejected(400, "not_json", f"body is not valid JSON: {exc}") from None
     try:
         return svc.publisher.publish(event)

@@ -110,7 +110,9 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
         Pipelines(),
         Retries(max_retries=10, min_backoff=1_000, max_backoff=5 * 60_000),
     ]
-    broker = RedisBroker(
+    from workers.poison import ArgumentCheck, PoisonAwareRedisBroker
+
+    broker = PoisonAwareRedisBroker(  # dead-letters undecodable bodies (workers/poison.py)
         url=url or redis_url_for(settings),
         namespace=settings.redis_namespace,
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
@@ -122,6 +124,7 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     from workers.metrics_middleware import MetricsMiddleware
 
     broker.add_middleware(MetricsMiddleware(settings))  # per-actor outcomes, dead-letter reasons
+    broker.add_middleware(ArgumentCheck())  # wrong arguments: dead letters at once, with the reason
     return broker
 
 

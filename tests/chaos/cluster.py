@@ -8,6 +8,7 @@ starts a fresh one in its place.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -48,10 +49,8 @@ class Proc:
         """SIGKILL the whole process group: no shutdown hooks, no acks, nothing flushed."""
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(timeout=30)
 
     def stop(self, timeout: float = 20) -> None:
