@@ -186,8 +186,7 @@ def bench(only: str | None, scale: str, out: Path, processes: int | None, thread
 
 
 # Commands that belong to a part of the product live beside it and attach here.
-from telemed import cli_doctors, cli_dlq, cli_keys  # noqa: E402,F401
-from telemed import cli_notifications  # noqa: E402,F401  (webhook status/enable)
+from telemed import cli_doctors, cli_dlq, cli_keys, cli_notifications  # noqa: E402,F401
 from telemed import cli_rotate  # noqa: E402,F401  (keys rotate)
 
 if __name__ == "__main__":
