@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,lint]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,6 +23,13 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# Static checks: lint, types, security findings of medium or high severity, known CVEs.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy events store zoom workers web telemed
+	$(BIN)/bandit -q -r events store zoom workers web telemed --severity-level medium
+	$(BIN)/python .ci/audit_dependencies.py $(BIN)/python
 
 clean:
 	rm -rf $(VENV) telemed-demo .telemed .pytest_cache

@@ -2,16 +2,17 @@
 
 from events.errors import FieldError, InvalidEvent
 from events.models import (
+    SCHEMA_VERSION,
     BookedEvent,
     CancelledEvent,
     RescheduledEvent,
-    SCHEMA_VERSION,
     event_to_json,
 )
 from events.parsing import Event, parse_event
-from events.publish import PublishResult, Publisher, configure, publish
+from events.publish import Publisher, PublishResult, configure, publish
 
 __all__ = [
+    "SCHEMA_VERSION",
     "BookedEvent",
     "CancelledEvent",
     "Event",
@@ -20,7 +21,6 @@ __all__ = [
     "PublishResult",
     "Publisher",
     "RescheduledEvent",
-    "SCHEMA_VERSION",
     "configure",
     "event_to_json",
     "parse_event",

@@ -35,8 +35,7 @@ def parse_event(
         raise InvalidEvent([{"loc": [], "msg": "must be a JSON object"}])
     if not isinstance(data.get("type"), str) or data["type"] not in _TAGS:  # a list or dict is unhashable
         raise InvalidEvent(
-            [{"loc": ["type"], "msg": "must be one of " + ", ".join(sorted(_TAGS))}]
-            + _other_errors(data, now)
+            [{"loc": ["type"], "msg": "must be one of " + ", ".join(sorted(_TAGS))}, *_other_errors(data, now)]
         )
     context = {"now": now, "allow_past": allow_past}
     try:

@@ -19,7 +19,7 @@ from events.parsing import Event, parse_event
 from store import inbox
 from store.db import Database
 
-Enqueue = Callable[[str], None]
+Enqueue = Callable[[str], object]  # what it returns (a Dramatiq Message) is ignored
 log = structlog.get_logger("telemed.events")
 
 
@@ -66,7 +66,7 @@ class Publisher:
     def _try_enqueue(self, event: Event) -> bool:
         try:
             self.enqueue(event.event_id)
-        except Exception as exc:  # the event is committed; the reconciler will queue it
+        except Exception as exc:  # noqa: BLE001 - any queue failure: the event is committed; the reconciler queues it
             log.warning("queueing failed; the reconciler will pick the event up",
                         event_id=event.event_id, error_type=type(exc).__name__)
             return False

@@ -47,7 +47,7 @@ class Principal:
         return f"{self.role}:{self.doctor_id}" if self.doctor_id else self.role
 
     @classmethod
-    def from_role(cls, role: str, key_prefix: str | None = None) -> "Principal":
+    def from_role(cls, role: str, key_prefix: str | None = None) -> Principal:
         if role.startswith("doctor:"):
             return cls("doctor", role.split(":", 1)[1], key_prefix)
         return cls(role, None, key_prefix)

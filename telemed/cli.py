@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import IO
 
 import click
 
@@ -67,7 +68,7 @@ def worker(processes: int | None, threads: int, queues: tuple[str, ...]) -> None
 
 @main.command()
 @click.argument("source", type=click.File("rb"))
-def publish(source: click.utils.LazyFile) -> None:
+def publish(source: IO[bytes]) -> None:
     """Publish events from FILE or - (a JSON object, an array, or JSON lines)."""
     from telemed.publish_cli import publish_stream
 
@@ -186,8 +187,13 @@ def bench(only: str | None, scale: str, out: Path, processes: int | None, thread
 
 
 # Commands that belong to a part of the product live beside it and attach here.
-from telemed import cli_doctors, cli_dlq, cli_keys, cli_notifications  # noqa: E402,F401
-from telemed import cli_rotate  # noqa: E402,F401  (keys rotate)
+from telemed import (  # noqa: E402,F401
+    cli_dlq,
+    cli_doctors,
+    cli_keys,
+    cli_notifications,
+    cli_rotate,
+)
 
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@ of what happened. Nothing secret is printed: links and passcodes stay in the .em
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -66,23 +67,28 @@ def run_demo(bookings: int, directory: Path, processes: int = 1, threads: int = 
         shutil.rmtree(directory)
     (directory / "logs").mkdir(parents=True)
     redis_server = EmbeddedRedisServer.start(port=_free_port())
-    sim = ZoomSimulator(**DEMO_ACCOUNT).start()
+    sim = ZoomSimulator(
+        client_id=DEMO_ACCOUNT["client_id"], client_secret=DEMO_ACCOUNT["client_secret"],
+        account_id=DEMO_ACCOUNT["account_id"],
+    ).start()
     env = demo_environment(directory, redis_server.url, sim)
     os.environ.update(env)
     reset_settings_cache()
     worker: subprocess.Popen[bytes] | None = None
+    closing = contextlib.ExitStack()
     try:
         console.print(f"[bold]telemed demo[/bold]: {bookings} bookings, embedded Redis at {redis_server.url}, "
                       f"Zoom simulator at {sim.api_url}")
         upgrade(env["TELEMED_DATABASE_URL"])
-        log_file = open(directory / "logs" / "worker.log", "wb")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "telemed", "worker", "--processes", str(processes), "--threads", str(threads)],
-            env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT,
-        )
+        with open(directory / "logs" / "worker.log", "wb") as log_file:  # the child keeps its own copy
+            worker = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
+                [sys.executable, "-m", "telemed", "worker", "--processes", str(processes), "--threads", str(threads)],
+                env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT,
+            )
         from telemed.logging import configure_logging
 
-        configure_logging(format="json", level="WARNING", stream=open(directory / "logs" / "demo.log", "w"))
+        demo_log = closing.enter_context(open(directory / "logs" / "demo.log", "w"))  # noqa: SIM115
+        configure_logging(format="json", level="WARNING", stream=demo_log)
         from telemed.runtime import build_publisher
 
         publisher = build_publisher()
@@ -113,6 +119,7 @@ def run_demo(bookings: int, directory: Path, processes: int = 1, threads: int = 
                 worker.kill()
         sim.stop()
         redis_server.stop()
+        closing.close()
 
 
 def _progress_counts(database, total_appointments: int) -> tuple[int, bool]:  # type: ignore[no-untyped-def]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis
+from dramatiq.brokers.redis import RedisBroker
 
 from events.publish import Publisher
 from store.crypto import configure_cipher
@@ -21,7 +24,7 @@ def build_publisher(settings: Settings | None = None, database: Database | None 
     settings = settings or get_settings()
     from workers import actors  # installs the broker from settings on first import
 
-    client = actors.broker.client
+    client = cast(RedisBroker, actors.broker).client
 
     def check_queue() -> None:
         client.ping()
@@ -64,7 +67,7 @@ def build_web_services(settings: Settings | None = None):  # type: ignore[no-unt
     zoom_context.database = database  # type: ignore[misc]  # share the engine
 
     return WebServices(
-        settings=settings, database=database, redis=broker.client,
+        settings=settings, database=database, redis=cast(RedisBroker, broker).client,
         publisher=build_publisher(settings, database), enqueue=enqueue,
         start_url_fetcher=lambda appointment_id: fetch_start_url(zoom_context, appointment_id),
     )

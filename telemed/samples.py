@@ -65,7 +65,7 @@ def sample_events(
 ) -> SampleSet:
     """Bookings, then reschedules and cancels of some of them, plus one duplicate and
     one stale (out-of-order) event to show they change nothing."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - sample data, not secrets
     now = now or datetime.now(UTC)
     samples = SampleSet()
     originals: list[tuple[str, dict[str, Any]]] = []

@@ -144,7 +144,7 @@ class Settings(BaseSettings):
         for position, key in enumerate(_split_keys(value.get_secret_value()), start=1):
             try:
                 Fernet(key)
-            except Exception:
+            except (ValueError, TypeError):
                 raise ValueError(f"key #{position} is not a Fernet key (32 url-safe base64 bytes)") from None
         return value
 

@@ -77,7 +77,7 @@ class HeartbeatMiddleware(dramatiq.Middleware):
             for queue in sorted(queues):
                 try:
                     beat(broker, queue)  # type: ignore[arg-type]
-                except Exception:  # a Redis blip: the next tick tries again
+                except Exception:  # noqa: BLE001 - a Redis blip: the next tick tries again
                     break
 
 

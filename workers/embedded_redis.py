@@ -30,7 +30,7 @@ class EmbeddedRedisServer:
     port: int
 
     @classmethod
-    def start(cls, host: str = "127.0.0.1", port: int = 0) -> "EmbeddedRedisServer":
+    def start(cls, host: str = "127.0.0.1", port: int = 0) -> EmbeddedRedisServer:
         server = _Server((host, port), server_type="redis")
         server.daemon_threads = True
         bound_port = int(server.server_address[1])

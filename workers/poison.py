@@ -90,7 +90,7 @@ def dead_letter_undecodable(broker: Any, queue_name: str, data: Any, error: Base
         error = error.error
     cause = f"{type(error).__name__}: {error}" if error is not None else "DecodeError"
     reason = scrub_text(f"undecodable message: {cause}")[:300]
-    stand_in = Message(
+    stand_in: Message[None] = Message(
         queue_name=q_name(queue_name), actor_name=UNDECODABLE_ACTOR, args=(), kwargs={},
         options={"failure": reason, "body_bytes": len(raw),
                  "body_preview": scrub_text(raw[:120].decode("utf-8", "replace"))},

@@ -41,10 +41,10 @@ class ReconcileReport:
 def reconcile(
     database: Database,
     *,
-    enqueue_event: Callable[[str], None],
-    enqueue_sync: Callable[[str], None],
-    enqueue_notification: Callable[[int], None],
-    enqueue_zoom_webhook: Callable[[int], None] | None = None,
+    enqueue_event: Callable[[str], object],
+    enqueue_sync: Callable[[str], object],
+    enqueue_notification: Callable[[int], object],
+    enqueue_zoom_webhook: Callable[[int], object] | None = None,
     grace: timedelta = DEFAULT_GRACE,
 ) -> ReconcileReport:
     cutoff = utcnow() - grace

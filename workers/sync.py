@@ -15,14 +15,17 @@ parks the appointment in ``needs_attention`` with one admin alert.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import dramatiq
+import redis
 import structlog
+from redis.exceptions import LockError
 
 from store import appointments, intents, outbox, states
-from store.models import Appointment, Meeting, utcnow
+from store.models import Meeting, utcnow
 from telemed.metrics import MEETINGS
 from workers import zoom_guard
 from workers.context import WorkerContext
@@ -78,10 +81,8 @@ def sync_meeting(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
         with renewed(lock):
             return _sync_locked(ctx, appointment_id)
     finally:
-        try:
+        with contextlib.suppress(LockError, redis.RedisError):  # expired or flushed: the TTL frees it
             lock.release()
-        except Exception:  # expired or Redis blinked: the TTL frees it anyway
-            pass
 
 
 def _read_plan(ctx: WorkerContext, appointment_id: str) -> _Plan | None:

@@ -83,7 +83,7 @@ def on_daily_limit(
          f"the Zoom host's daily create/update limit is used up until {reset:%Y-%m-%d %H:%M} UTC, "
          "after the appointment starts",
          f"Daily Zoom limit reached for appointment {appointment_id}",
-         f"Doctor {doctor_id}'s Zoom host has used its {ctx.daily_quota.limit} meeting create/update "  # noqa: S608
+         f"Doctor {doctor_id}'s Zoom host has used its {ctx.daily_quota.limit} meeting create/update "  # noqa: S608  # nosec B608 - mail text, not SQL
          f"calls for today (UTC). Appointment {appointment_id} starts before the limit resets at "
          f"{reset:%Y-%m-%d %H:%M} UTC, so its meeting could not be set up or changed in time. "
          "Create or move the meeting by hand in Zoom, or reschedule.")

@@ -99,7 +99,7 @@ def _stranded(p: Pipeline) -> int:
     return sum(int(client.scard(key)) for key in client.scan_iter(match=f"{p.namespace}:__acks__.*"))
 
 
-@fuzz(3, fixtures=True)
+@fuzz(3, fixtures=True, shrink=False)
 @given(batch=st.lists(poison(), min_size=12, max_size=20))
 def test_poison_goes_to_dead_letters_with_a_reason(single_pipeline: Pipeline, batch: list[tuple[str, bytes | Message]]) -> None:
     p = single_pipeline

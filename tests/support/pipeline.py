@@ -17,12 +17,12 @@ from typing import Any
 from cryptography.fernet import Fernet
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.message import Message
+from sqlmodel import select
 
-from events.publish import PublishResult, Publisher
+from events.publish import Publisher, PublishResult
 from store.crypto import configure_cipher
 from store.db import Database
 from store.models import Appointment, InboxEvent, Meeting, OutboxMessage
-from sqlmodel import select
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,13 +77,13 @@ class Pipeline:
     # processes ---------------------------------------------------------------------
 
     def start_worker(self) -> subprocess.Popen[bytes]:
-        log = open(self.log_path, "ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "telemed", "worker", "--processes", str(self.processes),
-             "--threads", str(self.threads)],
-            env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the file
+            process = subprocess.Popen(
+                [sys.executable, "-m", "telemed", "worker", "--processes", str(self.processes),
+                 "--threads", str(self.threads)],
+                env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.workers.append(process)
         return process
 

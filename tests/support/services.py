@@ -19,7 +19,7 @@ class EmbeddedRedis:
     server: EmbeddedRedisServer
 
     @classmethod
-    def start(cls) -> "EmbeddedRedis":
+    def start(cls) -> EmbeddedRedis:
         return cls(EmbeddedRedisServer.start(port=_free_port()))
 
     @property

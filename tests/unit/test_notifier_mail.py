@@ -79,7 +79,7 @@ def test_a_non_verifying_context_is_refused() -> None:
         SmtpChannel("smtps://mail.example.org", 5, ssl_context=lax)
     old = ssl.create_default_context()
     old.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-    with pytest.raises(ValueError, match="TLS 1.2"):
+    with pytest.raises(ValueError, match=r"TLS 1\.2"):
         SmtpChannel("smtps://mail.example.org", 5, ssl_context=old)
 
 

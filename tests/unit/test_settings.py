@@ -52,7 +52,7 @@ def test_second_secret_key_is_checked_too(monkeypatch: pytest.MonkeyPatch) -> No
 def test_production_requires_secret_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TELEMED_ENV", "production")
     with pytest.raises(SettingsError, match="TELEMED_SECRET_KEYS"):
-        load_settings().fernet_keys
+        _ = load_settings().fernet_keys
 
 
 def test_development_key_is_generated_once_and_private(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -32,7 +32,7 @@ _HOST_LINK_MARKERS = re.compile(r"/s/|zak=", re.IGNORECASE)
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\]+$")
 
 
-class NoticeKind(str, enum.Enum):
+class NoticeKind(enum.StrEnum):
     """Why we write. A new kind needs its templates for every role (a unit test checks)."""
 
     INVITE = "invite"

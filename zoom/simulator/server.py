@@ -116,7 +116,7 @@ class ZoomSimulator:
     @property
     def base_url(self) -> str:
         # A wildcard bind is reachable on loopback; the URL must name a concrete address.
-        host = "127.0.0.1" if self.host in {"", "0.0.0.0"} else self.host  # noqa: S104  (a comparison)
+        host = "127.0.0.1" if self.host in {"", "0.0.0.0"} else self.host  # noqa: S104  # nosec B104 - a comparison, not a bind
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
