@@ -54,6 +54,12 @@ def classify(exc: BaseException) -> BaseException:
         return PermanentFailure(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError, redis.RedisError)):
         return exc  # the store or queue blinked; back off and retry
+    if isinstance(exc, sqlalchemy.exc.DataError):
+        # The database refuses the value itself (an id out of integer range, a NUL in
+        # text): the same value fails the same way every time (found by tests/fuzz).
+        # Only the driver's first line, which names the problem and never the value.
+        detail = (str(exc.orig).splitlines() or ["invalid value"])[0][:120]
+        return PermanentFailure(f"the database refused a value: {detail}")
     return exc
 
 

@@ -109,15 +109,19 @@ def test_poison_goes_to_dead_letters_with_a_reason(single_pipeline: Pipeline, ba
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
     half = len(batch) // 2
     began = time.monotonic()
-    for queue, body in batch[:half]:
-        _push_raw(client, p.namespace, queue, body)
+    pushed = {_push_raw(client, p.namespace, queue, body): body for queue, body in batch[:half]}
     [result] = p.publish([booking(good, 1, start)])  # a real booking in the middle of the poison
     assert result.status == "accepted"
-    for queue, body in batch[half:]:
-        _push_raw(client, p.namespace, queue, body)
+    pushed.update({_push_raw(client, p.namespace, queue, body): body for queue, body in batch[half:]})
 
-    p.wait_until(lambda: len(_dead(p)) >= before + len(batch), timeout=60,
-                 what=f"{len(batch)} poison messages in the dead letters")
+    def missing() -> dict[str, bytes | Message]:
+        dead = {d.message_id for d in _dead(p)}
+        return {i: b for i, b in pushed.items() if i not in dead}
+
+    try:
+        p.wait_until(lambda: not missing(), timeout=60, what=f"{len(batch)} poison messages in the dead letters")
+    except AssertionError:
+        raise AssertionError(f"never dead-lettered: {missing()}\n{p.worker_log()[-3000:]}") from None
     took = time.monotonic() - began
     p.wait_until(lambda: p.appointments().get(good) is not None and p.appointments()[good].state == "provisioned",
                  timeout=60, what="the good booking, sent between the poison, to be provisioned")
