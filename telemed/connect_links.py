@@ -11,7 +11,6 @@ absolute expiry is in the payload.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from telemed.signed_tokens import SignedTokenError, serializer
+
 SALT = "telemed.zoom-connect.v1"
 CONNECT_PATH = "/oauth/zoom/connect"
 CALLBACK_PATH = "/oauth/zoom/callback"
@@ -27,12 +28,8 @@ MAX_TOKEN_LENGTH = 1024
 _DOCTOR_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-class ConnectTokenError(Exception):
+class ConnectTokenError(SignedTokenError):
     """``reason``: ``invalid`` or ``expired``; safe to log and show."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -42,13 +39,7 @@ class ConnectClaim:
 
 
 def _serializer(keys: Sequence[str]) -> URLSafeSerializer:
-    if not keys:
-        raise ValueError("at least one signing key is required")
-    return URLSafeSerializer(
-        list(reversed(list(keys))),  # itsdangerous signs with the last; ours are newest first
-        salt=SALT,
-        signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"},
-    )
+    return serializer(keys, SALT)
 
 
 def make_connect_token(

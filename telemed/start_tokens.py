@@ -18,24 +18,21 @@ it lives in the composition-root package that both may import.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from telemed.signed_tokens import SignedTokenError, serializer
+
 SALT = "telemed.start-link.v1"
 GRACE = timedelta(minutes=30)
 MAX_TOKEN_LENGTH = 1024
 
 
-class StartTokenError(Exception):
+class StartTokenError(SignedTokenError):
     """The token is unusable. ``reason`` is ``invalid`` or ``expired``; safe to log."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -46,14 +43,7 @@ class StartClaim:
 
 
 def _serializer(keys: Sequence[str]) -> URLSafeSerializer:
-    if not keys:
-        raise ValueError("at least one signing key is required")
-    # itsdangerous signs with the last key and accepts any; ours are listed newest first.
-    return URLSafeSerializer(
-        list(reversed(list(keys))),
-        salt=SALT,
-        signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"},
-    )
+    return serializer(keys, SALT)
 
 
 def expiry_for(start: datetime, duration_minutes: int, grace: timedelta = GRACE) -> datetime:
