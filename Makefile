@@ -7,6 +7,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
 .PHONY: demo test test-unit lint clean
+.PHONY: prove chaos fuzz leaks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -23,6 +24,19 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# The proofs (docs/proving.md): crash and fault run, fuzzing, leak scan.
+prove: $(STAMP)  ## the three suites at the size CI runs them
+	$(BIN)/python -m pytest tests/chaos tests/fuzz tests/leaks $(PYTEST_ARGS)
+
+chaos: $(STAMP)  ## the full crash and fault run: 500 bookings (TELEMED_CHAOS_BOOKINGS=N to change)
+	TELEMED_CHAOS_FULL=1 $(BIN)/python -m pytest tests/chaos -p no:cacheprovider $(PYTEST_ARGS)
+
+fuzz: $(STAMP)  ## the fuzz suites with twenty times the examples
+	TELEMED_FUZZ_SCALE=20 $(BIN)/python -m pytest tests/fuzz -p no:cacheprovider $(PYTEST_ARGS)
+
+leaks: $(STAMP)  ## the integration suites, then the leak scans over what they left
+	$(BIN)/python -m pytest tests/integration tests/leaks $(PYTEST_ARGS)
 
 # Static checks: lint, types, security findings of medium or high severity, known CVEs.
 lint: $(STAMP)

@@ -62,7 +62,7 @@ async def zoom_webhook(request: Request, svc: WebServices = Depends(services)) -
         return _answer(401, {"detail": str(exc)}, f"signature_{exc.reason}")
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # too deeply nested too
         return _answer(400, {"detail": "body is not valid JSON"}, "not_json")
 
     if isinstance(data, dict) and data.get("event") == webhooks.URL_VALIDATION:

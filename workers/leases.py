@@ -27,7 +27,10 @@ def renewed(lock: Any, every: float | None = None) -> Iterator[None]:
     stop = threading.Event()
     interval = every if every is not None else max(0.5, float(lock.timeout or LEASE_TTL_S) / 3)
 
+    token = getattr(lock.local, "token", None)  # redis-py keeps it per thread by default
+
     def renew() -> None:
+        lock.local.token = token  # this thread acts for the holder
         while not stop.wait(interval):
             try:
                 lock.reacquire()

@@ -44,10 +44,9 @@ from tests.support.smtp import smtp_server
 from tests.support.webserver import free_port
 from zoom.simulator import ZoomSimulator
 
-pytestmark = [pytest.mark.integration, pytest.mark.chaos]
-
 FULL = os.environ.get("TELEMED_CHAOS_FULL") == "1"
 BOOKINGS = int(os.environ.get("TELEMED_CHAOS_BOOKINGS") or (500 if FULL else 60))
+pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(2400 if BOOKINGS > 100 else 420)]
 INGRESS_SECRET = "chaos-ingress-secret-7d41c9"
 CLIENT_SECRET = "chaos-zoom-client-secret-55ab"
 FAULTS = {
@@ -81,11 +80,13 @@ SIZE = Size(
 
 
 def _backends() -> list[str]:
+    """Both when real services are configured (as in CI), else embedded; or
+    ``TELEMED_CHAOS_BACKENDS=real`` (or ``embedded``) for one."""
     real = bool(REAL_REDIS_URL and REAL_DATABASE_URL)
-    if not real:
-        return ["embedded"]
-    both = FULL or os.environ.get("TELEMED_CHAOS_BOTH_BACKENDS") == "1"
-    return ["real", "embedded"] if both else ["real"]
+    chosen = os.environ.get("TELEMED_CHAOS_BACKENDS")
+    if chosen:
+        return [b.strip() for b in chosen.split(",") if b.strip() and (real or b.strip() == "embedded")]
+    return ["real", "embedded"] if real else ["embedded"]
 
 
 @pytest.fixture(params=_backends())

@@ -26,11 +26,19 @@ from tests.fuzz.strategies import (
     Mutation,
     assert_well_formed,
     base_event,
+    json_values,
     junk_bodies,
     mutations,
     names_field,
 )
-from tests.support.webapp import INGRESS_SECRET, Recorder, running_app, settings_for, web_services
+from tests.support.webapp import (
+    INGRESS_SECRET,
+    ZOOM_SECRET_TOKEN,
+    Recorder,
+    running_app,
+    settings_for,
+    web_services,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -165,3 +173,37 @@ def test_a_replayed_request_is_refused_and_a_fresh_signature_is_a_duplicate(ingr
     ts = str(int(ts) - 1)
     again = ingress.post("/v1/events", content=body, headers={HEADERS[0]: ts, HEADERS[1]: _mac(body, ts)})
     assert again.status_code == 202 and again.json()["status"] == "duplicate"
+
+
+@st.composite
+def zoom_notifications(draw: st.DrawFn) -> bytes:
+    """A Zoom notification with one part replaced by anything, or junk altogether."""
+    event: dict[str, Any] = {"event": draw(st.sampled_from(["meeting.started", "meeting.ended", "meeting.deleted",
+                                                             "app_deauthorized", "endpoint.url_validation"])),
+                             "event_ts": int(time.time() * 1000),
+                             "payload": {"account_id": "acc", "plainToken": "abc",
+                                         "object": {"id": "123456789", "host_id": "h", "uuid": "u=="}}}
+    where = draw(st.sampled_from(["event", "event_ts", "payload", "payload.object", "payload.object.id",
+                                  "payload.plainToken", "none"]))
+    if where != "none":
+        node = event
+        *parents, last = where.split(".")
+        for part in parents:
+            node = node[part]
+        node[last] = draw(json_values)
+    return json.dumps(event).encode()
+
+
+@fuzz(100, fixtures=True)
+@given(st.data())
+def test_zoom_webhook_takes_anything_signed_without_a_5xx(ingress: httpx.Client, data: st.DataObject) -> None:
+    from zoom import webhooks
+
+    body = data.draw(st.one_of(junk_bodies, zoom_notifications()))
+    ts = str(int(time.time()))
+    headers = {webhooks.TIMESTAMP_HEADER: ts, webhooks.SIGNATURE_HEADER: webhooks.zoom_signature(ZOOM_SECRET_TOKEN, ts, body),
+               "Content-Type": "application/json"}
+    response = ingress.post("/zoom/webhook", content=body, headers=headers)
+    assert response.status_code in {200, 400, 413}, f"{response.status_code}: {response.text[:300]}"
+    assert "Traceback" not in response.text and 'File "' not in response.text
+    response.json()

@@ -33,6 +33,7 @@ JOIN = "join link pwd"  # that appointment's patient and doctor mails, the booki
 PASSCODE = "passcode"  # that appointment's patient and doctor mails, the booking system's API
 PATIENT_EMAIL = "patient email"  # that patient's own mail
 PATIENT_NAME = "patient name"  # that patient's own mail and the doctor's
+START_LINK = "signed start link"  # the assigned doctor's own mail
 SECRET = "secret"  # anything else that must appear nowhere (API keys, client secrets)
 
 
@@ -189,7 +190,7 @@ def sqlite_path_of(url: str) -> str | None:
 
 _MESSAGE_ID = re.compile(r"<(?P<appointment>.+)\.v(?P<version>\d+)\.(?P<role>[a-z]+)\.(?P<kind>[^@]+)@")
 PATIENT_MAY_SEE = frozenset({JOIN, PASSCODE, PATIENT_EMAIL, PATIENT_NAME})
-DOCTOR_MAY_SEE = frozenset({JOIN, PASSCODE, PATIENT_NAME})
+DOCTOR_MAY_SEE = frozenset({JOIN, PASSCODE, PATIENT_NAME, START_LINK})
 
 
 def mail_places(messages: Iterable[Any], *, raw_start_links: bool) -> Iterator[Place]:
