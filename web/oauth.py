@@ -17,21 +17,19 @@ redirect carries a token, code or verifier.
 from __future__ import annotations
 
 import base64
-import gettext
 import hashlib
-from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from store import appointments, zoom_tokens
 from telemed import connect_links
 from telemed.metrics import TOKEN_REFRESHES
 from web.deps import services
+from web.pages import PRIVATE_HEADERS, Notice, mark, render_notice
 from web.services import WebServices
 from zoom.errors import ZoomAuthError, ZoomError, ZoomGrantRevoked
 from zoom.oauth import request_token
@@ -41,25 +39,8 @@ router = APIRouter(tags=["doctor Zoom connection"])
 
 COOKIE = "telemed_zoom_oauth"
 STATE_TTL = timedelta(minutes=15)  # time to sign in to Zoom and click "Allow"
-PRIVATE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-}
-
-
-def _N(text: str) -> str:
-    return text  # marks a string for translation; translated when the page renders
-
-
-@dataclass(frozen=True)
-class Page:
-    status: int
-    outcome: str  # for logs
-    title: str
-    message: str
-    advice: str
+_N = mark
+Page = Notice
 
 
 NOT_CONFIGURED = Page(503, "not_configured", _N("Zoom connection is not set up"),
@@ -96,17 +77,8 @@ CONNECTED = Page(200, "connected", _N("Your Zoom account is connected"),
                  _N("telemed will now schedule your video appointments in your own Zoom account."),
                  _N("You can close this page."))
 
-_env = Environment(loader=PackageLoader("web", "templates"), autoescape=select_autoescape(["html"]),
-                   extensions=["jinja2.ext.i18n"])
-_translations = gettext.NullTranslations()
-_env.install_gettext_translations(_translations, newstyle=True)  # type: ignore[attr-defined]
-
-
 def page(result: Page, *, clear_cookie: bool = False) -> HTMLResponse:
-    _ = _translations.gettext
-    html = _env.get_template("oauth_result.html").render(
-        title=_(result.title), message=_(result.message), advice=_(result.advice))
-    response = HTMLResponse(html, status_code=result.status, headers=PRIVATE_HEADERS)
+    response = render_notice(result, _N("telemed video appointments: connecting your Zoom account"))
     if clear_cookie:
         response.delete_cookie(COOKIE, path="/oauth/zoom")
     return response

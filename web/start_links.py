@@ -10,43 +10,22 @@ a plain page saying what happened and what to do, and no redirect.
 
 from __future__ import annotations
 
-import gettext
-from dataclasses import dataclass
-
 import structlog
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from store import appointments, notifications, states
 from telemed import start_tokens
 from web.deps import services
+from web.pages import PRIVATE_HEADERS, Notice, mark, render_notice
 from web.services import WebServices
 from zoom.errors import ZoomError, ZoomNotFound, ZoomRateLimited, ZoomTransientError
 
 log = structlog.get_logger("telemed.web.start_links")
 router = APIRouter(tags=["start links"])
 
-# Nothing about a start link may be cached, indexed or leaked through a Referer header.
-PRIVATE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-}
-
-
-def _N(text: str) -> str:
-    return text  # marks a string for translation; translated when the page renders
-
-
-@dataclass(frozen=True)
-class Refusal:
-    status: int
-    outcome: str  # for logs and metrics
-    title: str
-    message: str
-    advice: str
+_N = mark
+Refusal = Notice
 
 
 INVALID = Refusal(403, "invalid", _N("This start link is not valid"),
@@ -74,17 +53,8 @@ UNAVAILABLE = Refusal(503, "unavailable", _N("Start links are not available"),
                       _N("This service cannot reach Zoom at the moment."),
                       _N("Please try again later, or sign in to Zoom and start the meeting there."))
 
-_env = Environment(loader=PackageLoader("web", "templates"), autoescape=select_autoescape(["html"]),
-                   extensions=["jinja2.ext.i18n"])
-_translations = gettext.NullTranslations()
-_env.install_gettext_translations(_translations, newstyle=True)  # type: ignore[attr-defined]
-
-
 def page(refusal: Refusal) -> HTMLResponse:
-    _ = _translations.gettext
-    html = _env.get_template("start_link.html").render(
-        title=_(refusal.title), message=_(refusal.message), advice=_(refusal.advice))
-    return HTMLResponse(html, status_code=refusal.status, headers=PRIVATE_HEADERS)
+    return render_notice(refusal, _N("telemed video appointments"))
 
 
 @router.get("/start/{token}", response_class=HTMLResponse, summary="Open a doctor's signed start link",
