@@ -22,9 +22,11 @@ def upsert_doctor(session: Session, *, id: str, name: str, email: str, zoom_user
     doctor = session.get(Doctor, id)
     if doctor is None:
         doctor = Doctor(id=id, name=name, email=email, zoom_user=zoom_user)
-    else:
+    elif (doctor.name, doctor.email, doctor.zoom_user) != (name, email, zoom_user):
         doctor.name, doctor.email, doctor.zoom_user = name, email, zoom_user
         doctor.updated_at = utcnow()
+    else:
+        return doctor  # unchanged: no write (every booking names its doctor)
     session.add(doctor)
     session.flush()  # appointments reference it; the unit of work does not order by FK
     return doctor

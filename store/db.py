@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import Session, SQLModel, create_engine
+
+RowT = TypeVar("RowT", bound=SQLModel)
 
 
 def normalise_url(url: str) -> str:
@@ -20,7 +23,11 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
+def create_db_engine(url: str, *, pre_ping: bool = True, **kwargs: Any) -> Engine:
+    """An engine for ``url``. ``pre_ping`` tests each pooled connection before use (one
+    round trip per transaction); workers turn it off because a connection that died with
+    the server fails its first statement with ``OperationalError``, which the retry policy
+    treats as transient, and SQLAlchemy then renews the whole pool."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -31,7 +38,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         )
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, **kwargs)
+    return create_engine(url, pool_pre_ping=pre_ping, pool_size=5, max_overflow=10, **kwargs)
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -56,9 +63,9 @@ def _tune_sqlite(engine: Engine) -> None:
 class Database:
     """An engine plus the one way to use it: ``with db.session() as s: ...``."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, pre_ping: bool = True, **engine_kwargs: Any) -> None:
         self.url = normalise_url(url)
-        self.engine = create_db_engine(self.url, **engine_kwargs)
+        self.engine = create_db_engine(self.url, pre_ping=pre_ping, **engine_kwargs)
 
     @property
     def backend(self) -> str:
@@ -77,3 +84,32 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_unless_exists(session: Session, row: RowT, key: Sequence[str]) -> RowT | None:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING`` the primary key: ``row`` (now
+    persistent, with its generated key) when it is new, None when ``key`` is taken.
+
+    One statement instead of a lookup, a savepoint and an insert, and still race-free:
+    two workers inserting the same key concurrently get one row and one None.
+    """
+    table = type(row).__table__  # type: ignore[attr-defined]
+    values = {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
+    backend = session.get_bind().dialect.name
+    if backend == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif backend == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    else:  # pragma: no cover - the two supported backends
+        raise NotImplementedError(f"no conflict-free insert for {backend}")
+    primary_key = list(table.primary_key.columns)
+    statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=list(key)).returning(*primary_key)
+    created = session.execute(statement).first()
+    if created is None:
+        return None
+    for column, value in zip(primary_key, created, strict=True):
+        setattr(row, column.name, value)
+    # Known to the session as the stored row it now is, without reading it back.
+    make_transient_to_detached(row)
+    session.add(row)
+    return row

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from store import states
+from store.db import insert_unless_exists
 from store.models import InboxEvent, utcnow
 
 
@@ -23,26 +23,14 @@ def record_event(
 ) -> bool:
     """Add the event unless its id is known. True when it is new.
 
-    The insert runs in a savepoint so that a concurrent duplicate (two publishers racing
-    on one id) ends as "known" instead of failing the caller's transaction.
+    A concurrent duplicate (two publishers racing on one id) ends as "known" instead of
+    failing the caller's transaction: the insert does nothing on a taken id.
     """
-    if session.get(InboxEvent, event_id) is not None:
-        return False
-    try:
-        with session.begin_nested():
-            session.add(
-                InboxEvent(
-                    event_id=event_id,
-                    type=type,
-                    appointment_id=appointment_id,
-                    version=version,
-                    occurred_at=occurred_at,
-                    payload=payload,
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
+    event = InboxEvent(
+        event_id=event_id, type=type, appointment_id=appointment_id, version=version,
+        occurred_at=occurred_at, payload=payload,
+    )
+    return insert_unless_exists(session, event, ["event_id"]) is not None
 
 
 def get_event(session: Session, event_id: str) -> InboxEvent | None:
@@ -73,3 +61,18 @@ def events_for(session: Session, appointment_id: str) -> list[InboxEvent]:
         .order_by(col(InboxEvent.received_at))
     )
     return list(session.exec(statement))
+
+
+def first_received_at(session: Session, appointment_id: str, version: int) -> datetime | None:
+    """When the inbox first received an event for this version (the end-to-end clock's start)."""
+    from datetime import UTC
+
+    from sqlmodel import func
+
+    received = session.exec(
+        select(func.min(col(InboxEvent.received_at))).where(
+            InboxEvent.appointment_id == appointment_id, InboxEvent.version == version)
+    ).one()
+    if received is not None and received.tzinfo is None:  # an aggregate may skip the column type's conversion
+        received = received.replace(tzinfo=UTC)
+    return received

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from store import states
+from store.db import insert_unless_exists
 from store.models import ProvisioningIntent, utcnow
 
 
@@ -24,23 +24,17 @@ def begin_intent(
     An intent that is already open means an earlier attempt may have created the
     meeting before it died: the caller must look for it before creating another.
     """
-    existing = open_intent(session, appointment_id)
-    if existing is not None:
-        existing.attempts += 1
-        session.add(existing)
-        return existing, False
     intent = ProvisioningIntent(
         appointment_id=appointment_id, open_for=appointment_id, marker=marker, host=host
     )
-    try:
-        with session.begin_nested():
-            session.add(intent)
-    except IntegrityError:
-        raced = open_intent(session, appointment_id)
-        if raced is None:
-            raise
-        return raced, False
-    return intent, True
+    if insert_unless_exists(session, intent, ["open_for"]) is not None:
+        return intent, True
+    existing = open_intent(session, appointment_id)
+    if existing is None:  # closed between our insert and this read: the caller's retry decides
+        raise RuntimeError("provisioning intent changed concurrently")
+    existing.attempts += 1
+    session.add(existing)
+    return existing, False
 
 
 def close_intent(session: Session, intent: ProvisioningIntent, status: str = states.INTENT_DONE) -> None:

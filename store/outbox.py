@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most four entities
+from sqlmodel import Session, col, func, select
 
 from store import states
-from store.models import OutboxMessage, utcnow
+from store.db import insert_unless_exists
+from store.models import Appointment, Doctor, InboxEvent, Meeting, OutboxMessage, utcnow
+
+# The unique constraint uq_outbox_key: one row per notification.
+OUTBOX_KEY = ("appointment_id", "version", "role", "kind", "channel")
 
 
 def add_message(
     session: Session, *, appointment_id: str, version: int, role: str, kind: str, channel: str = "mail"
 ) -> OutboxMessage | None:
     """Queue a notification. None when that exact notification is already owed or sent."""
-    statement = select(OutboxMessage).where(
-        OutboxMessage.appointment_id == appointment_id,
-        OutboxMessage.version == version,
-        OutboxMessage.role == role,
-        OutboxMessage.kind == kind,
-        OutboxMessage.channel == channel,
-    )
-    if session.exec(statement).first() is not None:
-        return None
     message = OutboxMessage(
         appointment_id=appointment_id, version=version, role=role, kind=kind, channel=channel
     )
-    try:
-        with session.begin_nested():
-            session.add(message)
-    except IntegrityError:
-        return None
-    return message
+    return insert_unless_exists(session, message, OUTBOX_KEY)
 
 
 def get_message(session: Session, message_id: int) -> OutboxMessage | None:
@@ -93,3 +84,39 @@ def messages_for(session: Session, appointment_id: str) -> list[OutboxMessage]:
         .order_by(col(OutboxMessage.id))
     )
     return list(session.exec(statement))
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """One outbox row with everything its delivery reads, fetched in one statement."""
+
+    message: OutboxMessage
+    appointment: Appointment | None
+    doctor: Doctor | None
+    meeting: Meeting | None
+    event_received_at: datetime | None  # the inbox's first event of this version
+
+
+def delivery_view(session: Session, message_id: int) -> DeliveryView | None:
+    """The row, its appointment, doctor and meeting, and when its version's first event
+    arrived (the end-to-end metric's start): one query where five lookups would do."""
+    received = (
+        select(func.min(col(InboxEvent.received_at)))
+        .where(InboxEvent.appointment_id == OutboxMessage.appointment_id,
+               InboxEvent.version == OutboxMessage.version)
+        .scalar_subquery()
+    )
+    statement = (
+        sa_select(OutboxMessage, Appointment, Doctor, Meeting, received)
+        .outerjoin(Appointment, col(Appointment.id) == col(OutboxMessage.appointment_id))
+        .outerjoin(Doctor, col(Doctor.id) == col(Appointment.doctor_id))
+        .outerjoin(Meeting, col(Meeting.appointment_id) == col(Appointment.id))
+        .where(col(OutboxMessage.id) == message_id)
+    )
+    row = session.execute(statement).first()
+    if row is None:
+        return None
+    message, appointment, doctor, meeting, received_at = row
+    if received_at is not None and received_at.tzinfo is None:  # an aggregate may skip the type's conversion
+        received_at = received_at.replace(tzinfo=UTC)
+    return DeliveryView(message, appointment, doctor, meeting, received_at)

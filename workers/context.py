@@ -31,7 +31,9 @@ class WorkerContext:
     @cached_property
     def database(self) -> Database:
         self.cipher  # noqa: B018  (the encrypted column type needs the cipher first)
-        return Database(self.settings.resolved_database_url)
+        # No pre-ping: a dead connection's first statement raises OperationalError, a
+        # transient failure the retry policy handles (store.db.create_db_engine).
+        return Database(self.settings.resolved_database_url, pre_ping=False)
 
     @cached_property
     def redis(self) -> redis.Redis:

@@ -25,12 +25,12 @@ from typing import Any
 import dramatiq
 import structlog
 
-from store import appointments, notifications, outbox, states
+from store import notifications, outbox, states
 from store.models import utcnow
 from telemed import metrics
 from workers.context import WorkerContext
 from workers.leases import LEASE_TTL_S, renewed
-from workers.metrics_middleware import observe_end_to_end
+from workers.metrics_middleware import EVENT_DRIVEN_KINDS, observe_end_to_end
 from workers.notifier.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from workers.notifier.webhook import WebhookGone
 from workers.reminder_plan import base_kind, is_reminder
@@ -69,10 +69,20 @@ class Snapshot:
     join_url: str | None = field(repr=False)
     passcode: str | None = field(repr=False)
     host: str = ""  # the Zoom host the meeting was made for ("me": the doctor's own token)
+    # When the inbox first received this version's event (event-driven notices only): the
+    # end-to-end metric's start, read with the rest so sending costs no extra query.
+    event_received_at: datetime | None = None
 
     @property
     def template_kind(self) -> str:
         return base_kind(self.kind)
+
+
+@dataclass(frozen=True)
+class AdminRow:
+    """An admin alert's outbox row: its text lives in the ``alerts`` table."""
+
+    alert_id: int
 
 
 @dataclass
@@ -94,20 +104,15 @@ def deliver_notification(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
 
 
 def _deliver_locked(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
-    with ctx.database.session() as session:
-        message = outbox.get_message(session, outbox_id)
-        if message is None:
-            raise PermanentFailure("no such outbox message")
-        if message.status != states.OUTBOX_PENDING:
-            return DeliveryResult("done")
-        role, channel, alert_id = message.role, message.channel, message.version
-    if role == notifications.ADMIN_ROLE and channel == "mail":
+    found = _read(ctx, outbox_id)
+    if found is None:
+        return DeliveryResult("done")
+    if isinstance(found, AdminRow):
         from workers.delivery_admin import send_admin_alert
 
-        return _attempt(ctx, outbox_id, channel, role, "alert", partial(send_admin_alert, ctx, outbox_id, alert_id))
-    snapshot = _read(ctx, outbox_id)
-    if snapshot is None:
-        return DeliveryResult("done")
+        return _attempt(ctx, outbox_id, "mail", notifications.ADMIN_ROLE, "alert",
+                        partial(send_admin_alert, ctx, outbox_id, found.alert_id))
+    snapshot = found
     superseded = superseded_reason(snapshot, utcnow())
     if superseded:
         _finish(ctx, outbox_id, lambda s, m: outbox.mark_superseded(s, m, superseded))
@@ -126,12 +131,12 @@ def _deliver_locked(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
     else:
         raise PermanentFailure(f"no way to deliver role {snapshot.role!r} on channel {snapshot.channel!r}")
     return _attempt(ctx, outbox_id, snapshot.channel, snapshot.role, snapshot.template_kind, send,
-                    appointment_id=snapshot.appointment_id)
+                    appointment_id=snapshot.appointment_id, received_at=snapshot.event_received_at)
 
 
 def _attempt(
     ctx: WorkerContext, outbox_id: int, channel: str, role: str, kind: str, send: Callable[[], Any],
-    appointment_id: str | None = None,
+    appointment_id: str | None = None, received_at: datetime | None = None,
 ) -> DeliveryResult:
     """Run one send; turn its outcome into the row's new state.
 
@@ -163,7 +168,8 @@ def _attempt(
         return DeliveryResult("skipped")
     _finish(ctx, outbox_id, lambda s, m: outbox.mark_sent(s, m, ref=outcome if isinstance(outcome, str) else None))
     _count(channel, role, kind, "sent")
-    observe_end_to_end(ctx.database, outbox_id)  # metric: event received → notice sent
+    if received_at is not None:
+        observe_end_to_end(received_at)  # metric: event received → notice sent
     log.info("notification sent", appointment_id=appointment_id, outbox_id=outbox_id, kind=kind, role=role,
              channel=channel, outcome="sent")
     return DeliveryResult("sent")
@@ -232,33 +238,35 @@ def superseded_reason(s: Snapshot, now: datetime) -> str | None:
     return None
 
 
-def _read(ctx: WorkerContext, outbox_id: int) -> Snapshot | None:
+def _read(ctx: WorkerContext, outbox_id: int) -> Snapshot | AdminRow | None:
+    """Everything one delivery needs, in one transaction; None when the row is settled."""
     with ctx.database.session() as session:
-        message = outbox.get_message(session, outbox_id)
-        if message is None:
-            raise PermanentFailure("no such outbox message")
-        if message.status != states.OUTBOX_PENDING:
-            return None
-        appointment = appointments.get_appointment(session, message.appointment_id)
-        if appointment is None:
-            raise PermanentFailure("outbox message for an unknown appointment")
-        doctor = appointments.get_doctor(session, appointment.doctor_id)
-        meeting = appointments.get_meeting(session, appointment.id)
-        live = meeting is not None and meeting.deleted_at is None
-        return Snapshot(
-            outbox_id=outbox_id, role=message.role, kind=message.kind, channel=message.channel,
-            version=message.version, appointment_id=appointment.id, current_version=appointment.version,
-            desired=appointment.desired, state=appointment.state, doctor_id=appointment.doctor_id,
-            patient_name=appointment.patient_name, patient_email=appointment.patient_email,
-            doctor_name=doctor.name if doctor else "", doctor_email=doctor.email if doctor else "",
-            clinic_name=appointment.clinic_name, timezone=appointment.timezone,
-            start_time=meeting.start_time if meeting else appointment.start_time,
-            duration_minutes=meeting.duration_minutes if meeting else appointment.duration_minutes,
-            zoom_meeting_id=meeting.zoom_meeting_id if live and meeting else None,
-            join_url=meeting.join_url if live and meeting else None,
-            passcode=meeting.passcode if live and meeting else None,
-            host=meeting.host if meeting else "",
-        )
+        view = outbox.delivery_view(session, outbox_id)
+    if view is None:
+        raise PermanentFailure("no such outbox message")
+    message, appointment, doctor, meeting = view.message, view.appointment, view.doctor, view.meeting
+    if message.status != states.OUTBOX_PENDING:
+        return None
+    if message.role == notifications.ADMIN_ROLE and message.channel == "mail":
+        return AdminRow(alert_id=message.version)
+    if appointment is None:
+        raise PermanentFailure("outbox message for an unknown appointment")
+    live = meeting is not None and meeting.deleted_at is None
+    return Snapshot(
+        outbox_id=outbox_id, role=message.role, kind=message.kind, channel=message.channel,
+        version=message.version, appointment_id=appointment.id, current_version=appointment.version,
+        desired=appointment.desired, state=appointment.state, doctor_id=appointment.doctor_id,
+        patient_name=appointment.patient_name, patient_email=appointment.patient_email,
+        doctor_name=doctor.name if doctor else "", doctor_email=doctor.email if doctor else "",
+        clinic_name=appointment.clinic_name, timezone=appointment.timezone,
+        start_time=meeting.start_time if meeting else appointment.start_time,
+        duration_minutes=meeting.duration_minutes if meeting else appointment.duration_minutes,
+        zoom_meeting_id=meeting.zoom_meeting_id if live and meeting else None,
+        join_url=meeting.join_url if live and meeting else None,
+        passcode=meeting.passcode if live and meeting else None,
+        host=meeting.host if meeting else "",
+        event_received_at=view.event_received_at if message.kind in EVENT_DRIVEN_KINDS else None,
+    )
 
 
 def _finish(ctx: WorkerContext, outbox_id: int, change: Callable[[Any, Any], None]) -> None:

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 import traceback
+from datetime import datetime
 from typing import Any
 
 import dramatiq
@@ -123,31 +124,14 @@ def serve_worker_metrics() -> None:
 EVENT_DRIVEN_KINDS = frozenset({"invite", "updated", "cancelled", "started", "ended"})
 
 
-def observe_end_to_end(database: Any, outbox_id: int) -> None:
+def observe_end_to_end(received_at: datetime) -> None:
     """Delivery calls this once a notice is sent: seconds since its event was received.
 
     Only notices an event caused count (not reminders or admin alerts, which are due later
-    by design); the clock starts when the inbox received that version's first event.
+    by design: see ``EVENT_DRIVEN_KINDS``); the clock starts when the inbox received that
+    version's first event (``store.inbox.first_received_at``, read with the delivery's data).
     """
-    from datetime import UTC
-
-    from sqlmodel import col, func, select
-
-    from store.models import InboxEvent, OutboxMessage, utcnow
+    from store.models import utcnow
     from telemed import metrics
 
-    try:
-        with database.session() as session:
-            message = session.get(OutboxMessage, outbox_id)
-            if message is None or message.kind not in EVENT_DRIVEN_KINDS:
-                return
-            received = session.exec(
-                select(func.min(col(InboxEvent.received_at))).where(
-                    InboxEvent.appointment_id == message.appointment_id, InboxEvent.version == message.version)
-            ).one()
-    except Exception:  # noqa: BLE001  (a metric must never fail a delivery)
-        return
-    if received is not None:
-        if received.tzinfo is None:  # an aggregate may skip the column type's conversion
-            received = received.replace(tzinfo=UTC)
-        metrics.END_TO_END.observe(max(0.0, (utcnow() - received).total_seconds()))
+    metrics.END_TO_END.observe(max(0.0, (utcnow() - received_at).total_seconds()))
