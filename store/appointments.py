@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select  # sqlmodel's select types at most four entities
 from sqlmodel import Session, col, select
 
 from store import states
 from store.models import Appointment, Doctor, Meeting, utcnow
+from store.zoom_tokens import DoctorZoomToken
+
+# Built once: building and keying a statement costs more CPU than PostgreSQL spends on it.
+_APPOINTMENT = select(Appointment).where(col(Appointment.id) == bindparam("appointment_id"))
+_APPOINTMENT_FOR_UPDATE = _APPOINTMENT.with_for_update()
 
 
 def get_appointment(session: Session, appointment_id: str, *, for_update: bool = False) -> Appointment | None:
-    statement = select(Appointment).where(Appointment.id == appointment_id)
-    if for_update:
-        statement = statement.with_for_update()
-    return session.exec(statement).first()
+    statement = _APPOINTMENT_FOR_UPDATE if for_update else _APPOINTMENT
+    return session.exec(statement, params={"appointment_id": appointment_id}).first()
 
 
 def upsert_doctor(session: Session, *, id: str, name: str, email: str, zoom_user: str) -> Doctor:
@@ -77,3 +83,32 @@ def list_appointments(session: Session, ids: Sequence[str] | None = None) -> lis
 
 def live_meetings(session: Session) -> list[Meeting]:
     return list(session.exec(select(Meeting).where(col(Meeting.deleted_at).is_(None))))
+
+
+@dataclass(frozen=True)
+class SyncView:
+    """An appointment with its meeting and what decides who would host a new one."""
+
+    appointment: Appointment
+    meeting: Meeting | None
+    doctor_connection: str | None
+    zoom_user: str | None
+    token_status: str | None  # the doctor's own Zoom tokens (None: none stored)
+
+
+_SYNC_VIEW = (
+    sa_select(Appointment, Meeting, col(Doctor.connection), col(Doctor.zoom_user), col(DoctorZoomToken.status))
+    .outerjoin(Meeting, col(Meeting.appointment_id) == col(Appointment.id))
+    .outerjoin(Doctor, col(Doctor.id) == col(Appointment.doctor_id))
+    .outerjoin(DoctorZoomToken, col(DoctorZoomToken.doctor_id) == col(Appointment.doctor_id))
+    .where(col(Appointment.id) == bindparam("appointment_id"))
+)
+
+
+def sync_view(session: Session, appointment_id: str) -> SyncView | None:
+    """What a sync reads, in one statement."""
+    row = session.execute(_SYNC_VIEW, {"appointment_id": appointment_id}).first()
+    if row is None:
+        return None
+    appointment, meeting, connection, zoom_user, token_status = row
+    return SyncView(appointment, meeting, connection, zoom_user, token_status)

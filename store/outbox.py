@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four entities
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, select, update
 
 from store import states
 from store.db import insert_unless_exists
@@ -43,6 +45,17 @@ def mark_sent(session: Session, message: OutboxMessage, ref: str | None = None) 
     message.message_ref = ref
     message.last_error = None
     session.add(message)
+
+
+def mark_sent_if_pending(session: Session, message_id: int, ref: str | None = None) -> bool:
+    """``mark_sent`` in one UPDATE, only while the row is still pending (the hot path of
+    every delivery: no read first). False when the row was settled meanwhile."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.status) == states.OUTBOX_PENDING)
+        .values(status=states.OUTBOX_SENT, sent_at=utcnow(), message_ref=ref, last_error=None)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def mark_attempt_failed(
@@ -86,6 +99,26 @@ def messages_for(session: Session, appointment_id: str) -> list[OutboxMessage]:
     return list(session.exec(statement))
 
 
+def _delivery_view_statement() -> Any:
+    received = (
+        select(func.min(col(InboxEvent.received_at)))
+        .where(InboxEvent.appointment_id == OutboxMessage.appointment_id,
+               InboxEvent.version == OutboxMessage.version)
+        .scalar_subquery()
+    )
+    return (
+        sa_select(OutboxMessage, Appointment, Doctor, Meeting, received)
+        .outerjoin(Appointment, col(Appointment.id) == col(OutboxMessage.appointment_id))
+        .outerjoin(Doctor, col(Doctor.id) == col(Appointment.doctor_id))
+        .outerjoin(Meeting, col(Meeting.appointment_id) == col(Appointment.id))
+        .where(col(OutboxMessage.id) == bindparam("message_id"))
+    )
+
+
+# Built once: building and keying a statement costs more CPU than PostgreSQL spends on it.
+_DELIVERY_VIEW = _delivery_view_statement()
+
+
 @dataclass(frozen=True)
 class DeliveryView:
     """One outbox row with everything its delivery reads, fetched in one statement."""
@@ -100,20 +133,7 @@ class DeliveryView:
 def delivery_view(session: Session, message_id: int) -> DeliveryView | None:
     """The row, its appointment, doctor and meeting, and when its version's first event
     arrived (the end-to-end metric's start): one query where five lookups would do."""
-    received = (
-        select(func.min(col(InboxEvent.received_at)))
-        .where(InboxEvent.appointment_id == OutboxMessage.appointment_id,
-               InboxEvent.version == OutboxMessage.version)
-        .scalar_subquery()
-    )
-    statement = (
-        sa_select(OutboxMessage, Appointment, Doctor, Meeting, received)
-        .outerjoin(Appointment, col(Appointment.id) == col(OutboxMessage.appointment_id))
-        .outerjoin(Doctor, col(Doctor.id) == col(Appointment.doctor_id))
-        .outerjoin(Meeting, col(Meeting.appointment_id) == col(Appointment.id))
-        .where(col(OutboxMessage.id) == message_id)
-    )
-    row = session.execute(statement).first()
+    row = session.execute(_DELIVERY_VIEW, {"message_id": message_id}).first()
     if row is None:
         return None
     message, appointment, doctor, meeting, received_at = row

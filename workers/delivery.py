@@ -166,7 +166,8 @@ def _attempt(
         log.info("notification skipped", outbox_id=outbox_id, appointment_id=appointment_id, role=role,
                  kind=kind, channel=channel, reason=reason, outcome="skipped")
         return DeliveryResult("skipped")
-    _finish(ctx, outbox_id, lambda s, m: outbox.mark_sent(s, m, ref=outcome if isinstance(outcome, str) else None))
+    with ctx.database.session() as session:
+        outbox.mark_sent_if_pending(session, outbox_id, ref=outcome if isinstance(outcome, str) else None)
     _count(channel, role, kind, "sent")
     if received_at is not None:
         observe_end_to_end(received_at)  # metric: event received → notice sent

@@ -65,15 +65,24 @@ def host_choice(ctx: WorkerContext, doctor_id: str) -> HostChoice:
     with ctx.database.session() as session:
         doctor = appointments.get_doctor(session, doctor_id)
         status = zoom_tokens.connection_status(session, doctor_id)
+    return host_choice_from(ctx, status, doctor.connection if doctor else None, doctor.zoom_user if doctor else None)
+
+
+def host_choice_from(
+    ctx: WorkerContext, token_status: str | None, doctor_connection: str | None, zoom_user: str | None
+) -> HostChoice:
+    """The choice from values already read (``workers.sync`` reads them with the appointment)."""
     # No tokens but a doctor marked needs_reconnect: the app was removed in Zoom and the
     # tokens deleted (the app_deauthorized webhook).
-    connection = status if status is not None else (doctor.connection if doctor else None)
-    return choose_host(connection, ctx.settings.zoom_s2s_configured, doctor.zoom_user if doctor else None)
+    connection = token_status if token_status is not None else doctor_connection
+    return choose_host(connection, ctx.settings.zoom_s2s_configured, zoom_user)
 
 
-def zoom_for_appointment(ctx: WorkerContext, doctor_id: str) -> tuple[ZoomClient, str]:
+def zoom_for_appointment(
+    ctx: WorkerContext, doctor_id: str, choice: HostChoice | None = None
+) -> tuple[ZoomClient, str]:
     """(client, host) to create a new meeting for ``doctor_id``; raises NoZoomHost."""
-    choice = host_choice(ctx, doctor_id)
+    choice = choice or host_choice(ctx, doctor_id)
     if choice.mode == "doctor":
         return ctx.doctor_zoom(doctor_id), ME
     if choice.mode == "account":

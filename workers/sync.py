@@ -30,7 +30,7 @@ from telemed.metrics import MEETINGS
 from workers import zoom_guard
 from workers.context import WorkerContext
 from workers.decisions import NOTICE_FOR_ACTION, RECIPIENT_ROLES, SyncAction, plan_sync
-from workers.hosts import NoZoomHost, client_for_meeting, zoom_for_appointment
+from workers.hosts import HostChoice, NoZoomHost, client_for_meeting, host_choice_from, zoom_for_appointment
 from workers.leases import LEASE_TTL_S, renewed
 from workers.retry_policy import PermanentFailure
 from zoom import policy
@@ -68,6 +68,7 @@ class _Plan:
     clinic_name: str | None
     zoom_meeting_id: int | None
     doctor_id: str = ""
+    new_host: HostChoice | None = None  # who would host a new meeting (read with the rest)
 
 
 def sync_meeting(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
@@ -87,20 +88,21 @@ def sync_meeting(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
 
 def _read_plan(ctx: WorkerContext, appointment_id: str) -> _Plan | None:
     with ctx.database.session() as session:
-        appointment = appointments.get_appointment(session, appointment_id)
-        if appointment is None:
-            return None
-        meeting = appointments.get_meeting(session, appointment_id)
-        action = plan_sync(appointment, meeting)
-        live = meeting is not None and meeting.deleted_at is None
-        return _Plan(
-            action=action, version=appointment.version, start_time=appointment.start_time,
-            duration_minutes=appointment.duration_minutes, timezone=appointment.timezone,
-            host=meeting.host if live and meeting else "",
-            clinic_name=appointment.clinic_name,
-            zoom_meeting_id=meeting.zoom_meeting_id if live and meeting else None,
-            doctor_id=appointment.doctor_id,
-        )
+        view = appointments.sync_view(session, appointment_id)
+    if view is None:
+        return None
+    appointment, meeting = view.appointment, view.meeting
+    action = plan_sync(appointment, meeting)
+    live = meeting is not None and meeting.deleted_at is None
+    return _Plan(
+        action=action, version=appointment.version, start_time=appointment.start_time,
+        duration_minutes=appointment.duration_minutes, timezone=appointment.timezone,
+        host=meeting.host if live and meeting else "",
+        clinic_name=appointment.clinic_name,
+        zoom_meeting_id=meeting.zoom_meeting_id if live and meeting else None,
+        doctor_id=appointment.doctor_id,
+        new_host=host_choice_from(ctx, view.token_status, view.doctor_connection, view.zoom_user),
+    )
 
 
 def _sync_locked(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
@@ -155,7 +157,7 @@ def _sync_locked(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
 def _create(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome:
     assert plan.start_time is not None and plan.duration_minutes is not None
     marker = policy.make_marker(appointment_id)
-    zoom, host = zoom_for_appointment(ctx, plan.doctor_id)
+    zoom, host = zoom_for_appointment(ctx, plan.doctor_id, plan.new_host)
     with ctx.database.session() as session:
         intent, fresh = intents.begin_intent(session, appointment_id=appointment_id, marker=marker, host=host)
         earlier_host = intent.host
