@@ -11,6 +11,7 @@ from sqlalchemy import select as sa_select  # sqlmodel's select types at most fo
 from sqlmodel import Session, col, select
 
 from store import states
+from store.db import insert_unless_exists
 from store.models import Appointment, Doctor, Meeting, utcnow
 from store.zoom_tokens import DoctorZoomToken
 
@@ -27,14 +28,19 @@ def get_appointment(session: Session, appointment_id: str, *, for_update: bool =
 def upsert_doctor(session: Session, *, id: str, name: str, email: str, zoom_user: str) -> Doctor:
     doctor = session.get(Doctor, id)
     if doctor is None:
-        doctor = Doctor(id=id, name=name, email=email, zoom_user=zoom_user)
-    elif (doctor.name, doctor.email, doctor.zoom_user) != (name, email, zoom_user):
-        doctor.name, doctor.email, doctor.zoom_user = name, email, zoom_user
-        doctor.updated_at = utcnow()
-    else:
+        # Two bookings for a new doctor may arrive at once: the loser of the insert race
+        # updates the winner's row instead of failing on the primary key.
+        created = insert_unless_exists(session, Doctor(id=id, name=name, email=email, zoom_user=zoom_user), ["id"])
+        if created is not None:
+            return created
+        doctor = session.get(Doctor, id, populate_existing=True)
+        assert doctor is not None
+    if (doctor.name, doctor.email, doctor.zoom_user) == (name, email, zoom_user):
         return doctor  # unchanged: no write (every booking names its doctor)
+    doctor.name, doctor.email, doctor.zoom_user = name, email, zoom_user
+    doctor.updated_at = utcnow()
     session.add(doctor)
-    session.flush()  # appointments reference it; the unit of work does not order by FK
+    session.flush()
     return doctor
 
 
