@@ -23,7 +23,7 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_db_engine(url: str, *, pre_ping: bool = True, **kwargs: Any) -> Engine:
+def create_db_engine(url: str, *, pre_ping: bool = True, pool_size: int = 5, **kwargs: Any) -> Engine:
     """An engine for ``url``. ``pre_ping`` tests each pooled connection before use (one
     round trip per transaction); workers turn it off because a connection that died with
     the server fails its first statement with ``OperationalError``, which the retry policy
@@ -38,7 +38,7 @@ def create_db_engine(url: str, *, pre_ping: bool = True, **kwargs: Any) -> Engin
         )
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=pre_ping, pool_size=5, max_overflow=10, **kwargs)
+    return create_engine(url, pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=10, **kwargs)
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -63,9 +63,9 @@ def _tune_sqlite(engine: Engine) -> None:
 class Database:
     """An engine plus the one way to use it: ``with db.session() as s: ...``."""
 
-    def __init__(self, url: str, *, pre_ping: bool = True, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, pre_ping: bool = True, pool_size: int = 5, **engine_kwargs: Any) -> None:
         self.url = normalise_url(url)
-        self.engine = create_db_engine(self.url, pre_ping=pre_ping, **engine_kwargs)
+        self.engine = create_db_engine(self.url, pre_ping=pre_ping, pool_size=pool_size, **engine_kwargs)
 
     @property
     def backend(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -11,6 +12,7 @@ import redis
 from store.crypto import Cipher, configure_cipher
 from store.db import Database
 from telemed.settings import Settings, get_settings
+from telemed.worker import THREADS_ENV
 from workers.broker import redis_url_for
 from zoom.client import LIGHT, MEDIUM, ZoomClient
 from zoom.ratelimit import DailyQuota, RateLimiter
@@ -33,7 +35,10 @@ class WorkerContext:
         self.cipher  # noqa: B018  (the encrypted column type needs the cipher first)
         # No pre-ping: a dead connection's first statement raises OperationalError, a
         # transient failure the retry policy handles (store.db.create_db_engine).
-        return Database(self.settings.resolved_database_url, pre_ping=False)
+        # A connection per worker thread stays pooled (plus the heartbeat's and a spare):
+        # a smaller pool opens and closes a PostgreSQL connection for every busy message.
+        threads = int(os.environ.get(THREADS_ENV, "8") or 8)
+        return Database(self.settings.resolved_database_url, pre_ping=False, pool_size=threads + 2)
 
     @cached_property
     def redis(self) -> redis.Redis:
