@@ -71,12 +71,22 @@ class _PoisonAwareConsumer(_RedisConsumer):  # type: ignore[misc]
         message.options["redis_message_id"] = found or message.message_id
 
 
+IDLE_POLL_MS = 100  # the longest pause between polls of an empty queue
+
+
 class PoisonAwareRedisBroker(RedisBroker):  # type: ignore[misc]
     """Dramatiq's Redis broker whose consumers dead-letter bodies they cannot decode."""
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
         return _PoisonAwareConsumer
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        # An empty queue is polled with a backoff that grows up to ``timeout`` (the
+        # worker's 1 s by default), so a message sent to a queue that has just been idle
+        # waits up to a second before anyone looks. A booking crosses three queues; at
+        # 100 ms the wait is short and an idle worker costs a few Redis calls a second.
+        return super().consume(queue_name, prefetch=prefetch, timeout=min(timeout, IDLE_POLL_MS))
 
 
 def dead_letter_undecodable(broker: Any, queue_name: str, data: Any, error: BaseException | None) -> str | None:
