@@ -54,6 +54,8 @@ def mark_sent_if_pending(session: Session, message_id: int, ref: str | None = No
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.status) == states.OUTBOX_PENDING)
         .values(status=states.OUTBOX_SENT, sent_at=utcnow(), message_ref=ref, last_error=None)
+        # Nothing in this session holds the row: skip matching the change against its objects.
+        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
