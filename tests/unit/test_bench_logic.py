@@ -98,27 +98,110 @@ def test_zoom_limit_rows_become_report_rows(tmp_path) -> None:  # type: ignore[n
     from benchmarks.zoom_items import run
 
     rate = {"processes": 2, "threads": 8, "seconds": 6.0, "limit_per_second": 20.0}
-    token = {"processes": 2, "threads": 8, "seconds": 8.0, "lifetime": 5.0, "calls": 100, "failed": 0}
+    pipe = {"processes": 2, "threads": 8, "bookings": 300, "doctors": 40, "per_doctor": 8, "limit_per_second": 20.0}
+    token = {"processes": 2, "threads": 8, "seconds": 8.0, "lifetime": 5.0, "calls": 100, "failed": 0,
+             "grants_per_lifetime_of_wall_time": 1.25}
     module = types.SimpleNamespace(
         __name__="benchmarks.zoom_limits",
-        run_zoom_limits=lambda ctx: {"rows": [
+        run_zoom_limits=lambda ctx: {"pipeline": [
+            {"arm": "telemed", **pipe, "done": 300, "creates_per_second": 18.3, "share_of_limit": 0.915,
+             "answers_429": 0},
+            {"arm": "unpaced", **pipe, "done": 297, "creates_per_second": 19.1, "share_of_limit": 0.955,
+             "answers_429": 340}], "rows": [
             {"arm": "telemed", **rate, "created_per_second": 18.2, "share_of_limit": 0.91, "answers_429": 0},
-            {"arm": "unpaced", **rate, "created_per_second": 19.5, "share_of_limit": 0.975, "answers_429": 340}]},
+            {"arm": "unpaced", **rate, "created_per_second": 19.5, "share_of_limit": 0.975, "answers_429": 55}]},
         run_tokens=lambda ctx: {"rows": [
-            {"token": "doctor", "arm": "telemed", **token, "grants_per_lifetime": 1.0, "invalid_grant": 0,
-             "grant_alive": True},
-            {"token": "doctor", "arm": "naive", **token, "grants_per_lifetime": 3.1, "invalid_grant": 14,
-             "grant_alive": False},
-            {"token": "account", "arm": "telemed", **token, "grants_per_lifetime": 1.25, "invalid_grant": 0,
-             "grant_alive": None},
-            {"token": "account", "arm": "naive", **token, "grants_per_lifetime": 6.0, "invalid_grant": 0,
-             "grant_alive": None}]},
+            {"token": "doctor", "arm": "telemed", **token, "grants_while_valid_max": 1,
+             "grants_while_valid_mean": 0.67, "invalid_grant": 0, "grant_alive": True},
+            {"token": "doctor", "arm": "naive", **token, "grants_while_valid_max": 1,
+             "grants_while_valid_mean": 0.5, "invalid_grant": 14, "grant_alive": False},
+            {"token": "account", "arm": "telemed", **token, "grants_while_valid_max": 2,
+             "grants_while_valid_mean": 1.1, "invalid_grant": 0, "grant_alive": None},
+            {"token": "account", "arm": "naive", **token, "grants_while_valid_max": 11,
+             "grants_while_valid_mean": 6.0, "invalid_grant": 0, "grant_alive": None}]},
     )
     ctx = Context(services=None, scale=scale_named("tiny"), out=tmp_path, workdir=tmp_path)  # type: ignore[arg-type]
     limits = run(module, 3, ctx)  # type: ignore[arg-type]
-    assert [row.result for row in limits.rows] == ["**pass**"]
-    assert "340 × 429" in limits.rows[0].baseline
+    assert [row.result for row in limits.rows] == ["**pass**"]  # the pipeline's row is the headline
+    assert "through the pipeline" in limits.rows[0].measure and "300 bookings over 40 doctors" in limits.rows[0].measure
+    assert "340 × 429, 297/300 done" in limits.rows[0].baseline
+    assert limits.rows[0].ratio == 0.915
+    assert len(limits.details) == 3 and "55" in limits.details[2]  # the bare-thread table comes second
     tokens = run(module, 4, ctx)  # type: ignore[arg-type]
     assert [(row.measure.split(":")[0], row.result) for row in tokens.rows] == [
         ("doctor token", "**pass**"), ("account token", "**miss**")]
     assert "the doctor must reconnect" in tokens.rows[0].baseline
+    assert tokens.rows[1].value == 2 and tokens.rows[1].ratio == pytest.approx(2 / 11)
+    assert "grants per lifetime of wall time" in tokens.details[0]
+
+
+def test_a_pipeline_arm_with_429s_or_unfinished_bookings_misses_the_target(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks.context import Context
+    from benchmarks.report import Section
+    from benchmarks.scale import scale_named
+    from benchmarks.zoom_items import _rates
+
+    ctx = Context(services=None, scale=scale_named("tiny"), out=tmp_path, workdir=tmp_path)  # type: ignore[arg-type]
+    row = {"arm": "telemed", "processes": 2, "threads": 8, "bookings": 300, "doctors": 40, "per_doctor": 8,
+           "limit_per_second": 20.0, "done": 300, "creates_per_second": 18.6, "share_of_limit": 0.93,
+           "answers_429": 0}
+    for changes, result in (({}, "**pass**"), ({"answers_429": 1}, "**miss**"), ({"done": 299}, "**miss**"),
+                            ({"share_of_limit": 0.89}, "**miss**")):
+        section = Section(3, "zoom-limits", "Zoom limits")
+        _rates(section, ctx, row | changes, row | {"arm": "unpaced"})
+        assert section.rows[0].result == result, changes
+
+
+def test_grants_while_valid_counts_later_grants_inside_each_lifetime() -> None:
+    from benchmarks.zoom_log import grants_while_valid, overlap_summary
+
+    single_flight = [0.0, 4.0, 8.0, 12.0]  # renewed 1 s before a 5 s token expires
+    assert grants_while_valid(single_flight, 5.0) == [1, 1, 1, 0]
+    per_process = [0.0, 0.1, 0.2, 4.0, 4.1, 4.2]  # three processes, each on its own
+    assert grants_while_valid(per_process, 5.0) == [5, 4, 3, 2, 1, 0]
+    assert grants_while_valid([0.0, 5.0], 5.0) == [0, 0]  # expired exactly when the next came
+    assert grants_while_valid([3.0, 3.0], 5.0) == [1, 0]
+    assert overlap_summary(single_flight, 5.0) == (1, 0.75)
+    assert overlap_summary([], 5.0) == (0, 0.0)
+
+
+def test_create_rates_and_429s_come_from_the_request_log() -> None:
+    from benchmarks.zoom_log import answers_429, busiest_second, created_times, rate_between, route
+
+    assert route("POST", "/v2/users/d-1@clinic.example/meetings") == "POST /users/{id}/meetings"
+    assert route("GET", "/v2/meetings/123") == "GET /meetings/{id}"
+    assert route("POST", "/oauth/token") == "POST /oauth/token"
+    log = [{"method": "POST", "path": f"/v2/users/u{n}/meetings", "status": 201, "at": n / 16} for n in range(41)]
+    log += [{"method": "POST", "path": "/v2/users/u/meetings", "status": 429, "at": 0.5},
+            {"method": "GET", "path": "/v2/meetings/7", "status": 429, "at": 0.6},
+            {"method": "GET", "path": "/v2/meetings/7", "status": 200, "at": 0.7},
+            {"method": "POST", "path": "/v2/users/u/meetings", "status": 429, "at": 0.8}]
+    times = created_times(log)
+    assert len(times) == 41
+    assert rate_between(times) == pytest.approx(16.0)
+    assert rate_between(times, 0.0, 1.0) == pytest.approx(16.0)
+    assert rate_between(times[:1]) is None
+    assert busiest_second(times) == 16  # a sliding one-second window holds 16 of them
+    assert busiest_second(sorted([*times, 0.99])) == 17
+    assert answers_429(log) == {"POST /users/{id}/meetings": 2, "GET /meetings/{id}": 1}
+
+
+def test_the_zoom_bookings_spread_over_forty_doctors_below_the_daily_cap() -> None:
+    from benchmarks.bookings import base_time, bench_booking
+    from benchmarks.zoom_pipeline import per_doctor
+
+    assert per_doctor(2000) == 50 and per_doctor(300) == 8 and per_doctor(40) == 1
+    with pytest.raises(ValueError, match="100 per host per day"):
+        per_doctor(4000)
+    base = base_time()
+    doctors = {bench_booking("Z-", n, base, per_doctor(2000))["appointment"]["doctor"]["id"] for n in range(2000)}
+    assert len(doctors) == 40
+
+
+def test_latency_sweep_points() -> None:
+    from benchmarks.latency_bound import sweep_threads
+
+    assert sweep_threads(8, "full") == [1, 2, 4, 8]
+    assert sweep_threads(8, "small") == [4, 8]
+    assert sweep_threads(4, "tiny") == [4]
+    assert sweep_threads(1, "full") == [1]
