@@ -3,11 +3,19 @@ attachments too) with folded calendar lines joined, so a scan sees whole values.
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+import email
+import email.policy
+from email.message import EmailMessage, Message
 
 from icalendar import Calendar
 
 from workers.notifier.calendar import unfold
+
+
+def parsed(message: Message) -> EmailMessage:
+    """A built mail as its recipient gets it: its bytes, parsed with the modern API (so a
+    test can use get_content, get_body, iter_attachments and decoded headers)."""
+    return email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
 
 
 def readable_parts(message: EmailMessage) -> list[tuple[str, str]]:

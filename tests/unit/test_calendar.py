@@ -4,18 +4,23 @@ attached to the patient's and the doctor's mail, never carrying a start link."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email.message import Message
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar
 
+from tests.support.mail_scan import parsed
+from tests.unit.test_notifier_messages import patient
 from workers.delivery import Snapshot
 from workers.delivery_mail import compose
 from workers.notifier import calendar
 from workers.notifier.calendar import Invitation, Method
+from workers.notifier.render import render_patient
 
 START = datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
 JOIN = "https://us02web.zoom.us/j/85012345678?pwd=Q2x1c3RlcjE"
@@ -78,18 +83,50 @@ def test_a_request_needs_a_time() -> None:
 
 
 def test_attached_as_calendar_alternative_and_as_a_file() -> None:
-    message = EmailMessage()
-    message.set_content("text")
-    message.add_alternative("<p>html</p>", subtype="html")
+    message = render_patient(patient(), "telemed <no-reply@clinic.example>")
     ics = calendar.build_ics(invitation())
     calendar.attach(message, ics, Method.REQUEST)
-    types = [part.get_content_type() for part in message.walk()]
-    assert types == ["multipart/mixed", "multipart/alternative", "text/plain", "text/html", "text/calendar",
-                     "application/ics"]
-    [cal_part] = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
-    assert cal_part.get_param("method") == "REQUEST"
-    [file_part] = [p for p in message.walk() if p.get_content_type() == "application/ics"]
+    types = ["multipart/mixed", "multipart/alternative", "text/plain", "text/html", "text/calendar",
+             "application/ics"]
+    assert [part.get_content_type() for part in message.walk()] == types
+    received = parsed(message)
+    assert not received.defects and [part.get_content_type() for part in received.walk()] == types
+    # The message's own headers stay at the top; the alternative part has only its type.
+    assert received["Message-ID"] == message["Message-ID"] and received["MIME-Version"] == "1.0"
+    [alternative] = [p for p in received.walk() if p.get_content_type() == "multipart/alternative"]
+    assert [k.lower() for k in alternative] == ["content-type"]
+    [cal_part] = [p for p in received.walk() if p.get_content_type() == "text/calendar"]
+    assert cal_part.get_param("method") == "REQUEST" and cal_part["Content-Transfer-Encoding"] == "base64"
+    assert cal_part.get_content() == ics.decode().replace("\r\n", "\n")
+    [file_part] = [p for p in received.walk() if p.get_content_type() == "application/ics"]
     assert file_part.get_filename() == "invite.ics" and file_part.get_content() == ics
+    assert file_part.get_content_disposition() == "attachment"
+    assert [p.get_filename() for p in received.iter_attachments()] == ["invite.ics"]
+
+
+def test_attach_refuses_a_host_link_even_folded() -> None:
+    message = render_patient(patient(), "telemed <no-reply@clinic.example>")
+    ics = calendar.build_ics(invitation()).replace(
+        b"LOCATION:", b"LOCATION:https://zoom.us/s/1?za\r\n k=abc\r\nX-OLD-LOCATION:"
+    )
+    with pytest.raises(ValueError, match="host link"):
+        calendar.attach(message, ics, Method.REQUEST)
+    assert message.get_content_type() == "multipart/alternative"  # left as it was
+
+
+_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(summary=_text.filter(str.strip), description=_text, name=_text.filter(str.strip))
+def test_ics_bytes_are_what_icalendar_writes(summary: str, description: str, name: str) -> None:
+    try:
+        values = invitation(summary=summary, description=description, attendee_name=name)
+    except ValueError:
+        return  # e.g. a host-link marker: refused before any calendar is built
+    now = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    built = calendar.build_calendar(values, now=now)
+    assert calendar.build_ics(values, now=now) == calendar.to_ical(built) == built.to_ical()
 
 
 def test_folded_lines_cannot_hide_a_host_link() -> None:
@@ -118,8 +155,8 @@ def context(public_url: str | None = "https://telemed.clinic.example") -> Any:
     return SimpleNamespace(settings=settings)
 
 
-def ics_of(message: EmailMessage) -> tuple[Calendar, Any]:
-    [part] = [p for p in message.walk() if p.get_content_type() == "application/ics"]
+def ics_of(message: Message) -> tuple[Calendar, Any]:
+    [part] = [p for p in parsed(message).walk() if p.get_content_type() == "application/ics"]
     return parse(part.get_content())
 
 
@@ -135,7 +172,7 @@ def test_both_recipients_get_the_same_calendar_entry_identity(role: str) -> None
 
 def test_doctor_mail_has_the_signed_start_link_but_the_calendar_has_none() -> None:
     message = compose(context(), snapshot(role="doctor"), "<m2@telemed.invalid>")
-    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    text = parsed(message).get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "https://telemed.clinic.example/start/" in text and "zak=" not in text
     _, event = ics_of(message)
     entry = calendar.unfold(Calendar.to_ical(event).decode())

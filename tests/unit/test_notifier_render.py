@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gettext
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any, ClassVar
 
 import pytest
@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jinja2 import ChoiceLoader, DictLoader
 
+from tests.support.mail_scan import parsed
 from tests.unit.test_notifier_messages import JOIN, START, TIME, doctor, patient
 from workers.notifier.messages import AdminAlert, MeetingTime, NoticeKind
 from workers.notifier.render import (
@@ -26,22 +27,23 @@ FROM = "telemed <no-reply@telemed.example>"
 WHEN = "Thursday, 3 December 2026, 09:30–10:00 (Europe/Berlin)"
 
 
-def parts(message: EmailMessage) -> dict[str, str]:
+def parts(message: Message) -> dict[str, str]:
     """Decoded text of each leaf part by content type (transfer encoding undone)."""
     return {
         part.get_content_type(): part.get_content()
-        for part in message.walk()
+        for part in parsed(message).walk()
         if not part.is_multipart()
     }
 
 
-def everything(message: EmailMessage) -> str:
-    """Headers, raw bytes and decoded parts: wherever a link could hide."""
-    headers = "\n".join(f"{k}: {v}" for k, v in message.items())
+def everything(message: Message) -> str:
+    """Headers (as written and decoded), raw bytes and decoded parts: wherever a link
+    could hide."""
+    headers = "\n".join(f"{k}: {v}" for m in (message, parsed(message)) for k, v in m.items())
     return "\n".join([headers, message.as_string(), *parts(message).values()])
 
 
-def assert_no_host_link(message: EmailMessage) -> None:
+def assert_no_host_link(message: Message) -> None:
     text = everything(message).lower()
     assert "zak=" not in text and "zak=3d" not in text
     assert "/s/" not in text
@@ -64,7 +66,8 @@ def test_messages_are_multipart_alternative_with_ids_and_no_links_in_headers() -
         assert message["From"] == FROM
         assert message["Date"]
         assert message["Auto-Submitted"] == "auto-generated"
-        for name, value in message.items():
+        assert message["MIME-Version"] == "1.0"
+        for name, value in [*message.items(), *parsed(message).items()]:
             assert "://" not in str(value), name
             assert "zak" not in str(value).lower(), name
 
@@ -85,9 +88,73 @@ def test_bad_sender_is_refused() -> None:
         render_patient(patient(), "a@b.example\r\nBcc: x@y.example")
 
 
-def test_a_link_in_a_name_never_reaches_a_header() -> None:
+@pytest.mark.parametrize("name", ["Dr. https://evil.example", "Dr. Müller https://evil.example"])
+def test_a_link_in_a_name_never_reaches_a_header(name: str) -> None:
+    # The second one is RFC 2047-encoded in the header: the check reads it decoded.
     with pytest.raises(RenderError, match="Subject"):
-        render_patient(patient(doctor_name="Dr. https://evil.example"), FROM)
+        render_patient(patient(doctor_name=name), FROM)
+
+
+def test_non_ascii_names_and_subjects_are_rfc2047_encoded() -> None:
+    notice = patient(patient_name="Zoë Ærø-Łukasz 田中", doctor_name="Dr. Müller-Świętosław")
+    message = render_patient(notice, "Télémed Süd <no-reply@telemed.example>")
+    raw = message.as_bytes()
+    head = raw[: raw.index(b"\n\n")]
+    assert head.isascii() and b"=?utf-8?" in head
+    received = parsed(message)
+    assert not received.defects
+    assert received["To"].addresses[0].display_name == "Zoë Ærø-Łukasz 田中"
+    assert received["To"].addresses[0].addr_spec == "grace@example.org"
+    assert received["From"].addresses[0].display_name == "Télémed Süd"
+    assert received["From"].addresses[0].addr_spec == "no-reply@telemed.example"
+    assert received["Subject"] == (
+        "Your video appointment with Dr. Müller-Świętosław on "
+        "Thursday, 3 December 2026, 09:30 (Europe/Berlin)"
+    )
+    assert "Zoë Ærø-Łukasz 田中" in parts(message)["text/plain"]
+
+
+def test_text_that_looks_like_an_encoded_word_stays_text() -> None:
+    name = "=?utf-8?q?Admin?="
+    received = parsed(render_patient(patient(patient_name=name, doctor_name=f"Dr. {name}"), FROM))
+    assert received["To"].addresses[0].display_name == name
+    assert f"Dr. {name} on" in received["Subject"]
+
+
+def test_quoted_display_names() -> None:
+    received = parsed(render_patient(patient(patient_name='Hopper, Grace "Amazing"'), FROM))
+    assert received["To"].addresses[0].display_name == 'Hopper, Grace "Amazing"'
+    assert received["To"].addresses[0].addr_spec == "grace@example.org"
+
+
+@pytest.mark.parametrize(
+    "bad", ["Grace\r\nBcc: evil@example.com", "Grace\nHopper", "Grace\rHopper", "Grace\u2028Hopper",
+            "Grace\x1cHopper", "Grace\x85Hopper"]
+)
+def test_line_breaks_never_reach_a_header_even_past_the_notice_checks(bad: str) -> None:
+    # PatientNotice refuses these already; the renderer does not rely on that.
+    notice = patient()
+    object.__setattr__(notice, "patient_name", bad)  # a name goes into To
+    with pytest.raises(RenderError, match="To"):
+        render_patient(notice, FROM)
+    notice = patient()
+    object.__setattr__(notice, "doctor_name", bad)  # a name goes into the Subject
+    message = render_patient(notice, FROM)
+    received = parsed(message)
+    assert "Bcc" not in received and not received.defects
+    assert received["Subject"].startswith("Your video appointment with Grace")
+    assert all(ch not in received["Subject"] for ch in "\r\n\u2028\x1c\x85")
+    notice = patient()
+    object.__setattr__(notice, "patient_email", "grace@example.org\r\nBcc: evil@example.com")
+    with pytest.raises(RenderError, match="To"):
+        render_patient(notice, FROM)
+    with pytest.raises(RenderError, match="mail_from"):
+        render_patient(patient(), f"telemed{bad[5:]} <no-reply@telemed.example>")
+
+
+def test_a_non_ascii_address_is_refused() -> None:
+    with pytest.raises(RenderError, match="To"):
+        render_patient(patient(patient_email="grace@exämple.org"), FROM)
 
 
 # --- patient ------------------------------------------------------------------------------
@@ -158,16 +225,24 @@ def test_patient_name_is_escaped_in_html() -> None:
     assert '<script>alert("x")</script>' in parts(render_patient(hostile, FROM))["text/plain"]
 
 
-def test_rendered_patient_output_is_checked_for_host_links_too() -> None:
+@pytest.mark.parametrize("template", ["patient/invite.txt.j2", "patient/invite.html.j2"])
+@pytest.mark.parametrize(
+    # The second one is a line whose "zak=" quoted-printable splits over a soft line break
+    # ("za=" / "k=3D..."): only a check of the decoded part sees it.
+    "leak", [START, "\n" + "x" * 37 + START.replace("/s/", "/j/") + "\n"], ids=["start-link", "split-by-qp"]
+)
+def test_rendered_patient_output_is_checked_for_host_links_too(template: str, leak: str) -> None:
     # Simulate a template bug that prints a host link from somewhere outside the notice.
     renderer = MailRenderer()
     loader = renderer.env.loader
     assert loader is not None
-    source = loader.get_source(renderer.env, "patient/invite.txt.j2")[0]
-    renderer.env.loader = ChoiceLoader(
-        [DictLoader({"patient/invite.txt.j2": source + "{{ leak }}"}), loader]
-    )
-    renderer.env.globals["leak"] = START
+    source = loader.get_source(renderer.env, template)[0]
+    if "{% block content %}" in source:  # HTML: only what is inside a block is rendered
+        source = source.replace("{% block content %}", "{% block content %}{{ leak }}")
+    else:
+        source += "{{ leak }}"
+    renderer.env.loader = ChoiceLoader([DictLoader({template: source}), loader])
+    renderer.env.globals["leak"] = leak
     with pytest.raises(RenderError, match="host link"):
         renderer.patient(patient(), FROM)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from jinja2 import Environment, meta, nodes
 
+from tests.support.mail_scan import parsed
 from tests.unit.test_notifier_messages import doctor, patient
 from workers.notifier.messages import NoticeKind
 from workers.notifier.render import build_environment, doctor_context, patient_context
@@ -157,6 +158,6 @@ def test_doctor_mail_explains_which_kind_of_start_link_it_holds() -> None:
     raw = doctor()
     for notice, phrase in ((signed, "until the appointment ends"), (raw, "a reminder shortly before the start")):
         message = renderer.doctor(notice, "telemed <no-reply@clinic.example>")
-        for part in message.walk():
+        for part in parsed(message).walk():
             if part.get_content_maintype() == "text":
                 assert phrase in " ".join(part.get_content().split())

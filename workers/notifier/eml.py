@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 
 from workers.notifier.errors import PermanentDeliveryError, TransientDeliveryError
@@ -24,10 +24,10 @@ class EmlDirectoryChannel:
     def __repr__(self) -> str:
         return f"<EmlDirectoryChannel {self.directory}>"
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         self.write(message)
 
-    def write(self, message: EmailMessage) -> Path:
+    def write(self, message: Message) -> Path:
         """Like :meth:`send`, returning the new file's path."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         name = f"{stamp}-{uuid.uuid4().hex}.eml"

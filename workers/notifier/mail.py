@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
-from email.message import EmailMessage
+from email.message import Message
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
@@ -44,7 +44,7 @@ _PERMANENT_SSL_REASONS = {
 
 @runtime_checkable
 class MailChannel(Protocol):
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Deliver one message or raise :class:`DeliveryError`."""
         ...
 
@@ -109,7 +109,7 @@ class SmtpChannel:
         auth = " auth" if self._username else ""
         return f"<SmtpChannel {self.scheme}://{self.host}:{self.port}{auth}>"
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         progress = ["connect"]  # the stage we reached, for the error text
         try:
             self._deliver(message, progress)
@@ -153,7 +153,7 @@ class SmtpChannel:
                 f"SMTP connection failed ({progress[-1]}: {type(exc).__name__})"
             ) from None
 
-    def _deliver(self, message: EmailMessage, progress: list[str]) -> None:
+    def _deliver(self, message: Message, progress: list[str]) -> None:
         client = self._connect()
         delivered = False
         try:

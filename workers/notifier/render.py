@@ -1,4 +1,8 @@
-"""Notices in, ready-to-send ``EmailMessage`` objects out (text and HTML alternatives).
+"""Notices in, ready-to-send mail out: a ``multipart/alternative`` of text and HTML.
+
+A mail is a plain compat32 ``email.message.Message`` tree built part by part (see
+:mod:`workers.notifier.mime`): the modern API reparsed every header on every assignment and
+was most of a worker's CPU per mail. To read one with the modern API, parse its bytes.
 
 Each role's template context is built from that role's notice type only, so a patient
 template cannot reach a host link even by mistake: the value is not in its context, and
@@ -9,16 +13,17 @@ refused rather than returned.
 
 from __future__ import annotations
 
+import functools
 import gettext as gettext_module
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import Message
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from workers.notifier import mime
 from workers.notifier.messages import (
     AdminAlert,
     DoctorNotice,
@@ -46,6 +51,8 @@ def build_environment(translations: gettext_module.NullTranslations | None = Non
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Templates ship with the code: no stat() of every template file on each render.
+        auto_reload=False,
     )
     # Whitespace inside {% trans %} blocks is collapsed, so msgids stay one line.
     env.policies["ext.i18n.trimmed"] = True
@@ -101,29 +108,31 @@ class MailRenderer:
 
     def patient(
         self, notice: PatientNotice, mail_from: str, *, message_id: str | None = None
-    ) -> EmailMessage:
+    ) -> Message:
         context = patient_context(notice, self.translations.gettext)
         message = self._compose(
             f"patient/{notice.kind.value}",
             context,
             mail_from=mail_from,
-            to=Address(display_name=notice.patient_name, addr_spec=notice.patient_email),
+            to=(notice.patient_name, notice.patient_email),
             message_id=message_id,
         )
-        # Defence in depth: the type cannot hold a host link, and neither may the output.
-        for part in message.walk():
-            if not part.is_multipart() and looks_like_host_link(part.get_content()):
+        # Defence in depth: the type cannot hold a host link, and neither may the output,
+        # read back as a client decodes it. (A calendar added later is checked by
+        # ``calendar.attach``, which refuses a host link for every recipient.)
+        for text in mime.leaf_texts(message):
+            if looks_like_host_link(text):
                 raise RenderError("patient message would contain a host link")
         return message
 
     def doctor(
         self, notice: DoctorNotice, mail_from: str, *, message_id: str | None = None
-    ) -> EmailMessage:
+    ) -> Message:
         return self._compose(
             f"doctor/{notice.kind.value}",
             doctor_context(notice, self.translations.gettext),
             mail_from=mail_from,
-            to=Address(display_name=notice.doctor_name, addr_spec=notice.doctor_email),
+            to=(notice.doctor_name, notice.doctor_email),
             message_id=message_id,
         )
 
@@ -140,12 +149,12 @@ class MailRenderer:
 
     def admin(
         self, alert: AdminAlert, mail_from: str, *, message_id: str | None = None
-    ) -> EmailMessage:
+    ) -> Message:
         return self._compose(
             "admin/alert",
             {"alert_subject": alert.subject, "alert_body": alert.body},
             mail_from=mail_from,
-            to=Address(addr_spec=alert.admin_email),
+            to=("", alert.admin_email),
             message_id=message_id,
         )
 
@@ -155,9 +164,9 @@ class MailRenderer:
         context: Mapping[str, Any],
         *,
         mail_from: str,
-        to: Address,
+        to: tuple[str, str],
         message_id: str | None,
-    ) -> EmailMessage:
+    ) -> Message:
         # The text template also defines the subject ({% set subject = ... %}), so the
         # wording of a message lives in one place.
         text_module = self.env.get_template(f"{base}.txt.j2").make_module(dict(context))
@@ -168,30 +177,65 @@ class MailRenderer:
         text = str(text_module)
         html = self.env.get_template(f"{base}.html.j2").render(context)
 
-        sender_domain = _sender_domain(mail_from)
-        message = EmailMessage()
-        message["Subject"] = subject
-        message["From"] = mail_from
-        message["To"] = to
-        message["Date"] = format_datetime(datetime.now(UTC))
-        message["Message-ID"] = _checked_message_id(message_id) or make_msgid(domain=sender_domain)
-        # RFC 3834: tells vacation responders not to answer.
-        message["Auto-Submitted"] = "auto-generated"
-        # quoted-printable keeps long links intact through 998-octet line limits.
-        message.set_content(text, subtype="plain", cte="quoted-printable")
-        message.add_alternative(html, subtype="html", cte="quoted-printable")
+        sender_name, sender_address = _sender(mail_from)
+        try:
+            headers = [
+                ("Subject", mime.unstructured("Subject", subject)),
+                ("From", mime.address("From", sender_name, sender_address)),
+                ("To", mime.address("To", *to)),
+                ("Date", format_datetime(datetime.now(UTC))),
+                (
+                    "Message-ID",
+                    _checked_message_id(message_id)
+                    or make_msgid(domain=sender_address.rpartition("@")[2]),
+                ),
+                # RFC 3834: tells vacation responders not to answer.
+                ("Auto-Submitted", "auto-generated"),
+                ("MIME-Version", "1.0"),
+                ("Content-Type", mime.multipart_type("alternative")),
+            ]
+        except mime.HeaderValueError as exc:
+            raise RenderError(str(exc)) from None
+        # quoted-printable keeps long links intact through 998-octet line limits. The part
+        # headers are those email.policy.default wrote (MIME-Version on the part it made
+        # itself), so the bytes are what they were.
+        message = mime.multipart(
+            headers,
+            [
+                mime.leaf(
+                    [
+                        ("Content-Type", 'text/plain; charset="utf-8"'),
+                        ("Content-Transfer-Encoding", "quoted-printable"),
+                    ],
+                    mime.quoted_printable(text),
+                ),
+                mime.leaf(
+                    [
+                        ("Content-Type", 'text/html; charset="utf-8"'),
+                        ("Content-Transfer-Encoding", "quoted-printable"),
+                        ("MIME-Version", "1.0"),
+                    ],
+                    mime.quoted_printable(html),
+                ),
+            ],
+        )
         _check_headers(message)
         return message
 
 
-def _sender_domain(mail_from: str) -> str:
-    if any(ch in mail_from for ch in "\r\n"):
-        raise RenderError("mail_from: must be one line")
-    _name, address = parseaddr(mail_from)
+@functools.lru_cache(maxsize=16)
+def _sender(mail_from: str) -> tuple[str, str]:
+    """(display name, address) of the configured sender; the name as a client shows it.
+    Cached: it is one setting, parsed once rather than for every mail."""
+    try:
+        mime.one_line("mail_from", mail_from)
+    except mime.HeaderValueError:
+        raise RenderError("mail_from: must be one line") from None
+    name, address = parseaddr(mail_from)
     local, _, domain = address.rpartition("@")
     if not local or not domain:
         raise RenderError("mail_from: not an e-mail address")
-    return domain
+    return mime.decoded(name), address
 
 
 def _checked_message_id(message_id: str | None) -> str | None:
@@ -206,12 +250,13 @@ def _checked_message_id(message_id: str | None) -> str | None:
     return message_id
 
 
-def _check_headers(message: EmailMessage) -> None:
-    """Headers are logged and shown in inbox lists: links never belong there."""
+def _check_headers(message: Message) -> None:
+    """Headers are logged and shown in inbox lists: links never belong there, neither in
+    a value as written nor as a client decodes it (an RFC 2047 word could hide one)."""
     for name, value in message.items():
-        text = str(value)
-        if "://" in text or looks_like_host_link(text):
-            raise RenderError(f"header {name} would carry a link")
+        for text in (value, mime.decoded(value)):
+            if "://" in text or looks_like_host_link(text):
+                raise RenderError(f"header {name} would carry a link")
 
 
 _default_renderer: MailRenderer | None = None
@@ -226,17 +271,17 @@ def default_renderer() -> MailRenderer:
 
 def render_patient(
     notice: PatientNotice, mail_from: str, *, message_id: str | None = None
-) -> EmailMessage:
+) -> Message:
     return default_renderer().patient(notice, mail_from, message_id=message_id)
 
 
 def render_doctor(
     notice: DoctorNotice, mail_from: str, *, message_id: str | None = None
-) -> EmailMessage:
+) -> Message:
     return default_renderer().doctor(notice, mail_from, message_id=message_id)
 
 
 def render_admin(
     alert: AdminAlert, mail_from: str, *, message_id: str | None = None
-) -> EmailMessage:
+) -> Message:
     return default_renderer().admin(alert, mail_from, message_id=message_id)
