@@ -23,6 +23,7 @@ body is scrubbed and cut short anyway.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import time
@@ -156,16 +157,24 @@ class ArgumentCheck(dramatiq.Middleware):
             message.options["failure"] = scrub_text(f"{type(exception).__name__}: {exception}")[:500]
 
 
+@functools.lru_cache(maxsize=256)
+def _shape(fn: Any) -> tuple[inspect.Signature, dict[str, Any] | None]:
+    """An actor's signature and type hints, worked out once per actor, not per message."""
+    try:
+        hints = typing.get_type_hints(inspect.unwrap(fn))
+    except Exception:  # noqa: BLE001
+        hints = None
+    return inspect.signature(fn), hints
+
+
 def argument_problem(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
     """Why these arguments cannot be a call of ``fn`` (count, names, simple types), or None."""
-    signature = inspect.signature(fn)
+    signature, hints = _shape(fn)
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
         return str(exc)
-    try:
-        hints = typing.get_type_hints(inspect.unwrap(fn))
-    except Exception:  # noqa: BLE001  (unresolvable hints: check the count only)
+    if hints is None:  # unresolvable hints: the count was all we could check
         return None
     for name, value in bound.arguments.items():
         expected = typing.get_origin(hints.get(name)) or hints.get(name)
