@@ -58,12 +58,15 @@ def demo(bookings: int, directory: Path, workers: int, threads: int) -> None:
 @click.option("--processes", "-p", type=int, default=None, help="Worker processes (default: CPU count).")
 @click.option("--threads", "-t", type=int, default=8, show_default=True, help="Threads per process.")
 @click.option("--queues", "-Q", multiple=True, help="Only these queues (default: all).")
-def worker(processes: int | None, threads: int, queues: tuple[str, ...]) -> None:
+@click.option("--nice", type=click.IntRange(0, 19), default=0, show_default=True,
+              help="Lower the workers' CPU priority by this much, so a web server on the same host "
+                   "keeps answering promptly while they are busy (telemed run uses 10).")
+def worker(processes: int | None, threads: int, queues: tuple[str, ...], nice: int) -> None:
     """Run Dramatiq worker processes for the pipeline's actors."""
     from telemed.worker import run_workers
 
     get_settings()  # fail fast on bad configuration before forking
-    sys.exit(run_workers(processes=processes or os.cpu_count() or 1, threads=threads, queues=queues))
+    sys.exit(run_workers(processes=processes or os.cpu_count() or 1, threads=threads, queues=queues, nice=nice))
 
 
 @main.command()

@@ -27,6 +27,9 @@ log = structlog.get_logger("telemed.run")
 STOP_TIMEOUT_S = 30
 
 
+WORKER_NICENESS = 10
+
+
 @dataclass
 class Child:
     name: str
@@ -37,7 +40,10 @@ def child_commands(host: str, port: int, processes: int, threads: int) -> dict[s
     telemed = [sys.executable, "-m", "telemed"]
     return {
         "web": [*telemed, "web", "--host", host, "--port", str(port)],
-        "worker": [*telemed, "worker", "--processes", str(processes), "--threads", str(threads)],
+        # The web answers booking systems; on a shared host the workers' bursts of CPU
+        # (mail, database) must not queue its requests, so they run at a lower priority.
+        "worker": [*telemed, "worker", "--processes", str(processes), "--threads", str(threads),
+                   "--nice", str(WORKER_NICENESS)],
         "scheduler": [*telemed, "scheduler"],
     }
 

@@ -22,11 +22,13 @@ def dramatiq_args(processes: int, threads: int, queues: Sequence[str] = ()) -> l
     return args
 
 
-def run_workers(processes: int, threads: int, queues: Sequence[str] = ()) -> int:
+def run_workers(processes: int, threads: int, queues: Sequence[str] = (), nice: int = 0) -> int:
     from telemed.settings import get_settings
     from workers.metrics_middleware import prepare_multiprocess
 
     prepare_multiprocess(get_settings())  # before the processes start (TELEMED_WORKER_METRICS_PORT)
     os.environ[THREADS_ENV] = str(threads)
+    if nice:
+        os.nice(nice)  # inherited by every worker process Dramatiq starts
     parsed = make_argument_parser().parse_args(dramatiq_args(processes, threads, queues))
     return int(dramatiq_main(parsed) or 0)
