@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,21 +96,25 @@ def insert_unless_exists(session: Session, row: RowT, key: Sequence[str]) -> Row
     """
     table = type(row).__table__  # type: ignore[attr-defined]
     values = {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
-    backend = session.get_bind().dialect.name
+    statement = _conflict_free_insert(session.get_bind().dialect.name, table, tuple(key))
+    created = session.execute(statement, values).first()
+    if created is None:
+        return None
+    for column, value in zip(table.primary_key.columns, created, strict=True):
+        setattr(row, column.name, value)
+    # Known to the session as the stored row it now is, without reading it back.
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
+@functools.lru_cache(maxsize=64)
+def _conflict_free_insert(backend: str, table: Any, key: tuple[str, ...]) -> Any:
+    """Built once per table: the values come as parameters at execution."""
     if backend == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif backend == "sqlite":
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     else:  # pragma: no cover - the two supported backends
         raise NotImplementedError(f"no conflict-free insert for {backend}")
-    primary_key = list(table.primary_key.columns)
-    statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=list(key)).returning(*primary_key)
-    created = session.execute(statement).first()
-    if created is None:
-        return None
-    for column, value in zip(primary_key, created, strict=True):
-        setattr(row, column.name, value)
-    # Known to the session as the stored row it now is, without reading it back.
-    make_transient_to_detached(row)
-    session.add(row)
-    return row
+    return insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(*table.primary_key.columns)
