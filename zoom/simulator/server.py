@@ -15,7 +15,7 @@ from typing import Any, Self
 from zoom.simulator.chaos import ChaosProfile, parse_chaos
 from zoom.simulator.handler import MAX_BODY_BYTES, SimServer, handler_for
 from zoom.simulator.limits import PRO_PLAN
-from zoom.simulator.state import Credentials, Fault, SimState
+from zoom.simulator.state import REQUEST_LOG_LIMIT, Credentials, Fault, SimState
 
 __all__ = ["MAX_BODY_BYTES", "PRO_PLAN", "ZoomSimulator"]
 
@@ -44,10 +44,13 @@ class ZoomSimulator:
         daily_limit: int | None = None,
         rate_limits: Mapping[str, float] | None = None,
         chaos: ChaosProfile | Mapping[str, Any] | None = None,
+        request_log_limit: int = REQUEST_LOG_LIMIT,
     ) -> None:
         """``rate_limits``: per-second limits per category, e.g. ``PRO_PLAN``
         (``{"Medium": 20, "Light": 30}``); None: unlimited. ``chaos``: random faults
-        (see :mod:`zoom.simulator.chaos`)."""
+        (see :mod:`zoom.simulator.chaos`). ``request_log_limit``: how many requests
+        (and grants) the logs keep, newest last; a benchmark that reads a whole run
+        from the log raises it."""
         self.host = host
         self.latency_seconds = latency_seconds
         self.state = SimState(
@@ -57,6 +60,7 @@ class ZoomSimulator:
             token_lifetime_seconds=token_lifetime_seconds,
             default_host_email=default_host_email,
             daily_limit=daily_limit,
+            log_limit=request_log_limit,
         )
         self.rate_limits = dict(rate_limits or {})
         self.set_chaos(chaos)
@@ -211,6 +215,12 @@ class ZoomSimulator:
     def grants_of(self, kind: str) -> int:
         """Grants of one kind: ``account``, ``authorization_code`` or ``refresh_token``."""
         return self.state.counters[f"grant.{kind}"]
+
+    def grant_log(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """When each access token was handed out, oldest first: ``{at, kind, user,
+        expires_at}`` (unix seconds; ``kind`` as in :meth:`grants_of`; ``user`` None
+        for the account's token). Benchmarks count grants per token lifetime from it."""
+        return [g for g in self.state.grant_history() if kind is None or g["kind"] == kind]
 
     def meetings(self, *, include_deleted: bool = True) -> list[dict[str, Any]]:
         """Every meeting ever created: ``{id, host, created, deleted, instant_conversion, meeting}``."""

@@ -105,8 +105,10 @@ class SimState:
         default_host_email: str,
         daily_limit: int | None = None,
         clock: Callable[[], float] = time.time,
+        log_limit: int = REQUEST_LOG_LIMIT,
     ) -> None:
         self.lock = threading.RLock()
+        self.log_limit = log_limit
         self.credentials = credentials
         self.token_lifetime_seconds = token_lifetime_seconds
         self.default_host_email = default_host_email
@@ -128,7 +130,10 @@ class SimState:
             self.oauth_book.reset()
             self.rate_windows.reset()
             self.meetings: dict[int, MeetingRecord] = {}
-            self.log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
+            self.log: deque[dict[str, Any]] = deque(maxlen=self.log_limit)
+            # When each access token was handed out: the request log is too coarse for
+            # that (it drops old entries under load, and issue_token() bypasses HTTP).
+            self.grant_log: deque[dict[str, Any]] = deque(maxlen=self.log_limit)
             self.faults: list[Fault] = []
             self.locked_settings: dict[str, Any] = {}
             self.daily_counts: dict[tuple[str, str], int] = {}
@@ -143,11 +148,19 @@ class SimState:
         """A new access token: the account's (``user`` None) or one acting as ``user``."""
         token = secrets.token_urlsafe(48)
         with self.lock:
+            now = self.clock()
             self.handed_out.add(token)
-            self.tokens[token] = AccessToken(self.clock() + self.token_lifetime_seconds, user)
+            self.tokens[token] = AccessToken(now + self.token_lifetime_seconds, user)
             self.grants += 1
             self.counters[f"grant.{kind}"] += 1
+            self.grant_log.append({"at": now, "kind": kind, "user": user,
+                                   "expires_at": now + self.token_lifetime_seconds})
         return token
+
+    def grant_history(self) -> list[dict[str, Any]]:
+        """Every grant, oldest first: ``{at, kind, user, expires_at}`` (no token values)."""
+        with self.lock:
+            return copy.deepcopy(list(self.grant_log))
 
     def token_status(self, token: str | None) -> str:
         """'valid', 'expired' or 'unknown'."""
