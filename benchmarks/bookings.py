@@ -16,9 +16,10 @@ def base_time() -> datetime:
     return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
 
 
-def bench_booking(prefix: str, n: int, base: datetime) -> dict[str, Any]:
-    """Booking number ``n``: appointment ``{prefix}{n}`` with doctor ``D-{n // 40}``."""
-    doctor = n // PER_DOCTOR
-    return booking(f"{prefix}{n}", 1, base + timedelta(minutes=15 * (n % PER_DOCTOR), days=doctor % 30),
+def bench_booking(prefix: str, n: int, base: datetime, per_doctor: int = PER_DOCTOR) -> dict[str, Any]:
+    """Booking number ``n``: appointment ``{prefix}{n}`` with doctor ``D-{n // per_doctor}``
+    (item 3 sets ``per_doctor`` to spread its bookings over a fixed number of doctors)."""
+    doctor = n // per_doctor
+    return booking(f"{prefix}{n}", 1, base + timedelta(minutes=15 * (n % per_doctor), days=doctor % 30),
                    doctor=(f"D-{doctor}", f"Dr. Bench {doctor}"), patient=PATIENTS[n % len(PATIENTS)],
                    zone=ZONES[n % len(ZONES)])

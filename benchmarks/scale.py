@@ -19,6 +19,8 @@ class Scale:
     ingest_concurrency: int
     # 2. latency-bound efficiency
     latency_bookings: int
+    # 3. Zoom limits: bookings through the pipeline against Zoom Pro's limits, per arm
+    zoom_bookings: int
     # 5. booking latency: open-loop requests per second for this many seconds, per arm
     request_rate: float
     request_seconds: float
@@ -40,17 +42,17 @@ def _cpus() -> int:
 def scale_named(name: str) -> Scale:
     if name == "full":
         return Scale("full", processes=_cpus(), threads=8, bookings=1200, noop_messages=40_000,
-                     profile_bookings=400, ingest_concurrency=16, latency_bookings=1200,
+                     profile_bookings=400, ingest_concurrency=16, latency_bookings=1200, zoom_bookings=2000,
                      request_rate=100, request_seconds=30, profile_web_seconds=10, recovery_cap_ours=60,
                      recovery_cap_default=120, recovery_done_cap=180, recovery_trials=3)
     if name == "small":
         return Scale("small", processes=_cpus(), threads=8, bookings=80, noop_messages=4_000,
-                     profile_bookings=40, ingest_concurrency=8, latency_bookings=80,
+                     profile_bookings=40, ingest_concurrency=8, latency_bookings=80, zoom_bookings=300,
                      request_rate=100, request_seconds=4, profile_web_seconds=3, recovery_cap_ours=30,
                      recovery_cap_default=15, recovery_done_cap=20, recovery_trials=1)
     if name == "tiny":
         return Scale("tiny", processes=1, threads=4, bookings=8, noop_messages=400,
-                     profile_bookings=6, ingest_concurrency=4, latency_bookings=8,
+                     profile_bookings=6, ingest_concurrency=4, latency_bookings=8, zoom_bookings=40,
                      request_rate=100, request_seconds=0.5, profile_web_seconds=0, recovery_cap_ours=20,
                      recovery_cap_default=0.5, recovery_done_cap=0, recovery_trials=1)
     raise ValueError(f"unknown scale {name!r}: small, full or tiny")

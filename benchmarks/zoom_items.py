@@ -1,6 +1,8 @@
 """Items 3 (Zoom limits) and 4 (tokens) are measured by ``benchmarks/zoom_limits.py``,
-which came with the Zoom adapter: ``run_zoom_limits(ctx)`` and ``run_tokens(ctx)`` return
-``{"rows": [...]}``, one row per arm. This turns those rows into report sections."""
+which came with the Zoom adapter: ``run_zoom_limits(ctx)`` returns ``{"pipeline": [...],
+"rows": [...]}`` (bookings through real workers, the headline; the pacer alone from bare
+threads) and ``run_tokens(ctx)`` ``{"rows": [...]}``, one row per arm. This turns those
+rows into report sections."""
 
 from __future__ import annotations
 
@@ -18,19 +20,38 @@ KEYS = {3: "zoom-limits", 4: "tokens"}
 TITLES = {3: "Zoom limits", 4: "Tokens"}
 
 RATES_METHOD = """\
-Meeting creates from every worker thread against the simulator enforcing Zoom Pro's
-per-second limit for creates (Medium, 20/s), side by side: telemed's limiter shared
-through Redis, and an *unpaced* baseline with the same short jittered retry on 429.
-Target: at least 0.9 of the allowed rate, and no 429 at all. (Measured by
-`benchmarks/zoom_limits.py`; see its docstring.)"""
+Bookings spread evenly over 40 doctors (2,000 at full scale: 50 each, under Zoom's 100
+creates per host per day) are committed to the inbox and queued in one burst; real
+`telemed worker` processes run them against the simulator enforcing Zoom Pro's limits
+(Medium 20/s for create and list, Light 30/s for get, update and delete, per sliding
+second; 100 creates per host per day). Side by side, each on a fresh deployment: telemed
+with production's pacing settings (`zoom.ratelimit`: the plan's numbers × `SAFETY`,
+shared through Redis), and an *unpaced* baseline with the pacer lifted, where the retry
+policy alone deals with 429s (a jittered 1–3 s pause). Read from the simulator's request
+log: successful creates per second between 10 % and 90 % of them (ratio: that ÷ 20/s),
+first to last, the busiest one-second window, 429 answers per endpoint, and bookings
+done (meeting made, both invitations delivered). Target: at least 0.9 of the allowed
+rate and no 429 at all. telemed paces at `SAFETY` = 0.9 of the plan, so its ratio tops
+out at 0.9 less start-up jitter: 0.95 and 0.92 drew 429s in bare-thread trials (see
+`zoom/ratelimit.py`), and a 429 is the target's harder half. The second table is the pacer alone: bare threads creating
+meetings for a fixed time, same two arms. (`benchmarks/zoom_pipeline.py`,
+`benchmarks/zoom_limits.py`.)"""
 
 TOKENS_METHOD = """\
-Every worker thread calls Zoom with one doctor's own token while the simulator's tokens
-live a few seconds and refresh tokens rotate (reusing an old one is `invalid_grant`),
-side by side: telemed's single-flight refresh (a Redis lock plus a compare-and-swap on the
-stored version) and a *naive* refresh-on-expiry baseline, as booking plugins do. Target:
-at most one grant per token lifetime and no `invalid_grant`. (Measured by
-`benchmarks/zoom_limits.py`; see its docstring.)"""
+Every worker thread calls Zoom for a few token lifetimes while the simulator's tokens
+live 5 s, side by side: for one doctor's own token (refresh tokens rotate, reusing an old
+one is `invalid_grant`) telemed's single-flight refresh (a Redis lock plus a
+compare-and-swap on the stored version) against a *naive* refresh-on-expiry as booking
+plugins do it; for the account's token telemed's one token shared through Redis against
+a *per-process* cache. The measure is the target's: for each grant of the run, the other
+grants the simulator issued while its token was still valid (from the simulator's grant
+log); the headline is the most for any grant (mean beside it). Proactive single-flight
+refresh gives exactly 1, the successor issued a margin (1 s here) before expiry;
+uncoordinated processes give about one per process. *Grants per lifetime of wall time*
+(grants × lifetime ÷ run seconds) is kept in the table: it is lifetime ÷ (lifetime −
+margin) = 1.25 here for any proactive refresh, so it cannot tell the arms apart. Target:
+at most one grant per token lifetime and no `invalid_grant`. (`benchmarks/zoom_limits.py`;
+see its docstring.)"""
 
 
 def run(module: ModuleType, item: int, ctx: Context) -> Section:
@@ -45,20 +66,33 @@ def run(module: ModuleType, item: int, ctx: Context) -> Section:
     if isinstance(result, Section):
         return result
     rows: list[dict[str, Any]] = list(result.get("rows", []))
+    if item == 3:
+        _limits(section, ctx, list(result["pipeline"]), rows)
+    else:
+        _tokens(section, ctx, rows)
+    return section
+
+
+def _limits(section: Section, ctx: Context, pipeline: list[dict[str, Any]], bare: list[dict[str, Any]]) -> None:
+    """The pipeline's arms are the headline; the bare-thread arms a second table."""
+    section.method = RATES_METHOD
+    section.data = {"pipeline": pipeline, "rows": bare}
+    section.details.append(_table(pipeline))
+    if bare:
+        section.details += ["The pacer alone (bare threads creating meetings, no pipeline):", _table(bare)]
+    ours, base = _pair(pipeline)
+    _rates(section, ctx, ours, base)
+
+
+def _tokens(section: Section, ctx: Context, rows: list[dict[str, Any]]) -> None:
+    section.method = TOKENS_METHOD
     section.data = {"rows": rows}
     section.details.append(_table(rows))
-    if item == 3:
-        section.method = RATES_METHOD
-        ours, base = _pair(rows)
-        _rates(section, ctx, ours, base)
-    else:
-        section.method = TOKENS_METHOD
-        kinds = list(dict.fromkeys(str(row.get("token", "doctor")) for row in rows))
-        pairs = [(kind, *_pair([r for r in rows if str(r.get("token", "doctor")) == kind])) for kind in kinds]
-        for kind, ours, base in pairs:
-            _token_row(section, kind, ours, base)
-        _tokens_plot(section, ctx, pairs)
-    return section
+    kinds = list(dict.fromkeys(str(row.get("token", "doctor")) for row in rows))
+    pairs = [(kind, *_pair([r for r in rows if str(r.get("token", "doctor")) == kind])) for kind in kinds]
+    for kind, ours, base in pairs:
+        _token_row(section, kind, ours, base)
+    _tokens_plot(section, ctx, pairs)
 
 
 def _pair(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -67,39 +101,47 @@ def _pair(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
     return ours, next(r for r in rows if r["arm"] != "telemed")
 
 
+def _rate_cell(row: dict[str, Any]) -> str:
+    return (f"{fmt(row['creates_per_second'])} creates/s, {row['answers_429']} × 429, "
+            f"{row['done']}/{row['bookings']} done")
+
+
 def _rates(section: Section, ctx: Context, ours: dict[str, Any], base: dict[str, Any]) -> None:
     limit = ours["limit_per_second"]
     target = Target("≥ 0.9 of the limit, 0 × 429", "ratio", lambda share: share >= 0.9)
     section.rows.append(Row(
-        3, f"meeting creates/s against the {limit:g}/s limit ({ours['processes']} × {ours['threads']} threads)",
-        f"{fmt(ours['created_per_second'])}/s, {ours['answers_429']} × 429",
-        f"{base['arm']}: same retry on 429, no pacer",
-        f"{fmt(base['created_per_second'])}/s, {base['answers_429']} × 429",
-        value=ours["created_per_second"], ratio=ours["share_of_limit"], target=target,
-        passed=ours["share_of_limit"] >= 0.9 and ours["answers_429"] == 0))
-    ctx.settings["3 Zoom limits"] = (f"{ours['processes']} processes × {ours['threads']} threads, "
-                                     f"{ours['seconds']:g} s per arm, simulator limit {limit:g} creates/s")
-    plot = plots.bars(ctx.out / "zoom-limits.png", "Meeting creates per second against Zoom's limit",
-                      ["telemed (paced)", base["arm"]], [ours["created_per_second"], base["created_per_second"]],
-                      "creates/s", line=limit, line_label=f"limit: {limit:g}/s",
-                      annotations=[f"{r['created_per_second']:g}/s, {r['answers_429']} × 429" for r in (ours, base)])
+        3, f"meeting creates/s through the pipeline against the {limit:g}/s limit: {ours['bookings']:,} bookings "
+           f"over {ours['doctors']} doctors, {ours['processes']} × {ours['threads']} threads",
+        _rate_cell(ours), f"{base['arm']}: pacer lifted, 429s left to the retry policy", _rate_cell(base),
+        value=ours["creates_per_second"], ratio=ours["share_of_limit"], target=target,
+        passed=(ours["share_of_limit"] >= 0.9 and ours["answers_429"] == 0
+                and ours["done"] == ours["bookings"])))
+    ctx.settings["3 Zoom limits"] = (
+        f"{ours['processes']} processes × {ours['threads']} threads, {ours['bookings']:,} bookings per arm over "
+        f"{ours['doctors']} doctors ({ours['per_doctor']} each), simulator enforcing Zoom Pro (Medium "
+        f"{limit:g}/s, Light 30/s, 100 creates per host per day); telemed arm with production pacing settings")
+    plot = plots.bars(ctx.out / "zoom-limits.png", "Meeting creates per second through the pipeline",
+                      ["telemed (paced)", base["arm"]], [ours["creates_per_second"], base["creates_per_second"]],
+                      "creates/s (10 %–90 % of creates)", line=limit, line_label=f"limit: {limit:g}/s",
+                      annotations=[f"{r['creates_per_second']:g}/s, {r['answers_429']} × 429" for r in (ours, base)])
     if plot:
         section.plots.append(plot)
 
 
 def _cell(row: dict[str, Any]) -> str:
     lost = "; the doctor must reconnect" if row.get("grant_alive") is False else ""
-    return f"{row['grants_per_lifetime']:g} grants per lifetime, {row['invalid_grant']} invalid_grant{lost}"
+    return (f"{row['grants_while_valid_max']} other grant(s) while a token was valid (mean "
+            f"{fmt(row['grants_while_valid_mean'])}), {row['invalid_grant']} invalid_grant{lost}")
 
 
 def _token_row(section: Section, kind: str, ours: dict[str, Any], base: dict[str, Any]) -> None:
-    target = Target("≤ 1 grant per lifetime, 0 invalid_grant", "value", lambda grants: grants <= 1)
-    naive = base["grants_per_lifetime"]
+    target = Target("≤ 1 grant per token lifetime, 0 invalid_grant", "value", lambda grants: grants <= 1)
+    naive = base["grants_while_valid_max"]
     section.rows.append(Row(
-        4, f"{kind} token: grants with {ours['processes']} processes × {ours['threads']} threads", _cell(ours),
-        f"{base['arm']} refresh on expiry", _cell(base), value=ours["grants_per_lifetime"],
-        ratio=ours["grants_per_lifetime"] / naive if naive else None, target=target,
-        passed=(ours["grants_per_lifetime"] <= 1 and ours["invalid_grant"] == 0
+        4, f"{kind} token: grants while a token is valid, {ours['processes']} processes × {ours['threads']} threads",
+        _cell(ours), f"{base['arm']} refresh on expiry", _cell(base), value=ours["grants_while_valid_max"],
+        ratio=ours["grants_while_valid_max"] / naive if naive else None, target=target,
+        passed=(ours["grants_while_valid_max"] <= 1 and ours["invalid_grant"] == 0
                 and ours.get("grant_alive") is not False)))
 
 
@@ -113,10 +155,10 @@ def _tokens_plot(section: Section, ctx: Context, pairs: list[tuple[str, dict[str
     for kind, ours, base in pairs:
         for row, name in ((ours, "telemed"), (base, base["arm"])):
             labels.append(f"{kind}: {name}")
-            values.append(row["grants_per_lifetime"])
-            notes.append(f"{row['grants_per_lifetime']:g}, {row['invalid_grant']} invalid_grant")
-    plot = plots.bars(ctx.out / "tokens.png", "Token grants per token lifetime", labels, values,
-                      "grants per lifetime", line=1.0, line_label="target: ≤ 1", annotations=notes)
+            values.append(row["grants_while_valid_max"])
+            notes.append(f"{row['grants_while_valid_max']}, {row['invalid_grant']} invalid_grant")
+    plot = plots.bars(ctx.out / "tokens.png", "Other grants while a token was still valid (most for any grant)",
+                      labels, values, "grants", line=1.0, line_label="target: ≤ 1", annotations=notes)
     if plot:
         section.plots.append(plot)
 

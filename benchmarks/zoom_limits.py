@@ -15,13 +15,17 @@ Zoom simulator in this process, Redis (``--redis-url``, else the embedded server
    - the account's server-to-server token: *telemed* (``zoom.tokens.AccountTokenProvider``,
      one token shared through Redis) against *per-process* (each process fetches its own
      when its copy expires).
-   Reported: grants per token lifetime, invalid_grant answers, failed calls, and whether
-   the doctor's grant survived.
+   Reported: for each grant of the run, how many other grants the simulator issued while
+   its token was still valid (max and mean; from its grant log: the target's "at most one
+   grant per token lifetime"), grants x lifetime / run time, invalid_grant answers, failed
+   calls, and whether the doctor's grant survived.
 2. **Create rate.** N x T threads create meetings for D seconds against the simulator's
    per-second limit (Medium), twice: *telemed* paced by ``zoom.ratelimit.RateLimiter``
    shared through Redis, and *unpaced* (the same short jittered pause after a 429, no
    pacer). Reported from the simulator's own log: meetings created per second over the
-   run next to the limit, the busiest one-second window, and the 429s.
+   run next to the limit, the busiest one-second window, and the 429s. This is the pacer
+   alone (``--safety`` tries another margin); ``telemed bench`` item 3 leads with the
+   whole pipeline (:mod:`benchmarks.zoom_pipeline`).
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class Arm:
     meeting_id: int = 0
     token: str = ""
     limit: float = 0.0
+    safety: float = 0.0  # the pacer's share of the limit (0: zoom.ratelimit.SAFETY)
     start_at: float = 0.0
     results: list[dict[str, Any]] = field(default_factory=list)
 
@@ -77,7 +82,11 @@ class TokenRow:
     calls: int
     failed: int
     grants: int
-    grants_per_lifetime: float
+    # Other grants issued while a grant's token was still valid (the target's measure),
+    # over the run's grants: the most for any one grant, and the mean.
+    grants_while_valid_max: int
+    grants_while_valid_mean: float
+    grants_per_lifetime_of_wall_time: float  # grants x lifetime / seconds
     invalid_grant: int
     grant_alive: bool | None  # doctor tokens only
 
@@ -242,13 +251,14 @@ def _rate_process(arm: Arm, out: Any, ready: Any, go: Any, start: Any) -> None:
     from zoom.client import ZoomClient
     from zoom.errors import ZoomError, ZoomRateLimited
     from zoom.policy import build_meeting_request, generate_passcode, make_marker
-    from zoom.ratelimit import RateLimiter
+    from zoom.ratelimit import SAFETY, RateLimiter
     from zoom.tokens import StaticTokenProvider
 
     _quiet()
     limiter = None
     if arm.mode == "telemed":
-        pacer = RateLimiter(redis_lib.Redis.from_url(arm.redis_url), {"Medium": arm.limit}, namespace=arm.namespace)
+        pacer = RateLimiter(redis_lib.Redis.from_url(arm.redis_url), {"Medium": arm.limit}, namespace=arm.namespace,
+                            safety=arm.safety or SAFETY)
         limiter = pacer.for_scope("account:bench")
     _wait_for_start(arm, ready, go, start)
     end = arm.start_at + arm.seconds
@@ -310,11 +320,11 @@ def measure_tokens(redis_url: str, workdir: Path, processes: int, threads: int, 
                    lifetime: float, database_url: str | None = None) -> list[TokenRow]:
     from cryptography.fernet import Fernet
 
+    from benchmarks.zoom_connect import connect_doctor
     from store import zoom_tokens
     from store.crypto import configure_cipher
     from store.db import Database
     from store.migrate import upgrade
-    from tests.support.zoom_oauth import connect_doctor
     from zoom.simulator import ZoomSimulator
 
     rows = []
@@ -333,7 +343,7 @@ def measure_tokens(redis_url: str, workdir: Path, processes: int, threads: int, 
                 bearer = first.access_token if token == "doctor" else sim.issue_token()
                 meeting = requests.post(f"{sim.api_url}/users/me/meetings", json={"topic": "bench"},
                                         headers={"Authorization": f"Bearer {bearer}"}, timeout=5).json()
-                before = dict(sim.stats()["counters"])
+                before, since = dict(sim.stats()["counters"]), time.time()
                 client = (sim.oauth_client_id, sim.oauth_client_secret) if token == "doctor" else \
                     (sim.client_id, sim.client_secret)
                 arm = Arm(f"{token}:{name}", processes, threads, seconds, sim.api_url, sim.oauth_url, client,
@@ -341,6 +351,7 @@ def measure_tokens(redis_url: str, workdir: Path, processes: int, threads: int, 
                           database_url=url, key=key, meeting_id=int(meeting["id"]))
                 results = _run_processes(_token_process, arm).results
                 counters = dict(sim.stats()["counters"])
+                overlap = _grant_overlap(sim, token, since, lifetime)
                 alive = None
                 if token == "doctor":
                     with database.session() as session:
@@ -356,20 +367,34 @@ def measure_tokens(redis_url: str, workdir: Path, processes: int, threads: int, 
             rows.append(TokenRow(
                 token=token, arm=name, processes=processes, threads=threads, seconds=seconds, lifetime=lifetime,
                 calls=sum(r["calls"] for r in results), failed=sum(r["failed"] for r in results), grants=grants,
-                grants_per_lifetime=round(grants / (seconds / lifetime), 2),
+                grants_while_valid_max=overlap[0], grants_while_valid_mean=round(overlap[1], 2),
+                grants_per_lifetime_of_wall_time=round(grants / (seconds / lifetime), 2),
                 invalid_grant=counters.get("invalid_grant", 0), grant_alive=alive,
             ))
     return rows
 
 
-def measure_rates(redis_url: str, processes: int, threads: int, seconds: float, limit: float) -> list[RateRow]:
+def _grant_overlap(sim: Any, token: str, since: float, lifetime: float) -> tuple[int, float]:
+    """(max, mean) other grants while a grant's token was valid, from the simulator's
+    grant log: the run's grants of this token only (setup's grants left out)."""
+    from benchmarks.zoom_log import overlap_summary
+
+    kind = "refresh_token" if token == "doctor" else "account"
+    return overlap_summary((g["at"] for g in sim.grant_log(kind) if g["at"] >= since), lifetime)
+
+
+def measure_rates(redis_url: str, processes: int, threads: int, seconds: float, limit: float,
+                  safety: float = 0.0) -> list[RateRow]:
+    """Both bare-thread arms; ``safety`` overrides the pacer's ``SAFETY`` (trials of
+    another margin without editing it)."""
+    from benchmarks.zoom_log import busiest_second
     from zoom.simulator import ZoomSimulator
 
     rows = []
     for name in ("telemed", "unpaced"):
         with ZoomSimulator(rate_limits={"Medium": limit, "Light": limit * 1.5}) as sim:
             arm = Arm(name, processes, threads, seconds, sim.api_url, sim.oauth_url, ("", ""), redis_url,
-                      f"bench-{uuid.uuid4().hex[:8]}", token=sim.issue_token(), limit=limit)
+                      f"bench-{uuid.uuid4().hex[:8]}", token=sim.issue_token(), limit=limit, safety=safety)
             arm = _run_processes(_rate_process, arm)
             log = sim.requests(method="POST")
         # What Zoom accepted inside the measured window (calls that took a pacer slot
@@ -379,20 +404,10 @@ def measure_rates(redis_url: str, processes: int, threads: int, seconds: float, 
         rows.append(RateRow(
             arm=name, processes=processes, threads=threads, seconds=seconds, limit_per_second=limit,
             created=len(created), created_per_second=round(len(created) / seconds, 2),
-            share_of_limit=round(len(created) / seconds / limit, 3), busiest_second=_busiest_second(created),
+            share_of_limit=round(len(created) / seconds / limit, 3), busiest_second=busiest_second(created),
             answers_429=sum(1 for entry in log if entry["status"] == 429 and entry["at"] <= end),
         ))
     return rows
-
-
-def _busiest_second(times: list[float]) -> int:
-    """The most successful creates Zoom saw inside any one-second window."""
-    best, low = 0, 0
-    for high, moment in enumerate(times):
-        while times[low] <= moment - 1.0:
-            low += 1
-        best = max(best, high - low + 1)
-    return best
 
 
 # Report --------------------------------------------------------------------------------
@@ -406,16 +421,21 @@ def markdown(tokens: list[TokenRow], rates: list[RateRow], note: str = "") -> st
         lines += [note, ""]
     lines += ["## Token grants per lifetime", "",
               "| token | arm | processes x threads | seconds | lifetime (s) | calls | failed calls | grants | "
-              "grants per lifetime | invalid_grant | doctor's grant survived |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "other grants while a token was valid (max / mean) | grants per lifetime of wall time | "
+              "invalid_grant | doctor's grant survived |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in tokens:
         survived = "-" if t.grant_alive is None else ("yes" if t.grant_alive else "**no**: the doctor must reconnect")
         lines.append(f"| {t.token} | {t.arm} | {t.processes} x {t.threads} | {t.seconds:g} | {t.lifetime:g} | "
-                     f"{t.calls} | {t.failed} | {t.grants} | {t.grants_per_lifetime:g} | {t.invalid_grant} | "
+                     f"{t.calls} | {t.failed} | {t.grants} | {t.grants_while_valid_max} / "
+                     f"{t.grants_while_valid_mean:g} | {t.grants_per_lifetime_of_wall_time:g} | {t.invalid_grant} | "
                      f"{survived} |")
-    lines += ["", "Reading it: telemed renews 1 s before expiry here (TELEMED_ZOOM_TOKEN_REFRESH_MARGIN_SECONDS, "
-              "default 300 s, capped at half the lifetime), so about lifetime / (lifetime - 1) grants per lifetime "
-              "whatever the number of processes; with Zoom's one-hour tokens and the default margin that is 1.09. "
+    lines += ["", "Reading it: \"other grants while a token was valid\" counts, for each grant of the run (from "
+              "the simulator's grant log), the grants issued before its token expired. telemed renews once, 1 s "
+              "before expiry here (TELEMED_ZOOM_TOKEN_REFRESH_MARGIN_SECONDS, default 300 s, capped at half the "
+              "lifetime), so exactly 1 (its successor) whatever the number of processes. \"Grants per lifetime of "
+              "wall time\" (grants x lifetime / seconds) is about lifetime / (lifetime - margin) for any proactive "
+              "refresh: 1.25 here, 1.09 with Zoom's one-hour tokens and the default margin. "
               "Rotation lets only one refresh per refresh token succeed, so uncoordinated refreshes of a doctor's token show up "
               "as invalid_grant answers, not extra grants: each one is a process that spent a dead refresh token, "
               "and a plugin that treats it as \"reconnect\" (naive-strict) loses the doctor's connection. Without "
@@ -428,8 +448,11 @@ def markdown(tokens: list[TokenRow], rates: list[RateRow], note: str = "") -> st
         lines.append(f"| {r.arm} | {r.processes} x {r.threads} | {r.seconds:g} | {r.limit_per_second:g} | "
                      f"{r.created} | {r.created_per_second:g} | {r.share_of_limit:.0%} | {r.busiest_second} | "
                      f"{r.answers_429} |")
-    lines += ["", "telemed paces at 90 % of the plan's limit (`zoom.ratelimit.SAFETY`): Zoom counts arrivals per "
-              "second, and network jitter can squeeze evenly sent calls into one window (at 95 % a run saw a 429). "
+    from zoom.ratelimit import SAFETY
+
+    lines += ["", f"telemed paces at {SAFETY:.0%} of the plan's limit (`zoom.ratelimit.SAFETY`, see its docstring "
+              "for why not more): Zoom counts arrivals per second, and network jitter can squeeze evenly sent calls "
+              "into one window. "
               "The unpaced arm gets about as many meetings through by bouncing off the limit: every 429 is a "
               "call Zoom refused, and retried work that arrives late.", ""]
     return "\n".join(lines)
@@ -444,10 +467,15 @@ def run_tokens(ctx: Any) -> dict[str, Any]:
 
 
 def run_zoom_limits(ctx: Any) -> dict[str, Any]:
-    """For ``telemed bench``: the create-rate half at the runner's scale."""
+    """For ``telemed bench``: item 3 at the runner's scale. ``pipeline``: the headline,
+    bookings through real workers (:mod:`benchmarks.zoom_pipeline`); ``rows``: the pacer
+    alone, from bare threads."""
+    from benchmarks.zoom_pipeline import measure_pipeline
+
+    pipeline = measure_pipeline(ctx)
     rows = measure_rates(ctx.services.redis_url, ctx.scale.processes, ctx.scale.threads,
-                         seconds=30.0 if ctx.scale.name == "full" else 6.0, limit=20.0)
-    return {"rows": [asdict(r) for r in rows]}
+                         seconds={"full": 30.0, "small": 6.0}.get(ctx.scale.name, 3.0), limit=20.0)
+    return {"pipeline": [asdict(r) for r in pipeline], "rows": [asdict(r) for r in rows]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -458,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="per arm (default: 30)")
     parser.add_argument("--lifetime", type=float, default=5.0, help="access token lifetime in the simulator (s)")
     parser.add_argument("--limit", type=float, default=20.0, help="the simulator's Medium limit per second (Pro: 20)")
+    parser.add_argument("--safety", type=float, default=0.0,
+                        help="the pacer's share of the limit in the create-rate half (default: zoom.ratelimit.SAFETY)")
     parser.add_argument("--redis-url", default=None, help="default: an embedded Redis-protocol server")
     parser.add_argument("--out", type=Path, default=DOC, help="where the table goes (default: docs/benchmarks/zoom.md)")
     args = parser.parse_args(argv)
@@ -472,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="telemed-zoom-bench-") as workdir:
             tokens = measure_tokens(redis_url, Path(workdir), args.processes, args.threads, args.seconds, args.lifetime)
-            rates = measure_rates(redis_url, args.processes, args.threads, args.seconds, args.limit)
+            rates = measure_rates(redis_url, args.processes, args.threads, args.seconds, args.limit, args.safety)
     finally:
         if embedded is not None:
             embedded.stop()

@@ -60,3 +60,29 @@ def test_bench_command_rejects_an_unknown_benchmark(tmp_path) -> None:  # type: 
     assert completed.returncode == 2
     assert "unknown benchmark 'warp-drive'" in completed.stdout + completed.stderr
     assert not (tmp_path / "README.md").exists()
+
+
+@pytest.mark.timeout(240)
+def test_zoom_limits_runs_through_the_pipeline_at_tiny_scale(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Item 3: both pipeline arms (real workers, the simulator enforcing Zoom Pro) and the
+    bare-thread table; the paced arm finishes every booking without a 429."""
+    from benchmarks.runner import run_bench
+    from benchmarks.scale import scale_named
+
+    for name, value in (("TELEMED_BENCH_REDIS_URL", REAL_REDIS_URL), ("TELEMED_BENCH_DATABASE_URL", REAL_DATABASE_URL)):
+        if value:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
+    report = run_bench(["zoom-limits"], scale_named("tiny"), tmp_path / "out", workdir=tmp_path / "work",
+                       log=lambda _: None)
+
+    (section,) = report.sections
+    assert section.error is None, section.error
+    (row,) = section.rows
+    assert "through the pipeline" in row.measure and row.result in {"**pass**", "**miss**"}
+    ours, base = section.data["pipeline"]
+    assert (ours["arm"], base["arm"]) == ("telemed", "unpaced")
+    assert ours["done"] == ours["created"] == ours["bookings"] == 40 and ours["answers_429"] == 0
+    assert base["done"] > 0 and ours["doctors"] == 40
+    assert [r["arm"] for r in section.data["rows"]] == ["telemed", "unpaced"]
