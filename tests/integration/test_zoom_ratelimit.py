@@ -37,15 +37,40 @@ def test_pacer_is_shared_between_processes(redis_client: redis.Redis, redis_name
     assert time.monotonic() - before < 0.2
 
 
-def test_a_queue_too_long_fails_fast(redis_client: redis.Redis, redis_namespace: str) -> None:
-    limiter = RateLimiter(redis_client, {"Medium": 2}, namespace=redis_namespace, max_wait_seconds=1.2,
-                          sleep=lambda seconds: None)  # do not actually wait
-    waits = [limiter.acquire("s", "Medium") for _ in range(3)]  # 1.8/s: slots 0, 0.56, 1.11 s away
-    assert waits[0] == 0 and 0.5 < waits[1] < waits[2] <= 1.2
-    with pytest.raises(ZoomRateLimited) as caught:
-        limiter.acquire("s", "Medium")  # 1.67 s away: not taken
-    assert caught.value.status is None and not caught.value.daily and caught.value.retry_after == 1.2
+def test_a_caller_that_would_wait_too_long_gives_up(redis_client: redis.Redis, redis_namespace: str) -> None:
+    limiter = RateLimiter(redis_client, {"Medium": 2}, namespace=redis_namespace, max_wait_seconds=1.2)
+    # 1.9 calls/s: of five callers at once, one goes at once and two more within 1.2 s
+    # (slots about 0.53 s apart); the other two give up instead of waiting longer.
+    results: list[float | ZoomRateLimited] = []
+
+    def call() -> None:
+        try:
+            results.append(limiter.acquire("s", "Medium"))
+        except ZoomRateLimited as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    waits = sorted(r for r in results if isinstance(r, float))
+    refused = [r for r in results if isinstance(r, ZoomRateLimited)]
+    assert len(waits) == 3 and waits[0] < 0.1 and 0.45 < waits[1] < waits[2] <= 1.2
+    assert len(refused) == 2
+    assert all(e.status is None and not e.daily and e.retry_after == 1.2 for e in refused)
     assert limiter.acquire("s", "Light") == 0
+
+
+def test_a_late_caller_does_not_squeeze_the_next_one(redis_client: redis.Redis, redis_namespace: str) -> None:
+    """A slot is taken when the call goes: waking late delays the schedule, never packs it."""
+    limiter = RateLimiter(redis_client, {"Medium": 10}, namespace=redis_namespace, safety=1.0)
+    limiter.acquire("s", "Medium")
+    time.sleep(0.25)  # this caller is 150 ms late for its slot (100 ms after the first)
+    gone = time.monotonic()
+    assert limiter.acquire("s", "Medium") == 0
+    limiter.acquire("s", "Medium")  # must still wait a whole interval after the late one
+    assert time.monotonic() - gone >= 0.09
 
 
 def test_daily_quota(redis_client: redis.Redis, redis_namespace: str) -> None:
