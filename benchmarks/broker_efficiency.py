@@ -6,8 +6,11 @@ when its meeting exists and both invitations (patient, doctor) are delivered. Bo
 times the Dramatiq messages one booking takes gives messages/s.
 
 Baseline: a no-op actor on a stock ``RedisBroker``, same Redis, same processes and
-threads, draining a preloaded queue. Both rates are taken between 10 % and 90 % of
-completions. The same run also leaves the peak memory of each process (item 7).
+threads, draining a preloaded queue. Reference, between the two: the same with one
+committed database transaction per message (one row inserted through SQLAlchemy's
+session, as the store writes), i.e. the least a durable message costs. All rates are
+taken between 10 % and 90 % of completions. The same run also leaves the peak memory of
+each process (item 7).
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ def run(ctx: Context) -> Section:
         _fill_noop_queue(stack, scale.noop_messages)
         wait_http(url + "/healthz", web)
         noop = _measure_noop(stack, scale.processes, scale.threads, scale.noop_messages)
+        ctx.step(f"1 broker: Dramatiq + one committed transaction per message, {scale.noop_messages // 4} messages")
+        committed = _measure_commit(stack, scale.processes, scale.threads, scale.noop_messages // 4)
         ctx.step("1 broker: starting telemed worker")
         workers = stack.start_workers(scale.processes, scale.threads)
         memory.watch("web", web)
@@ -60,7 +65,7 @@ def run(ctx: Context) -> Section:
         if scale.profile_bookings:
             ctx.step(f"1 broker: profiling {scale.profile_bookings} more bookings with py-spy")
             profile = _profile(stack, workers, scale.profile_bookings, ctx)
-        _fill(section, ctx, noop, ours, profile)
+        _fill(section, ctx, noop, ours, profile, committed)
     finally:
         memory.stop()
         stack.stop()
@@ -77,11 +82,28 @@ def _fill_noop_queue(stack: Stack, count: int) -> None:
                                      options={}))
 
 
-def _measure_noop(stack: Stack, processes: int, threads: int, count: int) -> dict[str, Any]:
-    pending_key = f"{stack.namespace}:{NOOP_QUEUE}.msgs"  # message bodies live here until acked
+def _measure_commit(stack: Stack, processes: int, threads: int, count: int) -> dict[str, Any]:
+    from sqlalchemy import create_engine
+
+    from benchmarks.commit_actor import QUEUE, TABLE_DDL
+    from store.db import normalise_url
+
+    engine = create_engine(normalise_url(stack.database_url))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(TABLE_DDL)
+    engine.dispose()
+    for n in range(count):
+        stack.broker.enqueue(Message(queue_name=QUEUE, actor_name="commit", args=(n,), kwargs={}, options={}))
+    return _measure_noop(stack, processes, threads, count, module="benchmarks.commit_actor", queue=QUEUE,
+                         label="dramatiq-commit")
+
+
+def _measure_noop(stack: Stack, processes: int, threads: int, count: int, *, module: str = "benchmarks.noop_actor",
+                  queue: str = NOOP_QUEUE, label: str = "raw-dramatiq") -> dict[str, Any]:
+    pending_key = f"{stack.namespace}:{queue}.msgs"  # message bodies live here until acked
     timeline = Timeline(total=count)
-    proc = stack.start_workers(processes, threads, label="raw-dramatiq", wait=False, command=[
-        sys.executable, "-m", "dramatiq", "benchmarks.noop_actor", "--processes", str(processes),
+    proc = stack.start_workers(processes, threads, label=label, wait=False, command=[
+        sys.executable, "-m", "dramatiq", module, "--processes", str(processes),
         "--threads", str(threads)])
     first: list[tuple[int, float]] = []  # (done, worker CPU seconds) at the first completion
 
@@ -187,7 +209,8 @@ def _profile(stack: Stack, workers: Proc, count: int, ctx: Context) -> Profile:
 # The report -----------------------------------------------------------------------------
 
 
-def _fill(section: Section, ctx: Context, noop: dict[str, Any], ours: dict[str, Any], profile: Profile) -> None:
+def _fill(section: Section, ctx: Context, noop: dict[str, Any], ours: dict[str, Any], profile: Profile,
+          committed: dict[str, Any]) -> None:
     scale = ctx.scale
     per_booking = ours["messages_per_booking"]
     ours_msgs = ours["rate"] * per_booking
@@ -198,6 +221,10 @@ def _fill(section: Section, ctx: Context, noop: dict[str, Any], ours: dict[str, 
             f"{fmt(ours_msgs)} msg/s ({fmt(ours['rate'])} bookings/s × {per_booking:.2g})",
             "raw Dramatiq no-op, same Redis, same processes × threads", f"{fmt(raw)} msg/s",
             value=ours_msgs, ratio=(ours_msgs / raw) if raw else None, target=TARGET),
+        Row(ITEM, "reference: Dramatiq + one committed transaction per message (msg/s)",
+            f"{fmt(committed['rate'])} msg/s ({committed['cpu_ms_per_message']:.2f} ms CPU per message)",
+            "raw Dramatiq no-op, same Redis, same processes × threads", f"{fmt(raw)} msg/s",
+            value=committed["rate"], ratio=(committed["rate"] / raw) if raw else None),
         Row(ITEM, "CPU per booking, all worker processes", f"{worker_cpu_ms:.1f} ms",
             f"raw Dramatiq CPU for {per_booking:.2g} no-op messages", f"{per_booking * noop['cpu_ms_per_message']:.2f} ms",
             ratio=worker_cpu_ms / (per_booking * noop["cpu_ms_per_message"]) if noop["cpu_ms_per_message"] else None),
@@ -212,6 +239,12 @@ def _fill(section: Section, ctx: Context, noop: dict[str, Any], ours: dict[str, 
         ["Dramatiq messages per booking (from the store: event + sync + notices)", f"{per_booking:.3g}"],
         ["Zoom calls per booking (simulator request log)", f"{ours['zoom_calls_per_booking']:.3g}"],
         ["raw Dramatiq no-op messages/s, 10 %–90 %", f"{fmt(raw)} ({noop['messages']} messages)"],
+        ["raw Dramatiq CPU per no-op message (workers)", f"{noop['cpu_ms_per_message']:.3f} ms"],
+        ["Dramatiq + one committed transaction per message: messages/s, 10 %–90 %",
+         f"{fmt(committed['rate'])} ({committed['messages']} messages)"],
+        ["Dramatiq + one committed transaction: CPU per message (workers)",
+         f"{committed['cpu_ms_per_message']:.3f} ms"],
+        ["telemed: worker CPU per Dramatiq message", f"{worker_cpu_ms / per_booking:.2f} ms"],
     ]
     lines.append(["machine CPU busy during the run (all processes, all CPUs)", f"{100 * ours['machine_busy']:.0f} %"])
     for name, value in ours["server_counters_per_booking"].items():
@@ -234,6 +267,8 @@ def _fill(section: Section, ctx: Context, noop: dict[str, Any], ours: dict[str, 
         "processes": scale.processes, "threads": scale.threads, "bookings": ours["bookings"],
         "bookings_per_s": ours["rate"], "overall_bookings_per_s": ours["overall_rate"],
         "messages_per_booking": per_booking, "messages_per_s": ours_msgs, "raw_noop_messages_per_s": raw,
+        "raw_noop_cpu_ms_per_message": noop["cpu_ms_per_message"],
+        "commit_messages_per_s": committed["rate"], "commit_cpu_ms_per_message": committed["cpu_ms_per_message"],
         "zoom_calls_per_booking": ours["zoom_calls_per_booking"],
         "cpu_ms_per_booking": {k: 1000 * v / ours["bookings"] for k, v in ours["cpu_s"].items()},
         "ingest": ingest, "profile_components": dict(profile.by_component), "profile_samples": profile.samples,
@@ -242,7 +277,8 @@ def _fill(section: Section, ctx: Context, noop: dict[str, Any], ours: dict[str, 
                                            f"simulator latency 0 ms, {ours['bookings']} bookings, "
                                            f"{noop['messages']} no-op messages")
     plot = plots.bars(ctx.out / "broker.png", "Dramatiq messages per second (same Redis, same processes × threads)",
-                      ["telemed pipeline", "raw Dramatiq no-op"], [ours_msgs, raw], "messages/s",
+                      ["telemed pipeline", "Dramatiq + 1 commit", "raw Dramatiq no-op"],
+                      [ours_msgs, committed["rate"], raw], "messages/s",
                       line=TARGET_LINE * raw if raw else None, line_label="target: 0.5 × raw")
     if plot:
         section.plots.append(plot)
