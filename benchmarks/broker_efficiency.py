@@ -34,7 +34,8 @@ from benchmarks.timeline import Timeline, follow
 
 ITEM, KEY, TITLE = 1, "broker", "Broker efficiency"
 TARGET = at_least(0.5)
-NOOP_QUEUE = "bench-noop"  # benchmarks.NOOP_QUEUE (importing that module installs its broker)
+NOOP_QUEUE = "bench-noop"  # benchmarks.noop_actor.QUEUE (importing that module installs its broker)
+COMMIT_QUEUE = "bench-commit"  # benchmarks.commit_actor.QUEUE, likewise
 
 
 def run(ctx: Context) -> Section:
@@ -85,16 +86,15 @@ def _fill_noop_queue(stack: Stack, count: int) -> None:
 def _measure_commit(stack: Stack, processes: int, threads: int, count: int) -> dict[str, Any]:
     from sqlalchemy import create_engine
 
-    from benchmarks.commit_actor import QUEUE, TABLE_DDL
     from store.db import normalise_url
 
     engine = create_engine(normalise_url(stack.database_url))
     with engine.begin() as conn:
-        conn.exec_driver_sql(TABLE_DDL)
+        conn.exec_driver_sql("CREATE TABLE bench_commits (n INTEGER NOT NULL)")
     engine.dispose()
     for n in range(count):
-        stack.broker.enqueue(Message(queue_name=QUEUE, actor_name="commit", args=(n,), kwargs={}, options={}))
-    return _measure_noop(stack, processes, threads, count, module="benchmarks.commit_actor", queue=QUEUE,
+        stack.broker.enqueue(Message(queue_name=COMMIT_QUEUE, actor_name="commit", args=(n,), kwargs={}, options={}))
+    return _measure_noop(stack, processes, threads, count, module="benchmarks.commit_actor", queue=COMMIT_QUEUE,
                          label="dramatiq-commit")
 
 

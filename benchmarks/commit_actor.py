@@ -16,8 +16,7 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-QUEUE = "bench-commit"
-TABLE_DDL = "CREATE TABLE bench_commits (n INTEGER NOT NULL)"  # created by the benchmark before the run
+QUEUE = "bench-commit"  # table bench_commits (n INTEGER) is created by the benchmark before the run
 
 broker = RedisBroker(url=os.environ["TELEMED_REDIS_URL"], namespace=os.environ["TELEMED_REDIS_NAMESPACE"])
 dramatiq.set_broker(broker)
