@@ -320,12 +320,12 @@ def measure_tokens(redis_url: str, workdir: Path, processes: int, threads: int, 
                    lifetime: float, database_url: str | None = None) -> list[TokenRow]:
     from cryptography.fernet import Fernet
 
-    from benchmarks.zoom_connect import connect_doctor
     from store import zoom_tokens
     from store.crypto import configure_cipher
     from store.db import Database
     from store.migrate import upgrade
     from zoom.simulator import ZoomSimulator
+    from zoom.simulator.connect import connect_doctor
 
     rows = []
     for token, arms in (("doctor", USER_ARMS), ("account", ACCOUNT_ARMS)):

@@ -1,47 +1,7 @@
-"""Connecting a doctor's Zoom in tests without a browser: authorize at the simulator,
-exchange the code with PKCE, store the pair as the callback would."""
+"""Connecting a doctor's Zoom in tests without a browser (see ``zoom.simulator.connect``)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
-from urllib.parse import parse_qs, urlsplit
+from zoom.simulator.connect import REDIRECT, authorize, connect_doctor
 
-import requests
-
-from store import appointments, zoom_tokens
-from store.db import Database
-from zoom.simulator import ZoomSimulator
-
-REDIRECT = "http://127.0.0.1:9/oauth/zoom/callback"
-
-
-def authorize(sim: ZoomSimulator, user: str) -> dict[str, object]:
-    """The token endpoint's answer for a fresh authorization by ``user``."""
-    sim.authorize_as(user)
-    verifier = secrets.token_urlsafe(64)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
-    answer = requests.get(f"{sim.oauth_url}/authorize", params={
-        "response_type": "code", "client_id": sim.oauth_client_id, "redirect_uri": REDIRECT,
-        "state": "s", "code_challenge": challenge, "code_challenge_method": "S256",
-    }, allow_redirects=False, timeout=5)
-    code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
-    granted = requests.post(f"{sim.oauth_url}/token", data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier,
-    }, auth=(sim.oauth_client_id, sim.oauth_client_secret), timeout=5)
-    assert granted.status_code == 200, granted.text
-    body: dict[str, object] = granted.json()
-    return body
-
-
-def connect_doctor(database: Database, sim: ZoomSimulator, doctor_id: str, email: str,
-                   name: str = "Dr. Test") -> int:
-    """Register the doctor if needed and store a fresh grant for them; the token version."""
-    body = authorize(sim, email)
-    with database.session() as session:
-        if appointments.get_doctor(session, doctor_id) is None:
-            appointments.upsert_doctor(session, id=doctor_id, name=name, email=email, zoom_user=email)
-        grant = zoom_tokens.NewGrant(str(body["access_token"]), str(body["refresh_token"]),
-                                     float(str(body["expires_in"])), str(body["scope"]))
-        return zoom_tokens.connect(session, doctor_id, grant)
+__all__ = ["REDIRECT", "authorize", "connect_doctor"]

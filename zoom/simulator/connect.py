@@ -1,8 +1,6 @@
-"""A doctor's Zoom connection for item 4, made without a browser: consent at the
-simulator, the code exchanged with PKCE, the pair stored as the OAuth callback would.
-
-The benchmark's own copy of ``tests.support.zoom_oauth.connect_doctor``: ``telemed bench``
-runs from the installed package, where ``tests`` is not importable."""
+"""A doctor's Zoom connection made without a browser, for tests and ``telemed bench``:
+consent at the simulator, the code exchanged with PKCE, the pair stored as the OAuth
+callback (``web/oauth.py``) would store it."""
 
 from __future__ import annotations
 
@@ -20,30 +18,32 @@ from zoom.simulator import ZoomSimulator
 REDIRECT = "http://127.0.0.1:9/oauth/zoom/callback"
 
 
-def _authorize(sim: ZoomSimulator, user: str) -> dict[str, object]:
+def authorize(sim: ZoomSimulator, user: str) -> dict[str, object]:
     """The token endpoint's answer for a fresh authorization by ``user``."""
     sim.authorize_as(user)
     verifier = secrets.token_urlsafe(64)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
     answer = requests.get(f"{sim.oauth_url}/authorize", params={
         "response_type": "code", "client_id": sim.oauth_client_id, "redirect_uri": REDIRECT,
-        "state": "bench", "code_challenge": challenge, "code_challenge_method": "S256",
+        "state": "simulated", "code_challenge": challenge, "code_challenge_method": "S256",
     }, allow_redirects=False, timeout=5)
     code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
     granted = requests.post(f"{sim.oauth_url}/token", data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier,
     }, auth=(sim.oauth_client_id, sim.oauth_client_secret), timeout=5)
-    granted.raise_for_status()
+    if granted.status_code != 200:
+        raise RuntimeError(f"the simulator refused the code exchange: {granted.status_code} {granted.text[:200]}")
     body: dict[str, object] = granted.json()
     return body
 
 
-def connect_doctor(database: Database, sim: ZoomSimulator, doctor_id: str, email: str) -> int:
+def connect_doctor(database: Database, sim: ZoomSimulator, doctor_id: str, email: str,
+                   name: str = "Dr. Simulated") -> int:
     """Register the doctor if needed and store a fresh grant for them; the token version."""
-    body = _authorize(sim, email)
+    body = authorize(sim, email)
     with database.session() as session:
         if appointments.get_doctor(session, doctor_id) is None:
-            appointments.upsert_doctor(session, id=doctor_id, name="Dr. Bench", email=email, zoom_user=email)
+            appointments.upsert_doctor(session, id=doctor_id, name=name, email=email, zoom_user=email)
         grant = zoom_tokens.NewGrant(str(body["access_token"]), str(body["refresh_token"]),
                                      float(str(body["expires_in"])), str(body["scope"]))
         return zoom_tokens.connect(session, doctor_id, grant)
