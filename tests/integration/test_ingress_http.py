@@ -51,7 +51,8 @@ def _inbox(database: Database) -> list[InboxEvent]:
 def test_202_accepted_is_committed_then_duplicate(app) -> None:  # type: ignore[no-untyped-def]
     url, recorder, database = app
     body = _event()
-    first = httpx.post(f"{url}/v1/events", content=body, headers=_sign(body))
+    signed_at = int(time.time())
+    first = httpx.post(f"{url}/v1/events", content=body, headers=_sign(body, signed_at))
     assert first.status_code == 202, first.text
     event_id = json.loads(body)["event_id"]
     assert first.json() == {"event_id": event_id, "status": "accepted"}
@@ -59,7 +60,9 @@ def test_202_accepted_is_committed_then_duplicate(app) -> None:  # type: ignore[
     assert row.event_id == event_id and row.status == "pending"
     assert recorder.calls == [("process_event", (event_id,))]  # the id only
     # Signed afresh (another timestamp): the same event again is a duplicate, not a replay.
-    again = httpx.post(f"{url}/v1/events", content=body, headers=_sign(body, int(time.time()) - 1))
+    # (A second earlier than the first, not "now - 1", which is the first's own second
+    # again whenever the clock ticked between the two posts.)
+    again = httpx.post(f"{url}/v1/events", content=body, headers=_sign(body, signed_at - 1))
     assert again.status_code == 202 and again.json() == {"event_id": event_id, "status": "duplicate"}
     assert len(recorder.calls) == 1 and len(_inbox(database)) == 1
 
