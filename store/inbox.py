@@ -62,17 +62,3 @@ def events_for(session: Session, appointment_id: str) -> list[InboxEvent]:
     )
     return list(session.exec(statement))
 
-
-def first_received_at(session: Session, appointment_id: str, version: int) -> datetime | None:
-    """When the inbox first received an event for this version (the end-to-end clock's start)."""
-    from datetime import UTC
-
-    from sqlmodel import func
-
-    received = session.exec(
-        select(func.min(col(InboxEvent.received_at))).where(
-            InboxEvent.appointment_id == appointment_id, InboxEvent.version == version)
-    ).one()
-    if received is not None and received.tzinfo is None:  # an aggregate may skip the column type's conversion
-        received = received.replace(tzinfo=UTC)
-    return received

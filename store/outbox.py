@@ -39,17 +39,9 @@ def has_kind(session: Session, appointment_id: str, kind: str) -> bool:
     return session.exec(statement).first() is not None
 
 
-def mark_sent(session: Session, message: OutboxMessage, ref: str | None = None) -> None:
-    message.status = states.OUTBOX_SENT
-    message.sent_at = utcnow()
-    message.message_ref = ref
-    message.last_error = None
-    session.add(message)
-
-
 def mark_sent_if_pending(session: Session, message_id: int, ref: str | None = None) -> bool:
-    """``mark_sent`` in one UPDATE, only while the row is still pending (the hot path of
-    every delivery: no read first). False when the row was settled meanwhile."""
+    """Record a delivery, in one UPDATE and only while the row is still pending (the hot
+    path of every delivery: no read first). False when the row was settled meanwhile."""
     result = session.execute(
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.status) == states.OUTBOX_PENDING)

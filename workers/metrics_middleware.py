@@ -129,7 +129,7 @@ def observe_end_to_end(received_at: datetime) -> None:
 
     Only notices an event caused count (not reminders or admin alerts, which are due later
     by design: see ``EVENT_DRIVEN_KINDS``); the clock starts when the inbox received that
-    version's first event (``store.inbox.first_received_at``, read with the delivery's data).
+    version's first event (``store.outbox.delivery_view`` reads it with the delivery's data).
     """
     from store.models import utcnow
     from telemed import metrics
