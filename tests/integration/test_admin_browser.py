@@ -63,8 +63,28 @@ def _submit(driver, css: str, then: str) -> None:  # type: ignore[no-untyped-def
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, css).click()
     wait = WebDriverWait(driver, 15)
-    wait.until(expected_conditions.staleness_of(old))
+    wait.until(lambda _: _left_document(old))
     wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, then)))
+
+
+def _left_document(element) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the browser has replaced the document ``element`` belonged to.
+
+    selenium's ``staleness_of`` expects StaleElementReferenceException, but while Chromium swaps
+    documents it may instead answer "Node with given id does not belong to the document" as a
+    plain WebDriverException (seen in CI with Chromium 156). Both mean the old page is gone.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in (error.msg or ""):
+            return True
+        raise
+    return False
 
 
 def test_admin_page_in_chromium(single_pipeline, tmp_path) -> None:  # type: ignore[no-untyped-def]
