@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import threading
 import time
 import typing
 import uuid
@@ -47,23 +48,48 @@ _SIMPLE = (str, int, float, bool, dict, list)
 
 
 class _PoisonAwareConsumer(_RedisConsumer):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slot_freed = threading.Event()
+
     def __next__(self) -> Any:
         while True:
+            if self._saturated():
+                return self._wait_for_a_free_slot()
             try:
                 return super().__next__()
             except DecodeError as exc:
                 # The body was popped from the prefetched batch; the rest is still there.
                 dead_letter_undecodable(self.broker, self.queue_name, exc.data, exc.error)
 
+    def _saturated(self) -> bool:
+        return not self.message_cache and self.outstanding_message_count >= self.prefetch
+
+    def _wait_for_a_free_slot(self) -> None:
+        """Every prefetched message is still being worked on. Dramatiq would sleep its
+        idle-queue backoff here (up to the poll timeout, and growing), although the queue
+        is busy: a worker thread that acks meanwhile then finds no next message and idles.
+        Measured with 1 thread: 8 % of its time. Wait for an ack instead."""
+        self._slot_freed.clear()
+        if self._saturated():  # checked after clear(): an ack in between is not lost
+            self._slot_freed.wait(self.timeout / 1000)
+        return None  # the consumer thread then checks delayed messages and shutdown
+
     # A message written to Redis by hand may lack the Redis id Dramatiq's enqueue adds to
     # its options; acking or nacking it then failed and it stayed fetched for ever.
     def ack(self, message: Any) -> None:
         self._restore_redis_id(message)
-        super().ack(message)
+        try:
+            super().ack(message)
+        finally:
+            self._slot_freed.set()
 
     def nack(self, message: Any) -> None:
         self._restore_redis_id(message)
-        super().nack(message)
+        try:
+            super().nack(message)
+        finally:
+            self._slot_freed.set()
 
     def _restore_redis_id(self, message: Any) -> None:
         if "redis_message_id" in message.options:
