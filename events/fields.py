@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated
 from zoneinfo import available_timezones
@@ -41,6 +41,20 @@ _RFC3339 = re.compile(
 
 
 def _parse_rfc3339(value: object) -> datetime:
+    return _within_utc_range(_parse_offset_time(value))
+
+
+def _within_utc_range(value: datetime) -> datetime:
+    # 9999-12-31T23:59:59-01:00 is a valid RFC 3339 string but lies in year 10000 in UTC,
+    # where the store keeps times: found by the fuzzer as an OverflowError from the store.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the years 1 to 9999 once converted to UTC") from None
+    return value
+
+
+def _parse_offset_time(value: object) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("must carry a UTC offset")

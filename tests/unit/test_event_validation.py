@@ -52,6 +52,9 @@ def test_a_valid_booking_parses_with_aware_times() -> None:
         ("occurred_at", "2026-12-01T08:00:00", "occurred_at"),  # no offset
         ("occurred_at", 1764576000, "occurred_at"),  # unix seconds are not RFC 3339
         ("occurred_at", "2026-02-30T08:00:00Z", "occurred_at"),
+        ("occurred_at", "9999-12-31T23:59:59-23:59", "occurred_at"),  # year 10000 in UTC
+        ("occurred_at", "0001-01-01T00:00:00+01:00", "occurred_at"),  # year 0 in UTC
+        ("appointment__start_time", "9999-12-31T23:00:00-02:00", "appointment.start_time"),
         ("appointment__start_time", "2026-11-30T08:00:00Z", "appointment.start_time"),  # past
         ("appointment__start_time", "2026-12-03 09:30", "appointment.start_time"),
         ("appointment__duration_minutes", 0, "appointment.duration_minutes"),
