@@ -77,9 +77,11 @@ def test_401_for_missing_bad_stale_and_replayed_signatures(app) -> None:  # type
     assert post(wrong).status_code == 401
     assert post(_sign(body, secret="another-secret")).status_code == 401
     assert post(dict(headers, **{"X-Telemed-Signature": "sha256=abc"})).status_code == 401
-    stale = post(_sign(body, timestamp=int(time.time()) - 301))
+    # 10 s past the 300 s window: the server reads its clock a moment later, in a later
+    # second (a future stamp 301 s ahead, signed at x.99, was only 300 s ahead on arrival).
+    stale = post(_sign(body, timestamp=int(time.time()) - 310))
     assert stale.status_code == 401 and "300 s" in stale.json()["detail"]
-    assert post(_sign(body, timestamp=int(time.time()) + 301)).status_code == 401
+    assert post(_sign(body, timestamp=int(time.time()) + 310)).status_code == 401
     tampered = httpx.post(f"{url}/v1/events", content=body.replace(b"H-1", b"H-2"), headers=headers)
     assert tampered.status_code == 401
     assert _inbox(database) == []

@@ -8,6 +8,7 @@ full minute.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -107,9 +108,6 @@ def test_token_storm_six_processes_rotating_tokens(make_pipeline: Any) -> None:
         counters = sim.stats()["counters"]
         grants = counters.get("grant.refresh_token", 0)
         assert counters.get("invalid_grant", 0) == 0
-        # Renewed 1 s before expiry: a grant every ~4 s while calls keep coming.
-        lifetimes = elapsed / lifetime
-        assert 0.5 * lifetimes <= grants <= 1.5 * lifetimes + 2, (grants, elapsed)
         appointments = pipeline.appointments()
         assert len(appointments) == count
         assert all(a.state == states.PROVISIONED for a in appointments.values())
@@ -117,6 +115,13 @@ def test_token_storm_six_processes_rotating_tokens(make_pipeline: Any) -> None:
         assert {m["meeting"]["host_email"] for m in live_meetings(sim)} == {EMAIL}
         as_doctor = [r for r in sim.requests() if r.get("user") == EMAIL]
         assert len(as_doctor) >= count  # every create and update went out with the doctor's token
+        # A token lives 5 s and every call went out with a live one (none rejected), so
+        # calls spread over `span` seconds took at least span / lifetime - 1 fresh tokens
+        # (the first came with the connect). At most: renewed 1 s before expiry, one per
+        # ~4 s of the run, and no stampede when several processes find it due at once.
+        # (The span, not the wall clock: on a loaded machine the calls bunch up.)
+        span = max(r["at"] for r in as_doctor) - min(r["at"] for r in as_doctor)
+        assert math.ceil(span / lifetime) - 1 <= grants <= 1.5 * elapsed / lifetime + 2, (grants, span, elapsed)
         with pipeline.database.session() as session:
             grant = zoom_tokens.load_grant(session, DOCTOR[0])
         assert grant is not None and grant.status == "connected" and grant.version == grants + 1
