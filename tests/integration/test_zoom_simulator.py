@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import io
 import re
+import socket
+import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import redirect_stdout
 from datetime import UTC, datetime, timedelta
@@ -398,3 +401,20 @@ def test_cli_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--latency", "-1"]) == 2
     with pytest.raises(SystemExit):
         main(["--port", "not-a-port"])
+
+
+def test_a_client_that_hangs_up_leaves_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    """A worker that stops resets its idle keep-alive connections; the simulator's output
+    (a demo's, a benchmark's) must not fill with tracebacks for it."""
+    with ZoomSimulator() as sim:
+        for _ in range(3):
+            client = socket.create_connection((sim.host, sim.port), timeout=5)
+            client.sendall(b"GET /v2/users/me HTTP/1.1\r\nHost: sim\r\n\r\n")
+            assert client.recv(4096).startswith(b"HTTP/1.1 404")  # unknown route: answered
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()  # RST while the server waits for the next request line
+        # One more request proves the server lives on, and is only answered once the
+        # resets above have been read.
+        assert requests.get(f"{sim.api_url}/users/me", timeout=5).status_code == 404
+        time.sleep(0.2)
+    assert "Traceback" not in capfd.readouterr().err

@@ -13,6 +13,7 @@ import json
 import logging
 import socket
 import struct
+import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,13 @@ class SimServer(ThreadingHTTPServer):
     # The default listen backlog of 5 drops connection attempts from bursts of clients,
     # which then stall for a full second in TCP's SYN retry.
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up while its keep-alive connection waits for the next
+        # request (a worker stopping) is normal; socketserver would print a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def handler_for(sim: ZoomSimulator) -> type[BaseHTTPRequestHandler]:
