@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import dramatiq
 import redis
@@ -200,12 +200,27 @@ def _create(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome
         start_time=plan.start_time, duration_minutes=plan.duration_minutes, timezone=plan.timezone,
         synced_version=plan.version,
     )
+    behind = False
     if not fresh and created.get("start_time"):
-        # An adopted meeting may carry an older schedule: record what Zoom has, so the
-        # next pass sees the difference and updates it.
+        # An adopted meeting may carry an older schedule (the attempt that created it was
+        # for an earlier version): record what Zoom has, and ask for the next pass, which
+        # sees the difference and updates it. Without that pass the appointment counted
+        # as synced at this version while Zoom kept the old time (found by the chaos run).
         meeting.start_time = datetime.fromisoformat(created["start_time"].replace("Z", "+00:00"))
         meeting.duration_minutes = int(created.get("duration", plan.duration_minutes))
-    return _finish(ctx, appointment_id, plan, meeting_change=meeting, intent_id=intent.id)
+        behind = (_as_utc(meeting.start_time) != _as_utc(plan.start_time)
+                  or meeting.duration_minutes != plan.duration_minutes)
+    outcome = _finish(ctx, appointment_id, plan, meeting_change=meeting, intent_id=intent.id)
+    if behind:
+        log.warning("adopted meeting has an older schedule; updating it", appointment_id=appointment_id,
+                    zoom_meeting_id=meeting.zoom_meeting_id)
+        outcome.resync = True
+    return outcome
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # The store keeps naive UTC; Zoom's answers are aware.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _update(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome:

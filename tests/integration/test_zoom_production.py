@@ -217,3 +217,24 @@ def _sync_message(appointment_id: str) -> Any:
     from dramatiq.message import Message
 
     return Message(queue_name="meetings", actor_name="sync_meeting", args=(appointment_id,), kwargs={}, options={})
+
+
+def test_an_adopted_meeting_made_for_an_older_version_is_moved(make_pipeline: Any) -> None:
+    """The create for version 1 reaches Zoom but its answer is lost; version 2 (a new time)
+    arrives before the retry. Whichever sync adopts the meeting, Zoom ends at version 2's
+    time (the chaos run once ended with the adopted meeting at version 1's time)."""
+    with ZoomSimulator() as sim:
+        pipeline = make_pipeline(sim)
+        sim.inject_fault("drop", method="POST", path_prefix="/v2/users/", count=1)
+        pipeline.start_worker()
+        first, moved = later(minutes=10), later(minutes=95)
+        pipeline.publish([booking("AD-1", 1, first, doctor=DOCTOR)])
+        pipeline.wait_until(lambda: len(sim.meetings()) == 1, what="the create whose answer is lost")
+        pipeline.publish([booking("AD-1", 2, moved, doctor=DOCTOR, type="appointment.rescheduled")])
+        pipeline.wait_settled(timeout=60)
+        [meeting] = live_meetings(sim)
+        assert meeting["meeting"]["start_time"] == moved.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert len(sim.requests(method="POST", path_prefix="/v2/users/")) == 1  # adopted, not made again
+        assert "adopted meeting from an earlier attempt" in pipeline.worker_log()
+        [appointment] = pipeline.appointments().values()
+        assert appointment.state == states.PROVISIONED and appointment.synced_version == 2
