@@ -31,7 +31,7 @@ from telemed import metrics
 from workers.context import WorkerContext
 from workers.leases import LEASE_TTL_S, renewed
 from workers.metrics_middleware import EVENT_DRIVEN_KINDS, observe_end_to_end
-from workers.notifier.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from workers.notifier.errors import DeliveryError, MeetingGone, PermanentDeliveryError, TransientDeliveryError
 from workers.notifier.webhook import WebhookGone
 from workers.reminder_plan import base_kind, is_reminder
 from workers.retry_policy import PermanentFailure, outbox_retry_delay
@@ -115,11 +115,7 @@ def _deliver_locked(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
     snapshot = found
     superseded = superseded_reason(snapshot, utcnow())
     if superseded:
-        _finish(ctx, outbox_id, lambda s, m: outbox.mark_superseded(s, m, superseded))
-        _count(snapshot.channel, snapshot.role, snapshot.template_kind, "superseded")
-        log.info("notification superseded", appointment_id=snapshot.appointment_id, outbox_id=outbox_id,
-                 kind=snapshot.kind, role=snapshot.role, channel=snapshot.channel, outcome="superseded")
-        return DeliveryResult("superseded")
+        return _supersede(ctx, snapshot, superseded)
     if snapshot.channel == "webhook":
         from workers.delivery_webhook import send_webhook
 
@@ -150,6 +146,8 @@ def _attempt(
         follow_ups = disable_after_gone(ctx, outbox_id)
         _count(channel, role, kind, "gone")
         return DeliveryResult("failed", follow_ups)
+    except MeetingGone as exc:
+        return _after_meeting_gone(ctx, outbox_id, channel, role, kind, str(exc))
     except TransientDeliveryError as exc:
         return _retry_or_give_up(ctx, outbox_id, channel, role, kind, str(exc))
     except (PermanentDeliveryError, DeliveryError) as exc:
@@ -174,6 +172,28 @@ def _attempt(
     log.info("notification sent", appointment_id=appointment_id, outbox_id=outbox_id, kind=kind, role=role,
              channel=channel, outcome="sent")
     return DeliveryResult("sent")
+
+
+def _supersede(ctx: WorkerContext, snapshot: Snapshot, reason: str) -> DeliveryResult:
+    _finish(ctx, snapshot.outbox_id, lambda s, m: outbox.mark_superseded(s, m, reason))
+    _count(snapshot.channel, snapshot.role, snapshot.template_kind, "superseded")
+    log.info("notification superseded", appointment_id=snapshot.appointment_id, outbox_id=snapshot.outbox_id,
+             kind=snapshot.kind, role=snapshot.role, channel=snapshot.channel, outcome="superseded")
+    return DeliveryResult("superseded")
+
+
+def _after_meeting_gone(
+    ctx: WorkerContext, outbox_id: int, channel: str, role: str, kind: str, reason: str
+) -> DeliveryResult:
+    """Zoom lost the meeting between reading the row and building the notice. A cancel
+    applied meanwhile makes it superseded (found by the crash-and-fault run: it used to
+    fail for good and alert an admin); otherwise retry, with the store's meeting then."""
+    found = _read(ctx, outbox_id)
+    if found is None:
+        return DeliveryResult("done")
+    if isinstance(found, Snapshot) and (superseded := superseded_reason(found, utcnow())):
+        return _supersede(ctx, found, superseded)
+    return _retry_or_give_up(ctx, outbox_id, channel, role, kind, reason)
 
 
 def _retry_or_give_up(

@@ -22,9 +22,11 @@ from telemed import start_tokens
 from workers.context import WorkerContext
 from workers.delivery import Snapshot
 from workers.notifier import calendar
+from workers.notifier.errors import MeetingGone
 from workers.notifier.messages import DoctorNotice, MeetingTime, NoticeKind, PatientNotice
 from workers.notifier.render import default_renderer, doctor_context, patient_context
-from workers.start_urls import fresh_start_url
+from workers.start_urls import NoLiveMeeting, fresh_start_url
+from zoom.errors import ZoomNotFound
 
 CALENDAR_KINDS = {NoticeKind.INVITE, NoticeKind.UPDATED, NoticeKind.CANCELLED}
 
@@ -96,7 +98,10 @@ def _start_link(ctx: WorkerContext, s: Snapshot) -> tuple[str | None, bool]:
             expires_at=start_tokens.expiry_for(s.start_time, s.duration_minutes),
         )
         return start_tokens.link_for(public_url, token), True
-    url = fresh_start_url(ctx, s.doctor_id, s.zoom_meeting_id, s.host)  # fresh, never stored
+    try:
+        url = fresh_start_url(ctx, s.doctor_id, s.zoom_meeting_id, s.host)  # fresh, never stored
+    except (ZoomNotFound, NoLiveMeeting) as exc:
+        raise MeetingGone("the meeting is no longer in Zoom") from exc
     with ctx.database.session() as session:
         notifications.record_disclosure(session, appointment_id=s.appointment_id, doctor_id=s.doctor_id,
                                         principal=f"doctor:{s.doctor_id}", via=notifications.VIA_MAIL)

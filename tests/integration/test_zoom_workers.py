@@ -263,3 +263,73 @@ def test_no_host_parks_once(ctx: Any, sim: ZoomSimulator) -> None:
     sync_meeting(ctx, "A-1")
     assert _state(ctx, "A-1").state == states.NEEDS_ATTENTION
     assert _alert_kinds(ctx) == ["no_zoom_host"] and sim.requests() == []
+
+
+# The doctor's notice when Zoom loses the meeting on the way -------------------------------
+
+
+def _doctor_invite(ctx: Any, appointment_id: str) -> int:
+    from store import outbox
+
+    with ctx.database.session() as session:
+        [row] = [m for m in outbox.messages_for(session, appointment_id) if m.role == "doctor" and m.kind == "invite"]
+        assert row.id is not None
+        return row.id
+
+
+def _outbox_row(ctx: Any, outbox_id: int) -> Any:
+    from store import outbox
+
+    with ctx.database.session() as session:
+        return outbox.get_message(session, outbox_id)
+
+
+def test_a_cancel_applied_while_the_start_url_is_fetched_supersedes_the_notice(
+        ctx: Any, sim: ZoomSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the crash-and-fault run: the notice was read while the appointment was
+    live, another worker cancelled it and deleted the meeting, then Zoom's 404 for the
+    start_url failed the notice for good and alerted an admin over a normal race."""
+    import workers.delivery_mail
+    from workers.delivery import deliver_notification
+    from workers.sync import sync_meeting
+
+    _book(ctx, "A-1")
+    sync_meeting(ctx, "A-1")
+    outbox_id = _doctor_invite(ctx, "A-1")
+    fetch = workers.delivery_mail.fresh_start_url
+
+    def cancelled_meanwhile(*args: Any) -> str:  # what a second worker does in between
+        with ctx.database.session() as session:
+            appointment = appointments.get_appointment(session, "A-1")
+            assert appointment is not None
+            appointment.desired, appointment.version = states.CANCELLED, 2
+            session.add(appointment)
+        sync_meeting(ctx, "A-1")
+        assert sim.meetings(include_deleted=False) == []
+        return fetch(*args)
+
+    monkeypatch.setattr(workers.delivery_mail, "fresh_start_url", cancelled_meanwhile)
+    assert deliver_notification(ctx, outbox_id).status == "superseded"
+    row = _outbox_row(ctx, outbox_id)
+    assert row.status == "superseded" and "cancelled" in (row.last_error or "")
+    assert _alert_kinds(ctx) == []
+
+
+def test_a_meeting_missing_in_zoom_but_live_in_the_store_is_retried_not_failed(
+        ctx: Any, sim: ZoomSimulator) -> None:
+    import dramatiq
+
+    from workers.delivery import deliver_notification
+    from workers.sync import sync_meeting
+
+    _book(ctx, "A-1")
+    sync_meeting(ctx, "A-1")
+    outbox_id = _doctor_invite(ctx, "A-1")
+    [meeting] = sim.meetings()
+    assert sim.state.delete_meeting(int(meeting["id"]))  # deleted in Zoom by hand
+    with pytest.raises(dramatiq.Retry):
+        deliver_notification(ctx, outbox_id)
+    row = _outbox_row(ctx, outbox_id)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.last_error == "the meeting is no longer in Zoom"
+    assert _alert_kinds(ctx) == []

@@ -19,5 +19,11 @@ class TransientDeliveryError(DeliveryError):
     """Try again later: connection refused/reset, timeout, 4xx reply."""
 
 
+class MeetingGone(TransientDeliveryError):
+    """Zoom no longer has the meeting this notice was being built for: usually a cancel or
+    a move applied while the notice was on its way (a race, not an outage). The relay reads
+    the appointment again: the notice is then superseded, or retried with the new meeting."""
+
+
 class PermanentDeliveryError(DeliveryError):
     """Retrying this message will not help: 5xx reply, failed AUTH, TLS misconfiguration."""
