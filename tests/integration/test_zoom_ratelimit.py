@@ -13,7 +13,7 @@ import redis
 from zoom.client import ZoomClient
 from zoom.errors import ZoomRateLimited
 from zoom.policy import build_meeting_request, generate_passcode, make_marker
-from zoom.ratelimit import SAFETY, DailyQuota, RateLimiter
+from zoom.ratelimit import SAFETY, WINDOW_ALLOWANCE_MS, DailyQuota, RateLimiter
 from zoom.simulator import ZoomSimulator
 from zoom.tokens import StaticTokenProvider
 
@@ -71,6 +71,19 @@ def test_a_late_caller_does_not_squeeze_the_next_one(redis_client: redis.Redis, 
     assert limiter.acquire("s", "Medium") == 0
     limiter.acquire("s", "Medium")  # must still wait a whole interval after the late one
     assert time.monotonic() - gone >= 0.09
+
+
+def test_any_limit_plus_one_slots_span_more_than_a_second(redis_client: redis.Redis, redis_namespace: str) -> None:
+    """At the full plan rate the interval alone would put 6 slots of a 5/s limit exactly
+    one second apart: a request delayed on its way would then make 6 in Zoom's second."""
+    limiter = RateLimiter(redis_client, {"Medium": 5}, namespace=redis_namespace, safety=1.0)
+    assert limiter.effective_rate("Medium") == pytest.approx(5 / (1 + WINDOW_ALLOWANCE_MS / 1000))
+    taken = []
+    for _ in range(11):
+        limiter.acquire("s", "Medium")
+        taken.append(time.monotonic())
+    spans = [later - first for first, later in zip(taken, taken[5:], strict=False)]
+    assert min(spans) >= 1.0 + WINDOW_ALLOWANCE_MS / 1000 - 0.01  # less only by our own clock's jitter
 
 
 def test_daily_quota(redis_client: redis.Redis, redis_namespace: str) -> None:
