@@ -49,6 +49,15 @@ def busiest_second(times: Sequence[float]) -> int:
     return best
 
 
+def shortest_span(times: Sequence[float], count: int) -> float | None:
+    """The least time any ``count`` consecutive events took (``times`` sorted): for the
+    plan's limit + 1 creates, how far under Zoom's one-second window the closest came
+    (under 1 s: a 429). None when there are fewer than ``count``."""
+    if count < 2 or len(times) < count:
+        return None
+    return min(times[i + count - 1] - times[i] for i in range(len(times) - count + 1))
+
+
 def rate_between(times: Sequence[float], low: float = 0.1, high: float = 0.9) -> float | None:
     """Events per second between the ``low`` and ``high`` fractions of them (``times``
     sorted): start-up and the stragglers left out. ``rate_between(t, 0, 1)`` is first to

@@ -166,7 +166,14 @@ def test_grants_while_valid_counts_later_grants_inside_each_lifetime() -> None:
 
 
 def test_create_rates_and_429s_come_from_the_request_log() -> None:
-    from benchmarks.zoom_log import answers_429, busiest_second, created_times, rate_between, route
+    from benchmarks.zoom_log import (
+        answers_429,
+        busiest_second,
+        created_times,
+        rate_between,
+        route,
+        shortest_span,
+    )
 
     assert route("POST", "/v2/users/d-1@clinic.example/meetings") == "POST /users/{id}/meetings"
     assert route("GET", "/v2/meetings/123") == "GET /meetings/{id}"
@@ -183,6 +190,9 @@ def test_create_rates_and_429s_come_from_the_request_log() -> None:
     assert rate_between(times[:1]) is None
     assert busiest_second(times) == 16  # a sliding one-second window holds 16 of them
     assert busiest_second(sorted([*times, 0.99])) == 17
+    assert shortest_span(times, 17) == pytest.approx(1.0)  # 17 of them: 16 gaps of 1/16 s
+    assert shortest_span(sorted([*times, 0.99]), 17) == pytest.approx(1 - 1 / 16)  # one more inside a second
+    assert shortest_span(times[:3], 17) is None
     assert answers_429(log) == {"POST /users/{id}/meetings": 2, "GET /meetings/{id}": 1}
 
 
