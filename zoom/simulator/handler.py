@@ -63,6 +63,11 @@ class SimHandler(BaseHTTPRequestHandler):
     wbufsize = -1
     disable_nagle_algorithm = True
 
+    def parse_request(self) -> bool:
+        # The request line has just come in: its arrival, before any of our own parsing.
+        self._arrived, self._arrived_wall = time.monotonic(), time.time()
+        return bool(super().parse_request())
+
     def do_GET(self) -> None:
         self._serve()
 
@@ -98,6 +103,7 @@ class SimHandler(BaseHTTPRequestHandler):
             query=dict(parse_qsl(parts.query)),
             headers={k.lower(): v for k, v in self.headers.items()},
             base_url=sim.base_url,
+            arrived=self._arrived,
         )
         content_type = self.headers.get("Content-Type", "")
         if raw and "application/x-www-form-urlencoded" in content_type:
@@ -179,7 +185,8 @@ class SimHandler(BaseHTTPRequestHandler):
             "json": None if request.json is _INVALID_JSON else request.json,
             "form": _without_secrets(request.form),
             "status": status,
-            "at": time.time(),
+            "at": time.time(),  # when answered
+            "arrived": self._arrived_wall,  # when its request line came in
         }
         if request.token_user:
             entry["user"] = request.token_user  # whose own token was used (an email, no secret)

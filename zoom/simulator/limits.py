@@ -1,7 +1,11 @@
 """Zoom's rate limits as the simulator enforces them, and the 429 answers they produce.
 
 Per-second limits are per account and rate-limit category (Light, Medium, ...), counted
-over a sliding one-second window; only answered requests count. The per-user daily cap
+over a sliding one-second window of arrival times; only answered requests count. A
+request counts from when its request line came in, as at Zoom's edge, not from when this
+Python process got round to checking it: on a busy host the simulator's own threads
+(parsing, JSON, the GIL) would otherwise reorder and squeeze arrivals by tens of ms and
+answer 429s that Zoom would not. The per-user daily cap
 on meeting create/update lives in the state (it is a per-host count). Bodies and headers
 follow Zoom's rate-limit documentation: ``X-RateLimit-Category``, ``X-RateLimit-Type``
 (``QPS`` or ``Daily-limit``), and for the daily cap ``X-RateLimit-Limit``,
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -34,26 +38,32 @@ class RateWindows:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._windows: dict[tuple[str, str], deque[float]] = {}
+        self._windows: dict[tuple[str, str], list[float]] = {}  # admitted arrival times, sorted
         self.per_second: dict[str, float] = {}  # category -> limit; absent: unlimited
 
     def reset(self) -> None:
         with self._lock:
             self._windows.clear()
 
-    def admit(self, account: str, category: str) -> bool:
-        """Count the request if the window has room; False means answer 429."""
+    def admit(self, account: str, category: str, arrived: float | None = None) -> bool:
+        """Count the request if every one-second window holding its arrival (``arrived``,
+        on this object's clock; default: now) has room; False means answer 429. Checked
+        out of order, a request must not fill a window that ends at a later arrival
+        admitted before it."""
         limit = self.per_second.get(category)
         if limit is None:
             return True
-        now = self._clock()
+        at = self._clock() if arrived is None else arrived
         with self._lock:
-            window = self._windows.setdefault((account, category), deque())
-            while window and window[0] <= now - 1.0:
-                window.popleft()
-            if len(window) >= limit:
+            times = self._windows.setdefault((account, category), [])
+            if times:  # nothing arrives two seconds out of order: older ones hold no window
+                del times[:bisect_right(times, times[-1] - 2.0)]
+            if bisect_right(times, at) - bisect_right(times, at - 1.0) >= limit:
                 return False
-            window.append(now)
+            for end in times[bisect_right(times, at):bisect_left(times, at + 1.0)]:
+                if bisect_right(times, end) - bisect_right(times, end - 1.0) >= limit:
+                    return False
+            insort(times, at)
             return True
 
 

@@ -54,7 +54,7 @@ def _authorized(category: str) -> Any:
             request.token_user = state.token_user(token)
             # A user-level token acts in that user's own account.
             account = request.token_user or state.credentials.account_id
-            if not state.rate_windows.admit(account, category):
+            if not state.rate_windows.admit(account, category, request.arrived):
                 state.count("rate_limited.qps")
                 return limits.qps_limited(category)
             return handler(state, request, match)

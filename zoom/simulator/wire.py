@@ -22,6 +22,8 @@ class SimRequest:
     base_url: str = ""
     # Set by the bearer check: the user a user-level token acts for (None: account token).
     token_user: str | None = None
+    # When the request line came in (time.monotonic): what the rate limits count.
+    arrived: float | None = None
 
 
 @dataclass
