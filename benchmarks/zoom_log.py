@@ -32,6 +32,12 @@ def created_times(log: Iterable[dict[str, Any]]) -> list[float]:
     return sorted(float(e["at"]) for e in log if e["status"] == 201 and is_create(e))
 
 
+def created_arrivals(log: Iterable[dict[str, Any]]) -> list[float]:
+    """When each successful create's request line reached Zoom (what its per-second limit
+    counts), in order; the answer time where the log has no arrival."""
+    return sorted(float(e.get("arrived", e["at"])) for e in log if e["status"] == 201 and is_create(e))
+
+
 def answers_429(log: Iterable[dict[str, Any]]) -> dict[str, int]:
     """429 answers per endpoint kind, most first."""
     counts = Counter(route(e["method"], e["path"]) for e in log if e["status"] == 429)

@@ -169,6 +169,7 @@ def test_create_rates_and_429s_come_from_the_request_log() -> None:
     from benchmarks.zoom_log import (
         answers_429,
         busiest_second,
+        created_arrivals,
         created_times,
         rate_between,
         route,
@@ -193,6 +194,8 @@ def test_create_rates_and_429s_come_from_the_request_log() -> None:
     assert shortest_span(times, 17) == pytest.approx(1.0)  # 17 of them: 16 gaps of 1/16 s
     assert shortest_span(sorted([*times, 0.99]), 17) == pytest.approx(1 - 1 / 16)  # one more inside a second
     assert shortest_span(times[:3], 17) is None
+    log[0]["arrived"] = -0.5  # counted by arrival where the log has it
+    assert created_arrivals(log)[:2] == [-0.5, 1 / 16]
     assert answers_429(log) == {"POST /users/{id}/meetings": 2, "GET /meetings/{id}": 1}
 
 
