@@ -137,9 +137,7 @@ class RateLimiter:
         interval = self._interval_ms.get(category)
         if interval is None:
             return 0.0
-        # One hash tag for both keys: a script's keys must share a Redis Cluster slot.
-        key = f"{self._namespace}:zoom:rate:{{{_digest(scope)}:{category.lower()}}}"
-        keys = [key, f"{key}:sent"]
+        keys = self.keys(scope, category)
         args = [interval, TOLERANCE_MS, self._count[category], self._window_ms]
         waited_ms = 0.0
         while True:
@@ -159,6 +157,12 @@ class RateLimiter:
                 )
             self._sleep(wait_ms / 1000.0)
             waited_ms += wait_ms
+
+    def keys(self, scope: str, category: str) -> list[str]:
+        """The pacer's Redis keys: the next due time, and the last slots (newest first, ms)."""
+        # One hash tag for both keys: a script's keys must share a Redis Cluster slot.
+        key = f"{self._namespace}:zoom:rate:{{{_digest(scope)}:{category.lower()}}}"
+        return [key, f"{key}:sent"]
 
     def for_scope(self, scope: str) -> Callable[[str], float]:
         """The hook a :class:`~zoom.client.ZoomClient` calls before each request."""
