@@ -109,10 +109,15 @@ def test_daily_quota(redis_client: redis.Redis, redis_namespace: str) -> None:
 def test_paced_clients_stay_under_zoom_limits(
     redis_client: redis.Redis, redis_namespace: str
 ) -> None:
-    """Eight threads in two 'processes' creating as fast as they can: no 429 from Zoom."""
+    """Eight threads in two 'processes' creating as fast as they can: no 429 from Zoom.
+
+    At 80 % of the limit, 11 slots span at least 1.235 s: this checks that the two pacers
+    share one schedule, with room for a loaded test machine to delay a request (once, in
+    CI with three test processes, 60 ms was not enough). How close production's 95 % and
+    1.06 s come to the limit is measured by ``telemed bench --only 3``, not here."""
     with ZoomSimulator(rate_limits={"Medium": 10, "Light": 20}) as sim:
         token = sim.issue_token()
-        limiters = [RateLimiter(redis_client, {"Medium": 10, "Light": 20}, namespace=redis_namespace)
+        limiters = [RateLimiter(redis_client, {"Medium": 10, "Light": 20}, namespace=redis_namespace, safety=0.8)
                     for _ in range(2)]
         clients = [ZoomClient(sim.api_url, StaticTokenProvider(token), limiter=limiters[i].for_scope("acct"))
                    for i in range(2)]
