@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -47,7 +47,7 @@ def find_orphans(
         found = _MARKER.search(str(meeting.get("agenda") or ""))
         if found is None or int(meeting.get("id") or 0) in owned_ids:
             continue  # not ours, or ours and in use
-        created = _parse_time(meeting.get("created_at"))
+        created = policy.parse_zoom_time(meeting.get("created_at"))
         if created is None or now - created < grace:
             continue  # too young: its create may not be recorded yet
         owner = marker_owner.get(found.group(0))
@@ -91,10 +91,3 @@ def sweep_orphans_job(ctx: WorkerContext) -> dict[str, int]:
             log.warning("orphan sweep skipped a host", doctor_id=doctor_id, error_type=type(exc).__name__)
     return report
 
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

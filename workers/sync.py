@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import dramatiq
 import redis
@@ -206,10 +206,12 @@ def _create(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome
         # for an earlier version): record what Zoom has, and ask for the next pass, which
         # sees the difference and updates it. Without that pass the appointment counted
         # as synced at this version while Zoom kept the old time (found by the chaos run).
-        meeting.start_time = datetime.fromisoformat(created["start_time"].replace("Z", "+00:00"))
+        zoom_start = policy.parse_zoom_time(created["start_time"])
+        if zoom_start is None:
+            raise ValueError("Zoom answered a start_time that is not a time")
+        meeting.start_time = zoom_start
         meeting.duration_minutes = int(created.get("duration", plan.duration_minutes))
-        behind = (_as_utc(meeting.start_time) != _as_utc(plan.start_time)
-                  or meeting.duration_minutes != plan.duration_minutes)
+        behind = zoom_start != policy.as_utc(plan.start_time) or meeting.duration_minutes != plan.duration_minutes
     outcome = _finish(ctx, appointment_id, plan, meeting_change=meeting, intent_id=intent.id)
     if behind:
         log.warning("adopted meeting has an older schedule; updating it", appointment_id=appointment_id,
@@ -217,10 +219,6 @@ def _create(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome
         outcome.resync = True
     return outcome
 
-
-def _as_utc(moment: datetime) -> datetime:
-    # The store keeps naive UTC; Zoom's answers are aware.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _update(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome:

@@ -209,6 +209,20 @@ def _check_timezone(timezone: str) -> str:
     return timezone
 
 
+def as_utc(moment: datetime) -> datetime:
+    """Aware UTC; a naive time is taken as UTC (Zoom's ``...Z`` strings, our store)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_zoom_time(value: Any) -> datetime | None:
+    """A timestamp from Zoom's answers (``2026-12-08T18:23:00Z``) as aware UTC; None when
+    it is not one."""
+    try:
+        return as_utc(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return None
+
+
 def _same_instant(wanted: object, got: object) -> bool:
     try:
         a = datetime.fromisoformat(str(wanted))
