@@ -388,7 +388,7 @@ def measure_rates(redis_url: str, processes: int, threads: int, seconds: float, 
                   safety: float = 0.0) -> list[RateRow]:
     """Both bare-thread arms; ``safety`` overrides the pacer's ``SAFETY`` (trials of
     another margin without editing it)."""
-    from benchmarks.zoom_log import busiest_second, shortest_span
+    from benchmarks.zoom_log import busiest_second, created_arrivals, shortest_span_ms
     from zoom.simulator import ZoomSimulator
 
     rows = []
@@ -402,13 +402,12 @@ def measure_rates(redis_url: str, processes: int, threads: int, seconds: float, 
         # before the end may finish after it; they are left out for both arms).
         end = arm.start_at + seconds
         created = sorted(entry["at"] for entry in log if entry["status"] == 201 and entry["at"] <= end)
-        arrivals = sorted(entry["arrived"] for entry in log if entry["status"] == 201 and entry["at"] <= end)
         rows.append(RateRow(
             arm=name, processes=processes, threads=threads, seconds=seconds, limit_per_second=limit,
             created=len(created), created_per_second=round(len(created) / seconds, 2),
             share_of_limit=round(len(created) / seconds / limit, 3), busiest_second=busiest_second(created),
-            least_ms_for_limit_plus_one=None if (span := shortest_span(arrivals, int(limit) + 1)) is None
-            else round(span * 1000, 1),
+            least_ms_for_limit_plus_one=shortest_span_ms(
+                created_arrivals(e for e in log if e["at"] <= end), int(limit) + 1),
             answers_429=sum(1 for entry in log if entry["status"] == 429 and entry["at"] <= end),
         ))
     return rows

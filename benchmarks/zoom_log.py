@@ -64,6 +64,12 @@ def shortest_span(times: Sequence[float], count: int) -> float | None:
     return min(times[i + count - 1] - times[i] for i in range(len(times) - count + 1))
 
 
+def shortest_span_ms(times: Sequence[float], count: int) -> float | None:
+    """:func:`shortest_span` in milliseconds, to a tenth, as the tables show it."""
+    span = shortest_span(times, count)
+    return None if span is None else round(span * 1000, 1)
+
+
 def rate_between(times: Sequence[float], low: float = 0.1, high: float = 0.9) -> float | None:
     """Events per second between the ``low`` and ``high`` fractions of them (``times``
     sorted): start-up and the stragglers left out. ``rate_between(t, 0, 1)`` is first to

@@ -127,11 +127,7 @@ def _row(name: str, paced: bool, ctx: Context, spread: int, done: int, seconds: 
         limit_per_second=limit, done=done, created=len(created), creates_per_second=round(steady, 2),
         creates_per_second_first_to_last=round(zoom_log.rate_between(created, 0.0, 1.0) or 0.0, 2),
         share_of_limit=round(steady / limit, 3), busiest_second=zoom_log.busiest_second(created),
-        span_of_closest_21_creates_ms=_ms(zoom_log.shortest_span(zoom_log.created_arrivals(log), int(limit) + 1)),
+        span_of_closest_21_creates_ms=zoom_log.shortest_span_ms(zoom_log.created_arrivals(log), int(limit) + 1),
         answers_429=sum(refused.values()),
         answers_429_by_endpoint=", ".join(f"{kind}: {n}" for kind, n in refused.items()) or "none",
         daily_429=counters.get("rate_limited.daily", 0), seconds=round(seconds, 1))
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 1)
