@@ -82,3 +82,42 @@ def test_revoking_the_key_ends_the_session(admin) -> None:  # type: ignore[no-un
     with httpx.Client() as stranger:
         stranger.cookies.set("telemed_admin", "forged.cookie.value", path="/admin")
         assert stranger.get(f"{url}/admin").status_code == 303
+
+
+def test_a_cookie_saved_before_sign_out_is_refused(admin) -> None:  # type: ignore[no-untyped-def]
+    url, admin_key, _, _ = admin
+    with httpx.Client() as client:
+        _sign_in(client, url, admin_key)
+        saved = client.cookies.get("telemed_admin", path="/admin")
+        assert saved and client.get(f"{url}/admin").status_code == 200
+        signed_out = client.post(f"{url}/admin/logout", data={"csrf": _csrf(client.get(f"{url}/admin").text)})
+        assert signed_out.status_code == 303 and signed_out.headers["location"] == "/admin/login"
+    with httpx.Client() as replay:
+        replay.cookies.set("telemed_admin", saved, path="/admin")
+        answer = replay.get(f"{url}/admin")
+        assert answer.status_code == 303 and answer.headers["location"] == "/admin/login"
+        retry = replay.post(f"{url}/admin/dead-letters/some-id/retry", data={"csrf": "0" * 64})
+        assert retry.status_code == 303 and retry.headers["location"] == "/admin/login"
+
+
+def test_another_session_of_the_same_key_survives_a_sign_out(admin) -> None:  # type: ignore[no-untyped-def]
+    url, admin_key, _, _ = admin
+    with httpx.Client() as first, httpx.Client() as second:
+        _sign_in(first, url, admin_key)
+        _sign_in(second, url, admin_key)
+        first.post(f"{url}/admin/logout", data={"csrf": _csrf(first.get(f"{url}/admin").text)})
+        assert second.get(f"{url}/admin").status_code == 200
+
+
+def test_sign_in_without_redis_is_refused_plainly(database: Database, redis_namespace: str) -> None:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    with database.session() as s:
+        _, admin_key = api_keys.create_key(s, "admin", "test")
+    dead_redis = redis.Redis(host="127.0.0.1", port=9, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+    with running_app(web_services(settings_for(redis_namespace), database, dead_redis)) as url, \
+            httpx.Client() as client:
+        answer = _sign_in(client, url, admin_key)
+        assert answer.status_code == 503 and "Redis does not answer" in answer.text
+        assert "telemed_admin=" not in answer.headers.get("set-cookie", "").replace("telemed_admin_login", "")

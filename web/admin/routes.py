@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import redis
 import structlog
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -51,6 +52,12 @@ def _admin(request: Request, svc: WebServices) -> auth.AdminSession | None:
     found = auth.read_session(svc.settings.fernet_keys, request.cookies.get(auth.SESSION_COOKIE))
     if found is None:
         return None
+    try:
+        if not auth.on_record(svc.redis, svc.settings.redis_namespace, found):
+            return None  # signed out (a saved copy of the cookie), or lapsed
+    except redis.RedisError as exc:  # fail closed: a session we cannot check is no session
+        log.warning("admin session check failed: Redis does not answer", error_type=type(exc).__name__)
+        return None
     with svc.database.session() as s:
         key = next((k for k in api_keys.list_keys(s) if k.prefix == found.key_prefix), None)
     if key is None or key.revoked_at is not None or key.role != "admin":
@@ -67,9 +74,9 @@ def login_form(request: Request, svc: WebServices = Depends(services)) -> Respon
     return _login_page(request, svc)
 
 
-def _login_page(request: Request, svc: WebServices, error: str | None = None) -> Response:
+def _login_page(request: Request, svc: WebServices, error: str | None = None, status: int = 401) -> Response:
     nonce = auth.new_nonce()
-    response = _page("login.html.j2", status=401 if error else 200, error=error,
+    response = _page("login.html.j2", status=status if error else 200, error=error,
                      csrf=auth.csrf_token(svc.settings.fernet_keys, "login", nonce))
     response.set_cookie(auth.LOGIN_COOKIE, nonce, max_age=900, httponly=True, samesite="strict",
                         secure=_secure(request, svc), path="/admin")
@@ -87,7 +94,12 @@ def login(request: Request, api_key: str = Form(""), csrf: str = Form(""),
     if who is None or who.role != "admin" or who.key_prefix is None:
         log.warning("admin sign-in refused", outcome="refused")
         return _login_page(request, svc, error="That is not an active admin API key.")
-    cookie, _ = auth.make_session(keys, who.key_prefix)
+    cookie, session = auth.make_session(keys, who.key_prefix)
+    try:
+        auth.remember(svc.redis, svc.settings.redis_namespace, session)
+    except redis.RedisError as exc:
+        log.warning("admin sign-in failed: Redis does not answer", error_type=type(exc).__name__)
+        return _login_page(request, svc, error="Sign-in is unavailable: Redis does not answer.", status=503)
     response = RedirectResponse("/admin", status_code=303, headers=HEADERS)
     response.set_cookie(auth.SESSION_COOKIE, cookie, max_age=auth.SESSION_MAX_AGE, httponly=True,
                         samesite="strict", secure=_secure(request, svc), path="/admin")
@@ -100,6 +112,14 @@ def login(request: Request, api_key: str = Form(""), csrf: str = Form(""),
 def logout(request: Request, csrf: str = Form(""), svc: WebServices = Depends(services)) -> Response:
     admin = _admin(request, svc)
     if admin is not None and auth.csrf_ok(svc.settings.fernet_keys, "session", admin.nonce, csrf):
+        # Ends the session on the server: the browser deleting its cookie is only a courtesy.
+        try:
+            auth.forget(svc.redis, svc.settings.redis_namespace, admin)
+        except redis.RedisError as exc:
+            log.warning("admin sign-out failed: Redis does not answer", error_type=type(exc).__name__)
+            return _login_page(request, svc, status=503,
+                               error="Sign-out did not reach Redis; sign out again when it answers.")
+        log.info("admin signed out", outcome="signed_out")
         response = _to_login()
         response.delete_cookie(auth.SESSION_COOKIE, path="/admin")
         return response

@@ -1,9 +1,11 @@
 """Admin sign-in: an admin API key once, then a signed, expiring session cookie.
 
 The cookie holds the key's public prefix and a random nonce, signed with itsdangerous
-under the TELEMED_SECRET_KEYS keys (newest signs, any verifies; its own salt). Every
-request checks that the key still exists, is an admin key and is not revoked, so revoking
-the key ends its sessions. CSRF: each form carries an HMAC of the session nonce (or, on
+under the TELEMED_SECRET_KEYS keys (newest signs, any verifies; its own salt). A valid
+signature is not enough: the session must also still be on record in Redis (written at
+sign-in with a relative TTL of SESSION_MAX_AGE, deleted at sign-out), so a copy of the
+cookie saved before sign-out is refused. Every request also checks that the key still
+exists, is an admin key and is not revoked, so revoking the key ends its sessions. CSRF: each form carries an HMAC of the session nonce (or, on
 the login form, of a pre-login cookie's nonce); a POST without the matching token is
 refused. Cookies are HttpOnly, SameSite=Strict, scoped to /admin, Secure over HTTPS.
 """
@@ -16,6 +18,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import redis
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 SESSION_COOKIE = "telemed_admin"
@@ -54,6 +57,27 @@ def read_session(keys: Sequence[str], cookie: str | None) -> AdminSession | None
     if not isinstance(data, dict) or not isinstance(data.get("p"), str) or not isinstance(data.get("n"), str):
         return None
     return AdminSession(data["p"], data["n"])
+
+
+def _record_key(namespace: str, session: AdminSession) -> str:
+    # The nonce's hash, not the nonce: whoever reads Redis learns nothing to forge a CSRF token with.
+    return f"{namespace}:admin:session:{hashlib.sha256(session.nonce.encode()).hexdigest()}"
+
+
+def remember(client: redis.Redis, namespace: str, session: AdminSession) -> None:
+    """Put a new session on record; it lapses on its own after SESSION_MAX_AGE (Redis's clock)."""
+    client.set(_record_key(namespace, session), session.key_prefix, ex=SESSION_MAX_AGE)
+
+
+def on_record(client: redis.Redis, namespace: str, session: AdminSession) -> bool:
+    """True while the session has not been signed out (or lapsed), for the key it was made for."""
+    stored = client.get(_record_key(namespace, session))
+    held = stored.decode() if isinstance(stored, bytes) else stored
+    return held is not None and hmac.compare_digest(str(held), session.key_prefix)
+
+
+def forget(client: redis.Redis, namespace: str, session: AdminSession) -> None:
+    client.delete(_record_key(namespace, session))
 
 
 def csrf_token(keys: Sequence[str], purpose: str, nonce: str) -> str:
