@@ -33,7 +33,7 @@ from typing import Any, Literal, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from telemed.redaction import redact_event_dict, scrub_text
+from telemed.redaction import mask_request_target, redact_event_dict, scrub_text
 
 __all__ = [
     "LogFormat",
@@ -101,6 +101,33 @@ def _foreign_stack_info(logger: WrappedLogger, method: str, event_dict: EventDic
     stack = event_dict.pop("stack_info", None)
     if isinstance(stack, str):
         event_dict["stack"] = stack
+    return event_dict
+
+
+# uvicorn's access line: '%s - "%s %s HTTP/%s" %d' (client, method, raw target, version, status).
+_ACCESS_LOGGER = "uvicorn.access"
+_ACCESS_TARGET_ARG = 2
+
+
+def _mask_access_target(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    """Re-render uvicorn's access line with the request target masked by its structure.
+
+    The raw target is whatever the client sent ("/start/%2565yJ..."): the content scanner
+    looks for shapes, so the path is judged here, decoded, before the line is formatted.
+    """
+    # The formatter hands every foreign record's arguments over (pass_foreign_args); the
+    # message is already rendered from them, so they go, unread, for all other records.
+    raw_args = event_dict.pop("positional_args", None)
+    record = event_dict.get("_record")
+    if record is None or record.name != _ACCESS_LOGGER or not isinstance(raw_args, tuple):
+        return event_dict
+    args = list(raw_args)
+    if len(args) > _ACCESS_TARGET_ARG and isinstance(args[_ACCESS_TARGET_ARG], str):
+        args[_ACCESS_TARGET_ARG] = mask_request_target(args[_ACCESS_TARGET_ARG])
+        try:
+            event_dict["event"] = str(record.msg) % tuple(args)
+        except (TypeError, ValueError):  # not the format we know: mask the whole line
+            event_dict["event"] = "access line withheld (unknown format)"
     return event_dict
 
 
@@ -184,9 +211,11 @@ def configure_logging(
             *_shared_processors(),
             structlog.stdlib.ExtraAdder(),
             _foreign_stack_info,
+            _mask_access_target,
             *redaction_tail,
         ],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        pass_foreign_args=True,  # for _mask_access_target, which removes them
     )
     handler = _RedactingStreamHandler(stream) if stream is not None else _StderrRedactingHandler()
     setattr(handler, _HANDLER_FLAG, True)

@@ -38,7 +38,7 @@ from enum import Enum
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Final
-from urllib.parse import unquote_plus
+from urllib.parse import quote, unquote, unquote_plus
 
 from structlog.processors import format_exc_info
 
@@ -46,6 +46,7 @@ __all__ = [
     "ALLOWED_KEYS",
     "REDACTED",
     "is_sensitive_key",
+    "mask_request_target",
     "redact_event_dict",
     "redact_value",
     "scrub_text",
@@ -205,6 +206,28 @@ _BLANKS: Final = re.compile(r"[ \t]*")
 _SEPARATOR: Final = re.compile(r"[\"']?[ \t]*[=:][ \t]*")
 _GAP: Final = re.compile(r"[\"']?[ \t]*[=:][ \t]*|[ \t]+")
 
+# Path segments after which the rest of a path is a credential: a doctor's signed start
+# link (/start/<token>). Recognised by the path's structure, not the token's shape, and in
+# any percent-encoding: "/%73tart%2F%2565yJ..." reaches the same route as "/start/eyJ..."
+# once decoded (twice, for a proxy that decodes too), and an access log prints it raw.
+SECRET_PATH_SEGMENTS: Final = ("start",)
+
+
+def _any_encoding(text: str) -> str:
+    """*text* as a pattern where each character may also be percent-encoded, any number
+    of times over ("e", "%65", "%2565", ...). Use under (?i): hex digits in either case."""
+    return "".join(f"(?:{re.escape(c)}|%(?:25)*{ord(c):02x})" for c in text)
+
+
+_SLASH: Final = _any_encoding("/")
+_SECRET_PATH: Final = (
+    "(?i:" + _SLASH
+    + "(?P<sp_name>" + "|".join(_any_encoding(name) for name in SECRET_PATH_SEGMENTS) + ")"
+    + _SLASH + r")[^\s\"'<>?#]+"
+)
+# "=" in any encoding: "?token%3D<secret>" still leaves a credential in the log line.
+_EQUALS: Final = _any_encoding("=")
+
 _BRANCHES: Final[dict[str, str]] = {
     # Anchored on "KEY-----" alone, so a branch that ate "-----BEGIN PRIVATE" leaves no
     # key body behind.
@@ -226,8 +249,10 @@ _BRANCHES: Final[dict[str, str]] = {
     "email": r"(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}[A-Za-z0-9_\-=]*",
     # A Zoom start path without scheme ("/s/123456789?zak=..."): the host's credential.
     "spath": r"/s/\d{5,}[^\s\"'<>]*",
-    # A relative URL's query ("/oauth/callback?code=...").
-    "rquery": r"\?[A-Za-z0-9_.~%+\-\[\]]+=[^\s\"'<>#]*",
+    # Our own secret-bearing paths, whatever their encoding ("/start/<token>").
+    "secretpath": _SECRET_PATH,
+    # A relative URL's query ("/oauth/callback?code=...", "/oauth/zoom/connect?token=...").
+    "rquery": r"\?[A-Za-z0-9_.~%+\-\[\]]+(?i:" + _EQUALS + r")[^\s\"'<>#]*",
     # key=value, "key": value, 'key': value, key: "value" -- judged by the key's name.
     # The closing quote is optional on its own: a branch before may have eaten the
     # opening one.
@@ -263,8 +288,8 @@ _BIT: Final[dict[str, int]] = {name: 1 << i for i, name in enumerate(_ORDER)}
 _B_PRIVKEY, _B_URL, _B_BEARER, _B_BASIC, _B_HEADER = (
     _BIT[n] for n in ("privkey", "url", "bearer", "basic", "header")
 )
-_B_JWT, _B_FERNET, _B_EMAIL, _B_SPATH, _B_RQUERY, _B_KV = (
-    _BIT[n] for n in ("jwt", "fernet", "email", "spath", "rquery", "kv")
+_B_JWT, _B_FERNET, _B_EMAIL, _B_SPATH, _B_SECRETPATH, _B_RQUERY, _B_KV = (
+    _BIT[n] for n in ("jwt", "fernet", "email", "spath", "secretpath", "rquery", "kv")
 )
 
 
@@ -288,6 +313,8 @@ def _scan(s: str, allow_url: bool = True) -> str:
         mask |= _B_RQUERY
     if "/s/" in s:
         mask |= _B_SPATH
+    if "%" in s or any(name in s.lower() for name in SECRET_PATH_SEGMENTS):
+        mask |= _B_SECRETPATH
     if "eyJ" in s:
         mask |= _B_JWT
     if "gAAAAA" in s:
@@ -339,11 +366,23 @@ _START_PATH = re.compile(r"(^|/)s/[^/?#]+")
 _TRAILING_PUNCT = ".,;:!?)]}"
 
 
+def _fully_unquoted(text: str) -> str:
+    """Percent-decoded until nothing changes (a proxy may have encoded it twice)."""
+    for _ in range(8):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
 def _query_is_safe(query: str) -> bool:
     for pair in query.split("&"):
         if not pair:
             continue
-        key = unquote_plus(pair.split("=", 1)[0]).strip().lower()
+        # Decoded first: "%74oken=" is "token=" to the application, and "token%3D<secret>"
+        # is a key holding the secret.
+        key = _fully_unquoted(unquote_plus(pair.split("=", 1)[0])).strip().lower()
         if key not in _SAFE_QUERY_KEYS:
             return False
     return True
@@ -450,11 +489,33 @@ def _replace(m: re.Match[str]) -> tuple[str, int]:
         return text.split(":", 1)[0] + ": " + REDACTED, end
     if kind == "spath":
         return "/s/" + REDACTED, end
+    if kind == "secretpath":
+        return "/" + _fully_unquoted(m.group("sp_name")).lower() + "/" + REDACTED, end
     if kind == "rquery":
         if _query_is_safe(text[1:]):
             return "?", m.start() + 1  # harmless names; their values are still scanned
         return "?" + REDACTED, end
     return REDACTED, end  # jwt, fernet, email, privkey
+
+
+def mask_request_target(target: str) -> str:
+    """An HTTP request target as a server logs it (raw path and query) with its credential
+    parts masked by the path's structure, whatever the encoding.
+
+    The path is percent-decoded until nothing changes (so "/%2573tart%252F..." counts as
+    "/start/...") and everything after a segment named in SECRET_PATH_SEGMENTS, in any
+    case, is masked. A query with any parameter not known to be harmless (``token=``,
+    ``code=``, a bare value) is masked whole. Then scrub_text runs over the line as usual.
+    """
+    path, has_query, query = target.partition("?")
+    segments = _fully_unquoted(path).split("/")
+    for index, segment in enumerate(segments[:-1]):
+        if segment.lower() in SECRET_PATH_SEGMENTS and any(segments[index + 1 :]):
+            path = quote("/".join(segments[:index]), safe="/") + "/" + segment.lower() + "/" + REDACTED
+            break
+    if has_query:
+        path += "?" + (query if query and _query_is_safe(query) else REDACTED)
+    return path
 
 
 def scrub_text(s: str) -> str:

@@ -19,11 +19,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL."""
+def serve(app: Any, *, access_log: bool = False) -> Iterator[str]:
+    """Serve ``app`` until the block ends; yields its base URL. ``access_log`` as
+    ``telemed web`` has it (uvicorn's access lines through the root logger)."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off",
-                            access_log=False)
+                            access_log=access_log)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()

@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -22,6 +23,7 @@ from telemed.redaction import (
     ALLOWED_KEYS,
     REDACTED,
     is_sensitive_key,
+    mask_request_target,
     redact_event_dict,
     redact_value,
     scrub_text,
@@ -50,7 +52,7 @@ SECRET_FRAGMENTS: tuple[str, ...] = (
     "CANARYpayload", "CANARYsig", ZAK, "CANARYPWD", PASSCODE, "canary.patient",
     "CANARYrefresh", "CANARYfernet", "Sm7pCanaryPw", "CANARYbearer", BASIC_CRED,
     "CANARYclientSecret", "CANARYoauthCode", "Canarina", "CANARYphone", "CANARYredis",
-    "CANARYkey", "CANARYsession",
+    "CANARYkey", "CANARYsession", "CANARYstartlink", "CANARYconnect",
 )
 
 # A canary in a context that identifies it: each must be masked all by itself.
@@ -88,6 +90,12 @@ CANARY_UNITS: dict[str, str] = {
     "private_key": "-----BEGIN PRIVATE KEY-----\nMIICANARYkey\n-----END PRIVATE KEY-----",
     "patient_repr": f"Patient(name='{PATIENT_NAME}', email='{PATIENT_EMAIL}')",
     "tk_param": "tk=CANARYbearer0123",
+    "start_link_path": "/start/CANARYstartlink",
+    "start_link_encoded": "/start/%65yJCANARYstartlink",
+    "start_link_encoded_route": "/%73tart%2FCANARYstartlink",
+    "connect_link_query": "/oauth/zoom/connect?token=CANARYconnect",
+    "connect_link_encoded_key": "/oauth/zoom/connect?%74oken=CANARYconnect",
+    "connect_link_encoded_equals": "/oauth/zoom/connect?token%3DCANARYconnect",
 }
 
 
@@ -200,6 +208,103 @@ def test_scrub_is_idempotent_and_total(text: str) -> None:
     assert scrub_text(once) == once
 
 
+def _encoded(text: str, times: int = 1) -> str:
+    """Every character percent-encoded, ``times`` over ("e" -> "%65" -> "%2565")."""
+    for _ in range(times):
+        text = "".join(f"%{ord(c):02X}" for c in text)
+    return text
+
+
+def _fully_decoded(text: str) -> str:
+    for _ in range(8):
+        text = unquote(text)
+    return text
+
+
+START_TOKEN = "eyJhIjoiQ0FOQVJZIn0.CANARYstartlinkSig"  # shaped like ours, or not (below)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/start/{START_TOKEN}",
+        f"/start/{_encoded(START_TOKEN)}",  # "%65%79%4A..."
+        f"/start/%65{START_TOKEN[1:]}",  # only the "e" of "eyJ" encoded
+        f"/start/{_encoded(START_TOKEN, 2)}",  # encoded twice
+        f"/start/{_encoded(START_TOKEN, 3)}",
+        f"/start%2F{START_TOKEN}",
+        f"/start%2f{START_TOKEN}",
+        f"/start%252F{START_TOKEN}",
+        f"{_encoded('/start/')}{START_TOKEN}",
+        f"/{_encoded('start', 2)}/{START_TOKEN}",
+        f"/StArT/{START_TOKEN}",
+        f"/%53tArT%2f{_encoded(START_TOKEN)}",
+        "/start/CANARYstartlinkPlainWord",  # no token shape at all
+        f"/telemed/start/{START_TOKEN}",  # behind a path prefix
+        f"//start//{START_TOKEN}",
+        f"/start/{START_TOKEN}/more?x=1",
+    ],
+)
+def test_the_start_link_segment_is_masked_in_any_encoding(path: str) -> None:
+    """By structure, for the access log's raw request target (any encoding at all)."""
+    out = mask_request_target(path)
+    assert "CANARY" not in _fully_decoded(out).upper(), out
+    assert out.startswith("/") and "start/" + REDACTED in out
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/start/{START_TOKEN}",
+        f"/start/{_encoded(START_TOKEN)}",
+        f"/start/%65{START_TOKEN[1:]}",
+        f"/start/%2565{START_TOKEN[1:]}",
+        f"/start%2F{START_TOKEN}",
+        f"/START%2f{START_TOKEN}",
+        f"{_encoded('/start/')}{START_TOKEN}",
+        f"/%2573tart%252F{START_TOKEN}",
+        "/start/CANARYstartlinkPlainWord",
+        f"/telemed/start/{START_TOKEN}",
+    ],
+)
+def test_the_start_link_segment_is_masked_in_any_text(path: str) -> None:
+    """By the scanner, wherever such a path turns up (the common encodings: each character
+    literal or %XX, the percent itself re-encoded any number of times)."""
+    for line in (path, f'127.0.0.1:5555 - "GET {path} HTTP/1.1" 404', f"https://telemed.example{path}"):
+        out = scrub_text(line)
+        assert "CANARY" not in _fully_decoded(out).upper(), (line, out)
+        assert "/start/" + REDACTED in out
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/oauth/zoom/connect?token=CANARYconnect",
+        "/oauth/zoom/connect?%74oken=CANARYconnect",
+        "/oauth/zoom/connect?%2574oken=CANARYconnect",
+        "/oauth/zoom/connect?token%3DCANARYconnect",
+        "/oauth/zoom/connect?token%253dCANARYconnect",
+        f"/oauth/zoom/connect?token={_encoded('CANARYconnect')}",
+        "/oauth/zoom/connect?page=1&token=CANARYconnect",
+        "/oauth/zoom/callback?code=CANARYconnect&state=CANARYconnect",
+    ],
+)
+def test_secret_queries_are_masked_in_any_encoding(target: str) -> None:
+    for out in (scrub_text(f'"GET {target} HTTP/1.1" 200'), mask_request_target(target)):
+        assert "CANARY" not in _fully_decoded(out).upper(), out
+
+
+@pytest.mark.parametrize("target", ["/healthz", "/v1/appointments/A-1/meeting", "/admin?page=2",
+                                    "/v2/meetings/81234567890?occurrence_id=1700000000000", "/start/"])
+def test_harmless_targets_are_kept(target: str) -> None:
+    assert mask_request_target(target) == target
+
+
+@pytest.mark.parametrize("text", ["we start at 9", "/restart/now", "/v1/startle", "100% done", "/start/"])
+def test_start_elsewhere_is_left_alone(text: str) -> None:
+    assert scrub_text(text) == text
+
+
 HOSTILE = {  # built to any length n, so one shape can be scrubbed at two sizes
     "colons": lambda n: "a:" * (n // 2),
     "equals": lambda n: "a=" * (n // 2),
@@ -210,6 +315,10 @@ HOSTILE = {  # built to any length n, so one shape can be scrubbed at two sizes
     "schemes": lambda n: "https://" * (n // 8),
     "JWT starts": lambda n: "eyJ" * (n // 3),
     "an unterminated PEM block": lambda n: "-----BEGIN RSA PRIVATE KEY-----" + "A" * n,
+    "percent runs": lambda n: "%" + "25" * (n // 2),
+    "many percents": lambda n: "%25%2" * (n // 5),
+    "encoded start paths": lambda n: "/%73tart%2F " * (n // 12),
+    "query with encoded equals": lambda n: "?a%25%25" * (n // 8),
 }
 
 
