@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     zoom_meeting_deleted_policy: Literal["reprovision", "attention"] = "reprovision"
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_bind: str = "127.0.0.1"
+    # The web process's /metrics answers only "Authorization: Bearer <this>"; unset: 404.
+    metrics_token: SecretStr | None = None
     scheduler_interval_seconds: float = Field(default=15.0, gt=0)
     reconcile_grace_seconds: float = Field(default=30.0, ge=0)  # rows younger than this are left to the queue
 
@@ -135,6 +137,15 @@ class Settings(BaseSettings):
         if parts.scheme == "smtp" and not is_loopback_host(parts.hostname):
             raise ValueError("plain smtp:// is only allowed to loopback; use smtps:// or smtp+starttls://")
         return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (a random token, e.g. `openssl rand -hex 32`)")
+        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("secret_keys")
     @classmethod

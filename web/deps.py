@@ -13,7 +13,8 @@ def services(request: Request) -> WebServices:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def _presented_key(request: Request) -> str | None:
+def presented_key(request: Request) -> str | None:
+    """The credential in ``Authorization: Bearer <key>`` (or ``X-API-Key``), if any."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
@@ -22,7 +23,7 @@ def _presented_key(request: Request) -> str | None:
 
 def principal(request: Request, svc: WebServices = Depends(services)) -> Principal:
     """The caller, from ``Authorization: Bearer <key>`` or ``X-API-Key``; 401 otherwise."""
-    presented = _presented_key(request)
+    presented = presented_key(request)
     if not presented:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "an API key is required",
                             headers={"WWW-Authenticate": "Bearer"})

@@ -2,20 +2,25 @@
 
 ``/metrics`` is this web process's Prometheus metrics plus the cluster-wide gauges the
 scheduler measured (queue depth, dead letters, outbox pending; see ``telemed.gauges``).
-Labels carry no patient data; still, expose it only to your monitoring network.
+Labels carry no patient data, but rejection reasons and queue depths are for operators,
+not for anyone who finds the public listener: ``/metrics`` answers only a scraper that
+presents TELEMED_METRICS_TOKEN as a bearer token (401 otherwise), and is not served at all
+(404) while the token is unset.
 """
 
 from __future__ import annotations
 
+import hmac
+
 import structlog
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from telemed import gauges
-from web.deps import services
+from web.deps import presented_key, services
 from web.services import WebServices
 
 log = structlog.get_logger("telemed.web.health")
@@ -63,6 +68,21 @@ def _render(svc: WebServices) -> bytes:
     return generate_latest(REGISTRY)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics_endpoint(svc: WebServices = Depends(services)) -> Response:
+def metrics_refusal(presented: str | None, token: str | None) -> Response | None:
+    """The answer for a scrape that may not see the metrics, or None when it may."""
+    if token is None:
+        return JSONResponse({"detail": "Not Found"}, status_code=404)
+    if presented is None or not hmac.compare_digest(presented.encode(), token.encode()):
+        return JSONResponse({"detail": "a metrics token is required (TELEMED_METRICS_TOKEN)"}, status_code=401,
+                            headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    return None
+
+
+@router.get("/metrics", summary="Prometheus metrics (Authorization: Bearer TELEMED_METRICS_TOKEN)",
+            response_class=Response, responses={401: {}, 404: {"description": "TELEMED_METRICS_TOKEN is unset"}})
+async def metrics_endpoint(request: Request, svc: WebServices = Depends(services)) -> Response:
+    token = svc.settings.metrics_token
+    refusal = metrics_refusal(presented_key(request), token.get_secret_value() if token else None)
+    if refusal is not None:
+        return refusal
     return Response(await run_in_threadpool(_render, svc), media_type=CONTENT_TYPE_LATEST)

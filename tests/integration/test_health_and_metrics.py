@@ -50,9 +50,13 @@ def _signed(body: bytes) -> dict[str, str]:
     return {"X-Telemed-Timestamp": ts, "X-Telemed-Signature": f"v1={mac}"}
 
 
+METRICS_TOKEN = "metrics-test-token-0123456789abcdef"
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 def test_health_readiness_and_web_metrics(database: Database, redis_client: redis.Redis, redis_url: str,
                                           redis_namespace: str) -> None:
-    settings = settings_for(redis_namespace)
+    settings = settings_for(redis_namespace, metrics_token=METRICS_TOKEN)
     # Work the scheduler's gauge job measures: one queued message, one dead letter.
     broker = RedisBroker(url=redis_url, namespace=redis_namespace)
     broker.enqueue(Message(queue_name="events", actor_name="process_event", args=("e-1",), kwargs={}, options={}))
@@ -72,7 +76,7 @@ def test_health_readiness_and_web_metrics(database: Database, redis_client: redi
         body = json.dumps(booking("M-1", 1, datetime.now(UTC) + timedelta(days=1))).encode()
         assert httpx.post(f"{url}/v1/events", content=body, headers=_signed(body)).status_code == 202
         assert httpx.post(f"{url}/v1/events", content=body, headers={"X-Telemed-Timestamp": "1"}).status_code == 401
-        text = httpx.get(f"{url}/metrics").text
+        text = httpx.get(f"{url}/metrics", headers=SCRAPER).text
     assert _value(text, "telemed_events_accepted_total", source="http") >= 1
     assert _value(text, "telemed_events_rejected_total", source="http", reason="signature_missing") >= 1
     assert _value(text, "telemed_queue_depth", queue="events") == 1
@@ -82,14 +86,31 @@ def test_health_readiness_and_web_metrics(database: Database, redis_client: redi
     broker.close()
 
 
+def test_web_metrics_answer_only_the_scraper(database: Database, redis_client: redis.Redis,
+                                             redis_namespace: str) -> None:
+    with running_app(web_services(settings_for(redis_namespace), database, redis_client)) as url:
+        unset = httpx.get(f"{url}/metrics", headers=SCRAPER)  # no token configured: not served at all
+        assert unset.status_code == 404 and "telemed_" not in unset.text
+    settings = settings_for(redis_namespace, metrics_token=METRICS_TOKEN)
+    with running_app(web_services(settings, database, redis_client)) as url:
+        for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": METRICS_TOKEN},
+                        {"Authorization": f"Bearer {METRICS_TOKEN[:-1]}"}):
+            refused = httpx.get(f"{url}/metrics", headers=headers)
+            assert refused.status_code == 401 and "telemed_" not in refused.text, headers
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+        scraped = httpx.get(f"{url}/metrics", headers=SCRAPER)
+        assert scraped.status_code == 200 and "telemed_events_accepted_total" in scraped.text
+        assert httpx.get(f"{url}/healthz").status_code == 200  # health stays open for load balancers
+
+
 def test_readiness_names_what_is_down(database: Database, redis_client: redis.Redis, redis_namespace: str) -> None:
-    settings = settings_for(redis_namespace)
+    settings = settings_for(redis_namespace, metrics_token=METRICS_TOKEN)
     dead_redis = redis.Redis(host="127.0.0.1", port=9, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
     with running_app(web_services(settings, database, dead_redis)) as url:
         answer = httpx.get(f"{url}/readyz")
         assert answer.status_code == 503 and answer.json()["checks"]["store"] == "ok"
         assert answer.json()["checks"]["redis"].startswith("down")
-        assert httpx.get(f"{url}/metrics").status_code == 200  # its own metrics still answer
+        assert httpx.get(f"{url}/metrics", headers=SCRAPER).status_code == 200  # its own metrics still answer
     down = Database("postgresql://nobody@127.0.0.1:9/none", connect_args={"connect_timeout": 2})
     with running_app(web_services(settings, down, redis_client)) as url:
         answer = httpx.get(f"{url}/readyz")

@@ -28,6 +28,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: igno
         ("TELEMED_SMTP_URL", "ftp://x"),
         ("TELEMED_ZOOM_TIMEOUT_SECONDS", "soon"),
         ("TELEMED_LOG_FORMAT", "xml"),
+        ("TELEMED_METRICS_TOKEN", "short"),
     ],
 )
 def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
