@@ -21,6 +21,7 @@ from urllib.parse import quote
 import requests
 import structlog
 
+from telemed import tls
 from telemed.metrics import ZOOM_CALLS, ZOOM_RATE_LIMITED
 from telemed.settings import require_secure_url
 from zoom.errors import (
@@ -43,13 +44,14 @@ LIGHT = "Light"
 
 
 def environment_session(url: str) -> requests.Session:
-    """A session that honours the proxy and CA-bundle variables, read once here.
+    """A TLS 1.2+ session (``telemed.tls``) that honours the proxy and CA-bundle variables,
+    read once here.
 
     By default requests re-reads the whole environment on every call to find proxies,
     which cost more CPU than anything else in a Zoom call; the client only ever talks to
     one API host, so the answer cannot change between calls.
     """
-    session = requests.Session()
+    session = tls.secure_session()
     session.trust_env = False
     if not requests.utils.should_bypass_proxies(url, no_proxy=None):
         session.proxies.update(requests.utils.get_environ_proxies(url))

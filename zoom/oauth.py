@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 
+from telemed import tls
 from zoom.errors import ZoomTransientError, classify_exception, classify_response
 
 USER_AGENT = "telemed-zoom/0.1"
@@ -49,7 +50,9 @@ def request_token(
 
     ``oauth_url`` must already be checked for TLS (the providers do it at construction).
     """
-    http = session or requests
+    # Without a caller's session, a fresh TLS 1.2+ one (module-level requests would use
+    # urllib3's defaults); token grants are rare, so the lost connection reuse costs nothing.
+    http = session or tls.secure_session()
     try:
         response = http.post(
             f"{oauth_url.rstrip('/')}/token",
@@ -62,6 +65,9 @@ def request_token(
         )
     except Exception as exc:
         raise classify_exception(exc) from exc
+    finally:
+        if session is None:
+            http.close()
     body = _json_or_none(response)
     error = classify_response(response.status_code, response.headers, body, datetime.now(UTC))
     if error is not None:

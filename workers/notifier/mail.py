@@ -13,6 +13,7 @@ from email.message import Message
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
+from telemed import tls
 from telemed.settings import is_loopback_host
 from workers.notifier.eml import EmlDirectoryChannel
 from workers.notifier.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
@@ -51,9 +52,7 @@ class MailChannel(Protocol):
 
 def secure_tls_context() -> ssl.SSLContext:
     """System trust store, hostname checks, TLS 1.2 or newer."""
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
+    return tls.secure_context()
 
 
 class SmtpChannel:

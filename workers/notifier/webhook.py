@@ -18,14 +18,13 @@ the URL (it may hold a token) or the receiver's answer.
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Mapping
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from events import signing
+from telemed import tls
 from telemed.settings import require_secure_url
 from workers.notifier.errors import PermanentDeliveryError, TransientDeliveryError
 from workers.notifier.messages import looks_like_host_link
@@ -45,16 +44,6 @@ def encode_payload(payload: Mapping[str, Any]) -> bytes:
     return body
 
 
-class _Tls12Adapter(HTTPAdapter):
-    """Certificate checks on, TLS 1.2 or newer, whatever urllib3's defaults become."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        context = ssl.create_default_context()
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        kwargs["ssl_context"] = context
-        super().init_poolmanager(*args, **kwargs)
-
-
 class WebhookChannel:
     def __init__(self, url: str, secret: str, timeout: float, session: requests.Session | None = None) -> None:
         self.url = require_secure_url(url, what="TELEMED_WEBHOOK_URL")
@@ -62,8 +51,7 @@ class WebhookChannel:
             raise ValueError("TELEMED_WEBHOOK_SECRET: required when TELEMED_WEBHOOK_URL is set")
         self._secret = secret.encode()
         self._timeout = (float(timeout), float(timeout))
-        self._session = session or requests.Session()
-        self._session.mount("https://", _Tls12Adapter())
+        self._session = tls.secure_session(session)
 
     def __repr__(self) -> str:
         return "<WebhookChannel>"
