@@ -313,7 +313,7 @@ def _scan(s: str, allow_url: bool = True) -> str:
         mask |= _B_RQUERY
     if "/s/" in s:
         mask |= _B_SPATH
-    if "%" in s or any(name in s.lower() for name in SECRET_PATH_SEGMENTS):
+    if "%" in s or ("/" in s and any(name in s.lower() for name in SECRET_PATH_SEGMENTS)):
         mask |= _B_SECRETPATH
     if "eyJ" in s:
         mask |= _B_JWT

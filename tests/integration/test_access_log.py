@@ -84,6 +84,7 @@ def test_tokens_never_reach_the_access_log(database: Database, redis_client: red
     access_lines = [line for line in log.splitlines() if '"uvicorn.access"' in line]
     assert len(access_lines) == len(targets), log  # every request was logged, none dropped
     assert "start/[REDACTED]" in log and "connect?[REDACTED]" in log
+    assert "positional_args" not in log  # the raw arguments are never rendered
     decoded = _fully_decoded(log)
     for secret in (start, connect, plain, start.split(".")[-1], connect.split(".")[-1]):
         assert secret not in decoded, f"a token reached the access log: {log}"
