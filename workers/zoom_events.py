@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 from sqlmodel import Session, col, func, select
 
-from store import appointments, operations, outbox, states, zoom_tokens
+from store import appointments, attention, operations, outbox, states, zoom_tokens
 from store import notifications as alerts
 from store.models import Appointment, Doctor, utcnow
 from telemed import metrics
@@ -116,9 +116,7 @@ def _deleted(ctx: WorkerContext, session: Session, appointment: Appointment, mee
         log.warning("meeting deleted in Zoom; re-provisioning", appointment_id=appointment.id,
                     zoom_meeting_id=meeting.zoom_meeting_id)
         return FollowUp(sync=[appointment.id], outcome="re-provisioning")
-    appointment.state = states.NEEDS_ATTENTION
-    appointment.attention_reason = "the Zoom meeting was deleted in Zoom, not by telemed"
-    appointments.save(session, appointment)
+    attention.mark_needs_attention(session, appointment, "the Zoom meeting was deleted in Zoom, not by telemed")
     _, outbox_id = alerts.queue_alert(
         session, "meeting_deleted", f"Zoom meeting of appointment {appointment.id} was deleted in Zoom",
         f"The Zoom meeting {meeting.zoom_meeting_id} of appointment {appointment.id} was deleted in Zoom, "

@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy
 from cryptography.fernet import Fernet
 
-from store import appointments, inbox, intents, outbox
+from store import appointments, attention, inbox, intents, outbox, states
 from store.crypto import Cipher, DecryptionError, configure_cipher
 from store.db import Database
 from store.migrate import current_revision
-from store.models import Appointment, Meeting
+from store.models import ATTENTION_REASON_MAX_LENGTH, Appointment, Meeting
 
 pytestmark = pytest.mark.integration
 CANARY_EMAIL = "canary.patient.7731@example.org"
@@ -100,3 +100,22 @@ def test_outbox_is_unique_per_appointment_version_role_kind(database: Database) 
         assert outbox.add_message(s, appointment_id="A-1", version=2, role="patient", kind="updated") is not None
     with database.session() as s:
         assert len(outbox.messages_for(s, "A-1")) == 3
+
+
+def test_needs_attention_cuts_the_reason_to_the_column_and_says_whether_it_changed(database: Database) -> None:
+    long_reason = "x" * (ATTENTION_REASON_MAX_LENGTH + 50)
+    with database.session() as s:
+        appointments.upsert_doctor(s, id="D-1", name="Dr. X", email="x@clinic.example", zoom_user="x@clinic.example")
+        s.flush()
+        s.add(_appointment())
+        s.flush()
+    for expected_change in (True, False):  # a retried park for the same reason owes no second alert
+        with database.session() as s:
+            row = appointments.get_appointment(s, "A-1", for_update=True)
+            assert row is not None
+            assert attention.mark_needs_attention(s, row, long_reason) is expected_change
+    with database.session() as s:
+        row = appointments.get_appointment(s, "A-1", for_update=True)
+        assert row is not None
+        assert (row.state, row.attention_reason) == (states.NEEDS_ATTENTION, "x" * ATTENTION_REASON_MAX_LENGTH)
+        assert attention.mark_needs_attention(s, row, "another reason") is True
