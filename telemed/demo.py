@@ -22,10 +22,9 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlmodel import col, func, select
 
+from store import appointments, inbox, operations
 from store.migrate import upgrade
-from store.models import Appointment, InboxEvent, OutboxMessage
 from telemed.samples import sample_events
 from telemed.settings import reset_settings_cache
 from telemed.views import summarize
@@ -124,18 +123,10 @@ def run_demo(bookings: int, directory: Path, processes: int = 1, threads: int = 
 
 def _progress_counts(database, total_appointments: int) -> tuple[int, bool]:  # type: ignore[no-untyped-def]
     with database.session() as session:
-        done = session.exec(
-            select(func.count()).select_from(Appointment).where(
-                col(Appointment.synced_version) >= col(Appointment.version)
-            )
-        ).one()
-        pending_events = session.exec(
-            select(func.count()).select_from(InboxEvent).where(InboxEvent.status == "pending")
-        ).one()
-        pending_mail = session.exec(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
-        ).one()
-    return int(done), pending_events == 0 and pending_mail == 0
+        done = appointments.count_synced_appointments(session)
+        pending_events = inbox.count_pending_events(session)
+        pending_mail = operations.count_outbox_pending(session)
+    return done, pending_events == 0 and pending_mail == 0
 
 
 def _wait_for_pipeline(console: Console, database, total: int, worker, timeout: float) -> bool:  # type: ignore[no-untyped-def]
