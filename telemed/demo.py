@@ -25,9 +25,9 @@ from rich.table import Table
 
 from store import appointments, inbox, operations
 from store.migrate import upgrade
+from store.status_view import appointment_status
 from telemed.samples import sample_events
 from telemed.settings import reset_settings_cache
-from telemed.views import summarize
 from workers.embedded_redis import EmbeddedRedisServer
 from zoom.simulator import ZoomSimulator
 
@@ -156,13 +156,12 @@ def _print_results(console: Console, database, appointment_ids: list[str], sim: 
     table.add_column("who was told what")
     with database.session() as session:
         for appointment_id in appointment_ids:
-            s = summarize(session, appointment_id)
+            s = appointment_status(session, appointment_id)
             if s is None:
                 continue
             told: dict[str, list[str]] = {}
-            for notice in s.notices:
-                role, kind, status = notice.split(":")
-                told.setdefault(role, []).append(kind if status == "sent" else f"[dim]{kind} ({status})[/dim]")
+            for n in s.notices:
+                told.setdefault(n.role, []).append(n.kind if n.status == "sent" else f"[dim]{n.kind} ({n.status})[/dim]")
             meeting = "-" if s.zoom_meeting_id is None else (
                 str(s.zoom_meeting_id) if s.meeting_live else f"[dim]{s.zoom_meeting_id} deleted[/dim]"
             )
