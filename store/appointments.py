@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four entities
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from store import states
 from store.db import insert_unless_exists
@@ -46,6 +46,12 @@ def upsert_doctor(session: Session, *, id: str, name: str, email: str, zoom_user
 
 def get_doctor(session: Session, doctor_id: str) -> Doctor | None:
     return session.get(Doctor, doctor_id)
+
+
+def doctor_ids_with_zoom_user(session: Session, zoom_user: str) -> list[str]:
+    """Doctors whose configured Zoom user is ``zoom_user`` (an id or an email; case ignored)."""
+    statement = select(Doctor.id).where(func.lower(col(Doctor.zoom_user)) == zoom_user.lower())
+    return list(session.exec(statement))
 
 
 def save(session: Session, *rows: object) -> None:
@@ -89,6 +95,13 @@ def list_appointments(session: Session, ids: Sequence[str] | None = None) -> lis
 
 def live_meetings(session: Session) -> list[Meeting]:
     return list(session.exec(select(Meeting).where(col(Meeting.deleted_at).is_(None))))
+
+
+def count_synced_appointments(session: Session) -> int:
+    """Appointments whose Zoom state reflects their newest version."""
+    statement = select(func.count()).select_from(Appointment).where(
+        col(Appointment.synced_version) >= col(Appointment.version))
+    return int(session.exec(statement).one())
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Read-only views for the admin page: appointments, doctors and what went wrong lately.
+"""Read-only views for the admin page: doctors and what went wrong lately.
+
+(Its appointment table reads ``store.status_view``, the one status read model.)
 
 Plain data out (no ORM objects leave the session), and nothing secret: no join links,
 passcodes or patient contacts; patient names are not shown either, only their ids.
@@ -12,23 +14,10 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from store import states
-from store.models import Appointment, Doctor, Meeting, OutboxMessage
+from store.models import Appointment, Doctor, OutboxMessage
 from store.notifications import Alert
 from store.operations import RECEIPT_FAILED, ZoomWebhookReceipt
 from store.zoom_tokens import DoctorZoomToken
-
-
-@dataclass(frozen=True)
-class AppointmentRow:
-    id: str
-    state: str
-    desired: str
-    version: int
-    synced_version: int
-    start_time: datetime | None
-    doctor_id: str
-    zoom_meeting_id: int | None
-    attention_reason: str | None
 
 
 @dataclass(frozen=True)
@@ -45,23 +34,6 @@ class Failure:
     what: str
     detail: str
     appointment_id: str | None = None
-
-
-def appointments(session: Session, limit: int = 100) -> list[AppointmentRow]:
-    statement = (
-        select(Appointment, Meeting)
-        .join(Meeting, col(Meeting.appointment_id) == col(Appointment.id), isouter=True)
-        .order_by(col(Appointment.updated_at).desc())
-        .limit(limit)
-    )
-    return [
-        AppointmentRow(
-            id=a.id, state=a.state, desired=a.desired, version=a.version, synced_version=a.synced_version,
-            start_time=a.start_time, doctor_id=a.doctor_id, attention_reason=a.attention_reason,
-            zoom_meeting_id=m.zoom_meeting_id if m is not None and m.deleted_at is None else None,
-        )
-        for a, m in session.exec(statement)
-    ]
 
 
 def doctors(session: Session) -> list[DoctorRow]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from store import states
 from store.db import insert_unless_exists
@@ -62,3 +62,8 @@ def events_for(session: Session, appointment_id: str) -> list[InboxEvent]:
     )
     return list(session.exec(statement))
 
+
+
+def count_pending_events(session: Session) -> int:
+    statement = select(func.count()).select_from(InboxEvent).where(InboxEvent.status == states.EVENT_PENDING)
+    return int(session.exec(statement).one())

@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from store import states
 from store.db import insert_unless_exists
-from store.models import ProvisioningIntent, utcnow
+from store.models import Appointment, ProvisioningIntent, utcnow
 
 
 def open_intent(session: Session, appointment_id: str) -> ProvisioningIntent | None:
@@ -49,3 +49,15 @@ def stale_open_intents(session: Session, older_than: datetime) -> list[Provision
         col(ProvisioningIntent.open_for).is_not(None), col(ProvisioningIntent.created_at) < older_than
     )
     return list(session.exec(statement))
+
+
+def intents_with_appointments_since(
+    session: Session, since: datetime
+) -> list[tuple[ProvisioningIntent, Appointment]]:
+    """Intents created after ``since``, each with its appointment (for the orphan sweep)."""
+    statement = (
+        select(ProvisioningIntent, Appointment)
+        .join(Appointment, col(Appointment.id) == col(ProvisioningIntent.appointment_id))
+        .where(col(ProvisioningIntent.created_at) > since)
+    )
+    return [(intent, appointment) for intent, appointment in session.exec(statement)]

@@ -13,6 +13,9 @@ from sqlmodel import Field, SQLModel
 
 from store.types import EncryptedText, UTCDateTime
 
+# Shared with store.attention, which cuts every reason to fit.
+ATTENTION_REASON_MAX_LENGTH = 300
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -69,7 +72,7 @@ class Appointment(SQLModel, table=True):
     clinic_id: str | None = Field(default=None, max_length=128)
     clinic_name: str | None = Field(default=None, max_length=200)
     synced_version: int = 0
-    attention_reason: str | None = Field(default=None, max_length=300)
+    attention_reason: str | None = Field(default=None, max_length=ATTENTION_REASON_MAX_LENGTH)
     last_event_id: str = Field(max_length=128)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Column, Float, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from store import states
+from store import attention, states
 from store.db import Database
 from store.models import Appointment, Doctor, _ts, utcnow
 from store.types import EncryptedText
@@ -211,10 +211,7 @@ def park_pending_appointments(session: Session, doctor_id: str, reason: str) -> 
     ).with_for_update()
     parked = []
     for appointment in session.exec(statement):
-        appointment.state = states.NEEDS_ATTENTION
-        appointment.attention_reason = f"{RECONNECT_REASON_PREFIX}: {reason}"[:300]
-        appointment.updated_at = utcnow()
-        session.add(appointment)
+        attention.mark_needs_attention(session, appointment, f"{RECONNECT_REASON_PREFIX}: {reason}")
         parked.append(appointment.id)
     return parked
 

@@ -22,13 +22,12 @@ from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlmodel import col, func, select
 
+from store import appointments, inbox, operations
 from store.migrate import upgrade
-from store.models import Appointment, InboxEvent, OutboxMessage
+from store.status_view import appointment_status
 from telemed.samples import sample_events
 from telemed.settings import reset_settings_cache
-from telemed.views import summarize
 from workers.embedded_redis import EmbeddedRedisServer
 from zoom.simulator import ZoomSimulator
 
@@ -124,18 +123,10 @@ def run_demo(bookings: int, directory: Path, processes: int = 1, threads: int = 
 
 def _progress_counts(database, total_appointments: int) -> tuple[int, bool]:  # type: ignore[no-untyped-def]
     with database.session() as session:
-        done = session.exec(
-            select(func.count()).select_from(Appointment).where(
-                col(Appointment.synced_version) >= col(Appointment.version)
-            )
-        ).one()
-        pending_events = session.exec(
-            select(func.count()).select_from(InboxEvent).where(InboxEvent.status == "pending")
-        ).one()
-        pending_mail = session.exec(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
-        ).one()
-    return int(done), pending_events == 0 and pending_mail == 0
+        done = appointments.count_synced_appointments(session)
+        pending_events = inbox.count_pending_events(session)
+        pending_mail = operations.count_outbox_pending(session)
+    return done, pending_events == 0 and pending_mail == 0
 
 
 def _wait_for_pipeline(console: Console, database, total: int, worker, timeout: float) -> bool:  # type: ignore[no-untyped-def]
@@ -165,13 +156,12 @@ def _print_results(console: Console, database, appointment_ids: list[str], sim: 
     table.add_column("who was told what")
     with database.session() as session:
         for appointment_id in appointment_ids:
-            s = summarize(session, appointment_id)
+            s = appointment_status(session, appointment_id)
             if s is None:
                 continue
             told: dict[str, list[str]] = {}
-            for notice in s.notices:
-                role, kind, status = notice.split(":")
-                told.setdefault(role, []).append(kind if status == "sent" else f"[dim]{kind} ({status})[/dim]")
+            for n in s.notices:
+                told.setdefault(n.role, []).append(n.kind if n.status == "sent" else f"[dim]{n.kind} ({n.status})[/dim]")
             meeting = "-" if s.zoom_meeting_id is None else (
                 str(s.zoom_meeting_id) if s.meeting_live else f"[dim]{s.zoom_meeting_id} deleted[/dim]"
             )

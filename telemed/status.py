@@ -5,30 +5,30 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from store.status_view import appointment_status
 from telemed.runtime import build_database
-from telemed.views import summarize
 
 
 def show_status(appointment_id: str, console: Console | None = None) -> int:
     console = console or Console()
     database = build_database()
     with database.session() as session:
-        summary = summarize(session, appointment_id)
-    if summary is None:
+        status = appointment_status(session, appointment_id)
+    if status is None:
         console.print(f"[red]no appointment {appointment_id!r}[/red]")
         return 1
-    table = Table(show_header=False, title=f"appointment {summary.id}")
-    table.add_row("version", str(summary.version))
-    table.add_row("desired", summary.desired)
-    table.add_row("state", summary.state)
-    table.add_row("doctor", summary.doctor_id)
-    table.add_row("starts (UTC)", summary.start_time)
-    meeting = "-" if summary.zoom_meeting_id is None else (
-        f"{summary.zoom_meeting_id} ({'live' if summary.meeting_live else 'deleted'})"
+    table = Table(show_header=False, title=f"appointment {status.id}")
+    table.add_row("version", str(status.version))
+    table.add_row("desired", status.desired)
+    table.add_row("state", status.state)
+    table.add_row("doctor", status.doctor_id)
+    table.add_row("starts (UTC)", status.start_time.isoformat() if status.start_time else "-")
+    meeting = "-" if status.zoom_meeting_id is None else (
+        f"{status.zoom_meeting_id} ({'live' if status.meeting_live else 'deleted'})"
     )
     table.add_row("zoom meeting", meeting)
-    table.add_row("notifications", "\n".join(summary.notices) or "-")
-    if summary.attention_reason:
-        table.add_row("attention", summary.attention_reason)
+    table.add_row("notifications", "\n".join(f"{n.role}:{n.kind}:{n.status}" for n in status.notices) or "-")
+    if status.attention_reason:
+        table.add_row("attention", status.attention_reason)
     console.print(table)
     return 0

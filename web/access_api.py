@@ -21,10 +21,11 @@ from datetime import datetime
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Path, Response
 from pydantic import BaseModel
+from sqlmodel import Session
 
-from store import appointments, notifications, outbox, states
+from store import appointments, notifications, states
 from store.api_keys import Principal
-from store.models import Appointment
+from store.status_view import AppointmentStatus, appointment_status
 from web.deps import principal, services
 from web.services import WebServices
 from zoom.errors import ZoomError, ZoomNotFound, ZoomRateLimited, ZoomTransientError
@@ -72,8 +73,8 @@ def _not_found(appointment_id: str) -> HTTPException:
     return HTTPException(404, f"no appointment {appointment_id!r} for this key")
 
 
-def _visible(session: object, who: Principal, appointment_id: str) -> Appointment:
-    appointment = appointments.get_appointment(session, appointment_id)  # type: ignore[arg-type]
+def _visible(session: Session, who: Principal, appointment_id: str, *, with_notices: bool = False) -> AppointmentStatus:
+    appointment = appointment_status(session, appointment_id, with_notices=with_notices)
     if appointment is None:
         raise _not_found(appointment_id)
     if who.role == "doctor" and appointment.doctor_id != who.doctor_id:
@@ -92,19 +93,17 @@ def get_appointment(
     appointment_id: str = AppointmentId, who: Principal = Depends(principal), svc: WebServices = Depends(services)
 ) -> AppointmentOut:
     with svc.database.session() as session:
-        appointment = _visible(session, who, appointment_id)
-        live = appointments.live_meeting(session, appointment_id) is not None
-        view = AppointmentOut(
-            id=appointment.id, version=appointment.version, status=appointment.desired, state=appointment.state,
-            start_time=appointment.start_time, duration_minutes=appointment.duration_minutes,
-            timezone=appointment.timezone, doctor_id=appointment.doctor_id, clinic_id=appointment.clinic_id,
-            meeting_live=live,
-        )
-        if who.role == "admin":
-            view.synced_version = appointment.synced_version
-            view.attention_reason = appointment.attention_reason
-            view.notifications = [f"{m.role}:{m.kind}:{m.channel}:{m.status}"
-                                  for m in outbox.messages_for(session, appointment_id)]
+        appointment = _visible(session, who, appointment_id, with_notices=who.role == "admin")
+    view = AppointmentOut(
+        id=appointment.id, version=appointment.version, status=appointment.desired, state=appointment.state,
+        start_time=appointment.start_time, duration_minutes=appointment.duration_minutes,
+        timezone=appointment.timezone, doctor_id=appointment.doctor_id, clinic_id=appointment.clinic_id,
+        meeting_live=appointment.meeting_live,
+    )
+    if who.role == "admin":
+        view.synced_version = appointment.synced_version
+        view.attention_reason = appointment.attention_reason
+        view.notifications = [f"{n.role}:{n.kind}:{n.channel}:{n.status}" for n in appointment.notices]
     return view
 
 

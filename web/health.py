@@ -16,7 +16,6 @@ import structlog
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from telemed import gauges
@@ -34,8 +33,7 @@ def healthz() -> dict[str, str]:
 
 def _check_store(svc: WebServices) -> str:
     try:
-        with svc.database.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        svc.database.ping()
     except Exception as exc:  # noqa: BLE001  (any failure means not ready; named in the answer)
         log.warning("readiness: store does not answer", error_type=type(exc).__name__)
         return f"down ({type(exc).__name__})"

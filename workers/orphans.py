@@ -17,10 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlmodel import col, select
 
-from store import states
-from store.models import Appointment, Meeting, ProvisioningIntent, utcnow
+from store import appointments, intents, states
+from store.models import utcnow
 from telemed.metrics import MEETINGS
 from workers.context import WorkerContext
 from workers.hosts import ME, NoZoomHost, client_for_meeting
@@ -60,12 +59,8 @@ def find_orphans(
 def sweep_orphans_job(ctx: WorkerContext) -> dict[str, int]:
     now = utcnow()
     with ctx.database.session() as session:
-        owned = {m.zoom_meeting_id for m in session.exec(select(Meeting).where(col(Meeting.deleted_at).is_(None)))}
-        rows = session.exec(
-            select(ProvisioningIntent, Appointment)
-            .join(Appointment, col(Appointment.id) == col(ProvisioningIntent.appointment_id))
-            .where(col(ProvisioningIntent.created_at) > now - LOOKBACK)
-        ).all()
+        owned = {m.zoom_meeting_id for m in appointments.live_meetings(session)}
+        rows = intents.intents_with_appointments_since(session, now - LOOKBACK)
         marker_owner: dict[str, tuple[str, bool]] = {}
         hosts: dict[tuple[str, str], str] = {}  # (client identity, host) -> doctor_id
         for intent, appointment in rows:

@@ -24,7 +24,7 @@ import redis
 import structlog
 from redis.exceptions import LockError
 
-from store import appointments, intents, outbox, states
+from store import appointments, attention, intents, outbox, states
 from store.models import Meeting, utcnow
 from telemed.metrics import MEETINGS
 from workers import zoom_guard
@@ -337,7 +337,5 @@ def _needs_attention(ctx: WorkerContext, appointment_id: str, reason: str) -> No
     with ctx.database.session() as session:
         appointment = appointments.get_appointment(session, appointment_id, for_update=True)
         if appointment is not None:
-            appointment.state = states.NEEDS_ATTENTION
-            appointment.attention_reason = reason[:300]
-            appointments.save(session, appointment)
+            attention.mark_needs_attention(session, appointment, reason)
     log.error("appointment needs attention", appointment_id=appointment_id, reason=reason)

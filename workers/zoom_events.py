@@ -22,11 +22,11 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
-from store import appointments, operations, outbox, states, zoom_tokens
+from store import appointments, attention, operations, outbox, states, zoom_tokens
 from store import notifications as alerts
-from store.models import Appointment, Doctor, utcnow
+from store.models import Appointment, utcnow
 from telemed import metrics
 from workers.context import WorkerContext
 from workers.retry_policy import PermanentFailure
@@ -116,9 +116,7 @@ def _deleted(ctx: WorkerContext, session: Session, appointment: Appointment, mee
         log.warning("meeting deleted in Zoom; re-provisioning", appointment_id=appointment.id,
                     zoom_meeting_id=meeting.zoom_meeting_id)
         return FollowUp(sync=[appointment.id], outcome="re-provisioning")
-    appointment.state = states.NEEDS_ATTENTION
-    appointment.attention_reason = "the Zoom meeting was deleted in Zoom, not by telemed"
-    appointments.save(session, appointment)
+    attention.mark_needs_attention(session, appointment, "the Zoom meeting was deleted in Zoom, not by telemed")
     _, outbox_id = alerts.queue_alert(
         session, "meeting_deleted", f"Zoom meeting of appointment {appointment.id} was deleted in Zoom",
         f"The Zoom meeting {meeting.zoom_meeting_id} of appointment {appointment.id} was deleted in Zoom, "
@@ -139,7 +137,7 @@ def _deauthorized(session: Session, zoom_user_id: str) -> FollowUp:
     for doctor_id in doctor_ids:
         zoom_tokens.delete_tokens(session, doctor_id)
         parked = zoom_tokens.park_pending_appointments(session, doctor_id, "the doctor removed the app in Zoom")
-        doctor = session.get(Doctor, doctor_id)
+        doctor = appointments.get_doctor(session, doctor_id)
         if doctor is None:
             continue
         doctor.connection = states.NEEDS_RECONNECT
@@ -163,5 +161,4 @@ def _deauthorized(session: Session, zoom_user_id: str) -> FollowUp:
 def _doctors_for_zoom_user(session: Session, zoom_user_id: str) -> list[str]:
     find = getattr(zoom_tokens, "doctor_ids_for_zoom_user", None)
     found: list[str] = list(find(session, zoom_user_id)) if find is not None else []
-    statement = select(Doctor.id).where(func.lower(col(Doctor.zoom_user)) == zoom_user_id.lower())
-    return sorted(set(found) | set(session.exec(statement)))
+    return sorted(set(found) | set(appointments.doctor_ids_with_zoom_user(session, zoom_user_id)))

@@ -19,7 +19,7 @@ from typing import Any
 import redis
 import structlog
 
-from store import appointments, states
+from store import appointments, attention
 from telemed.metrics import POLICY_MISMATCHES
 from workers import alerts
 from workers.context import WorkerContext
@@ -145,9 +145,7 @@ def park(ctx: WorkerContext, appointment_id: str, kind: str, reason: str, subjec
         appointment = appointments.get_appointment(session, appointment_id, for_update=True)
         if appointment is None:
             return False
-        changed = appointment.state != states.NEEDS_ATTENTION or appointment.attention_reason != reason[:300]
-        appointment.state, appointment.attention_reason = states.NEEDS_ATTENTION, reason[:300]
-        appointments.save(session, appointment)
+        changed = attention.mark_needs_attention(session, appointment, reason)
         outbox_id = (
             alerts.raise_alert(ctx, kind, subject, body, appointment_id=appointment_id, session=session)
             if changed else None

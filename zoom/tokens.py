@@ -26,7 +26,7 @@ from telemed.metrics import TOKEN_REFRESHES
 from telemed.settings import require_secure_url
 from zoom.errors import ZoomAuthError, ZoomError, ZoomTransientError
 from zoom.oauth import request_token
-from zoom.singleflight import RedisLock
+from zoom.refresh import SingleFlightRefresh
 
 log = structlog.get_logger(__name__)
 
@@ -39,9 +39,6 @@ if value and string.sub(value, 1, string.len(ARGV[1])) == ARGV[1] then
 end
 return 0
 """
-# After a failed renewal, keep serving the still-valid token this long before trying again,
-# so an outage of the token endpoint is not hammered by every API call.
-_RENEWAL_BACKOFF_SECONDS = 5.0
 
 
 @runtime_checkable
@@ -100,7 +97,7 @@ def token_fingerprint(token: str) -> str:
     return hashlib.sha256(b"telemed-zoom-token\x00" + token.encode("utf-8")).hexdigest()[:32]
 
 
-class AccountTokenProvider:
+class AccountTokenProvider(SingleFlightRefresh[CachedToken]):
     """Server-to-server OAuth (``grant_type=account_credentials``) with a shared cache."""
 
     def __init__(
@@ -143,6 +140,8 @@ class AccountTokenProvider:
         self._wait_limit = self._lock_ttl + 1
         self._local: CachedToken | None = None
         self._renewal_blocked_until = 0.0
+        self._log_prefix = "zoom.token"
+        self._timeout_message = "timed out waiting for another process to fetch a Zoom access token"
         # Threads of one process queue here rather than each polling Redis.
         self._mutex = threading.Lock()
 
@@ -173,43 +172,26 @@ class AccountTokenProvider:
 
     # Internals --------------------------------------------------------------------------
 
-    def _obtain(self) -> str:
-        deadline = self._clock() + self._wait_limit
-        while True:
-            now = self._clock()
-            current = (
-                self._local
-                if self._local and self._local.fresh(now, self._margin)
-                else self._read_shared()
-            )
-            if current is not None and current.fresh(now, self._margin):
-                self._local = current
-                return current.token
-            usable = current if current is not None and current.valid(now) else None
-            if usable is not None and now < self._renewal_blocked_until:
-                return usable.token
+    def _read(self) -> CachedToken | None:
+        local = self._local
+        return local if local is not None and local.fresh(self._clock(), self._margin) else self._read_shared()
 
-            lock = RedisLock(self._redis, self.lock_key, self._lock_ttl)
-            if _guard(lock.acquire):
-                try:
-                    return self._renew_holding_lock(usable)
-                finally:
-                    _release_quietly(lock)
-            if usable is not None:
-                # Another process is renewing; the current token still works meanwhile.
-                return usable.token
-            if self._clock() >= deadline:
-                raise ZoomTransientError(
-                    "timed out waiting for another process to fetch a Zoom access token"
-                )
-            self._sleep(self._poll_interval)
+    def _is_fresh(self, record: CachedToken, now: float) -> bool:
+        return record.fresh(now, self._margin)
 
-    def _renew_holding_lock(self, usable: CachedToken | None) -> str:
-        # Re-check: the previous holder may have stored a fresh token just before we got in.
-        current = self._read_shared()
-        if current is not None and current.fresh(self._clock(), self._margin):
-            self._local = current
-            return current.token
+    def _is_usable(self, record: CachedToken, now: float) -> bool:
+        return record.valid(now)
+
+    def _token(self, record: CachedToken) -> str:
+        return record.token
+
+    def _adopt(self, record: CachedToken) -> None:
+        self._local = record
+
+    def _lock_unavailable(self, exc: redis.RedisError) -> ZoomTransientError:
+        return _cache_unavailable(exc)
+
+    def _renew(self, current: CachedToken | None, usable: CachedToken | None) -> str:
         try:
             grant = request_token(
                 self._oauth_url,
@@ -221,21 +203,19 @@ class AccountTokenProvider:
             )
         except ZoomError as error:
             TOKEN_REFRESHES.labels(kind="account", outcome="failed").inc()
-            if usable is None:
-                raise
-            self._renewal_blocked_until = self._clock() + _RENEWAL_BACKOFF_SECONDS
+            token = self._serve_after_failure(usable, error)
             log.warning(
                 "zoom.token.renewal_failed",
                 error_type=type(error).__name__,
                 http_status=error.status,
             )
-            return usable.token
+            return token
         TOKEN_REFRESHES.labels(kind="account", outcome="ok").inc()
         now = self._clock()
         fresh = CachedToken(grant.access_token, now + grant.expires_in, grant.expires_in)
         self._write_shared(fresh, now)
         self._local = fresh
-        self._renewal_blocked_until = 0.0
+        self._renewed()
         log.info("zoom.token.renewed", expires_in_s=grant.expires_in)
         return fresh.token
 
@@ -274,21 +254,6 @@ class AccountTokenProvider:
             )
         except redis.RedisError as exc:
             raise _cache_unavailable(exc) from exc
-
-
-def _guard(call: Callable[[], bool]) -> bool:
-    try:
-        return call()
-    except redis.RedisError as exc:
-        raise _cache_unavailable(exc) from exc
-
-
-def _release_quietly(lock: RedisLock) -> None:
-    # A failed release must not discard a token we just fetched; the lock's TTL frees it.
-    try:
-        lock.release()
-    except redis.RedisError as exc:
-        log.warning("zoom.token.lock_release_failed", error_type=type(exc).__name__)
 
 
 def _cache_unavailable(exc: BaseException) -> ZoomTransientError:

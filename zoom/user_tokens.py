@@ -38,11 +38,10 @@ from telemed.metrics import TOKEN_REFRESHES
 from telemed.settings import require_secure_url
 from zoom.errors import ZoomError, ZoomGrantRevoked, ZoomTransientError
 from zoom.oauth import request_token
-from zoom.singleflight import RedisLock
+from zoom.refresh import SingleFlightRefresh
 
 log = structlog.get_logger(__name__)
 
-_RENEWAL_BACKOFF_SECONDS = 5.0
 _RESCUE_TTL_SECONDS = 24 * 3600
 
 
@@ -59,7 +58,7 @@ def renew_at(grant: StoredGrant, margin_seconds: float) -> float:
     return grant.expires_at - min(margin_seconds, grant.lifetime / 2)
 
 
-class UserTokenProvider:
+class UserTokenProvider(SingleFlightRefresh[StoredGrant]):
     """``TokenProvider`` for one doctor's own Zoom connection."""
 
     def __init__(
@@ -104,6 +103,8 @@ class UserTokenProvider:
         self._local: StoredGrant | None = None
         self._rejected: str | None = None  # an access token Zoom refused (code 124)
         self._renewal_blocked_until = 0.0
+        self._log_prefix = "zoom.user_token"
+        self._timeout_message = "timed out waiting for another process to refresh"
         self._mutex = threading.Lock()
 
     def __repr__(self) -> str:
@@ -113,7 +114,7 @@ class UserTokenProvider:
 
     def access_token(self) -> str:
         local = self._local
-        if local is not None and self._fresh(local, self._clock()):
+        if local is not None and self._is_fresh(local, self._clock()):
             return local.access_token
         with self._mutex:
             return self._obtain()
@@ -130,7 +131,7 @@ class UserTokenProvider:
         """For the background refresher: renew now if within the margin. True if renewed."""
         with self._mutex:
             before = self._store.load(self.doctor_id)
-            if before is None or before.status != CONNECTED or self._fresh(before, self._clock()):
+            if before is None or before.status != CONNECTED or self._is_fresh(before, self._clock()):
                 return False
             self._obtain()
             after = self._store.load(self.doctor_id)
@@ -138,21 +139,30 @@ class UserTokenProvider:
 
     # Internals --------------------------------------------------------------------------
 
-    def _fresh(self, grant: StoredGrant, now: float) -> bool:
+    def _is_fresh(self, record: StoredGrant, now: float) -> bool:
         return (
-            grant.status == CONNECTED
-            and grant.access_token != self._rejected
-            and now < renew_at(grant, self._margin)
+            record.status == CONNECTED
+            and record.access_token != self._rejected
+            and now < renew_at(record, self._margin)
         )
 
-    def _usable(self, grant: StoredGrant, now: float) -> bool:
+    def _is_usable(self, record: StoredGrant, now: float) -> bool:
         return (
-            grant.status == CONNECTED
-            and grant.access_token != self._rejected
-            and now < grant.expires_at - 1.0  # a second of slack for the request in flight
+            record.status == CONNECTED
+            and record.access_token != self._rejected
+            and now < record.expires_at - 1.0  # a second of slack for the request in flight
         )
 
-    def _load(self) -> StoredGrant:
+    def _token(self, record: StoredGrant) -> str:
+        return record.access_token
+
+    def _adopt(self, record: StoredGrant) -> None:
+        self._local = record
+
+    def _lock_unavailable(self, exc: redis.RedisError) -> ZoomTransientError:
+        return ZoomTransientError(f"token lock (Redis) unavailable ({type(exc).__name__})")
+
+    def _read(self) -> StoredGrant:
         try:
             grant = self._store.load(self.doctor_id)
         except Exception as exc:  # the store blinked: a transient failure of this call
@@ -163,36 +173,8 @@ class UserTokenProvider:
             raise ZoomGrantRevoked(f"doctor {self.doctor_id} must reconnect Zoom")
         return grant
 
-    def _obtain(self) -> str:
-        deadline = self._clock() + self._wait_limit
-        while True:
-            current = self._load()
-            now = self._clock()
-            if self._fresh(current, now):
-                self._local = current
-                return current.access_token
-            usable = self._usable(current, now)
-            if usable and now < self._renewal_blocked_until:
-                return current.access_token
-            lock = RedisLock(self._redis, self.lock_key, self._lock_ttl)
-            if _guard(lock.acquire):
-                try:
-                    return self._renew_holding_lock()
-                finally:
-                    _release_quietly(lock)
-            if usable:
-                # Another process is renewing; the current token still works meanwhile.
-                return current.access_token
-            if self._clock() >= deadline:
-                raise ZoomTransientError("timed out waiting for another process to refresh")
-            self._sleep(self._poll_interval)
-
-    def _renew_holding_lock(self) -> str:
-        # Re-read under the lock: the previous holder may have stored a new pair already.
-        current = self._load()
-        if self._fresh(current, self._clock()):
-            self._local = current
-            return current.access_token
+    def _renew(self, current: StoredGrant | None, usable: StoredGrant | None) -> str:
+        assert current is not None  # _read raises rather than answer None
         rescued = self._apply_rescue(current)
         if rescued is not None:
             return rescued
@@ -216,10 +198,8 @@ class UserTokenProvider:
                 error_type=type(error).__name__,
                 http_status=error.status,
             )
-            if not self._usable(current, self._clock()):
-                raise
-            self._renewal_blocked_until = self._clock() + _RENEWAL_BACKOFF_SECONDS
-            return current.access_token
+            still_valid = current if self._is_usable(current, self._clock()) else None
+            return self._serve_after_failure(still_valid, error)
         if not grant.refresh_token:
             raise ZoomTransientError("token endpoint answered a refresh without a refresh_token")
         fresh = NewGrant(grant.access_token, grant.refresh_token, grant.expires_in, grant.scope)
@@ -241,7 +221,7 @@ class UserTokenProvider:
             # what is stored wins.
             TOKEN_REFRESHES.labels(kind="user", outcome="lost_race").inc()
             log.warning("zoom.user_token.version_moved", doctor_id=self.doctor_id)
-            latest = self._load()
+            latest = self._read()
             self._local = latest
             return latest.access_token
         TOKEN_REFRESHES.labels(kind="user", outcome="ok").inc()
@@ -252,7 +232,7 @@ class UserTokenProvider:
             fresh.expires_in, version, CONNECTED,
         )
         self._rejected = None
-        self._renewal_blocked_until = 0.0
+        self._renewed()
         log.info("zoom.user_token.refreshed", doctor_id=self.doctor_id, version=version,
                  expires_in_s=fresh.expires_in)
         return fresh.access_token
@@ -308,16 +288,3 @@ class UserTokenProvider:
         with contextlib.suppress(redis.RedisError):
             self._redis.delete(self.rescue_key)
 
-
-def _guard(call: Callable[[], bool]) -> bool:
-    try:
-        return call()
-    except redis.RedisError as exc:
-        raise ZoomTransientError(f"token lock (Redis) unavailable ({type(exc).__name__})") from exc
-
-
-def _release_quietly(lock: RedisLock) -> None:
-    try:
-        lock.release()
-    except redis.RedisError as exc:
-        log.warning("zoom.user_token.lock_release_failed", error_type=type(exc).__name__)

@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy
 from cryptography.fernet import Fernet
 
-from store import appointments, inbox, intents, outbox
+from store import appointments, attention, inbox, intents, outbox, states, status_view
 from store.crypto import Cipher, DecryptionError, configure_cipher
 from store.db import Database
 from store.migrate import current_revision
-from store.models import Appointment, Meeting
+from store.models import ATTENTION_REASON_MAX_LENGTH, Appointment, Meeting
 
 pytestmark = pytest.mark.integration
 CANARY_EMAIL = "canary.patient.7731@example.org"
@@ -100,3 +100,49 @@ def test_outbox_is_unique_per_appointment_version_role_kind(database: Database) 
         assert outbox.add_message(s, appointment_id="A-1", version=2, role="patient", kind="updated") is not None
     with database.session() as s:
         assert len(outbox.messages_for(s, "A-1")) == 3
+
+
+def test_needs_attention_cuts_the_reason_to_the_column_and_says_whether_it_changed(database: Database) -> None:
+    long_reason = "x" * (ATTENTION_REASON_MAX_LENGTH + 50)
+    with database.session() as s:
+        appointments.upsert_doctor(s, id="D-1", name="Dr. X", email="x@clinic.example", zoom_user="x@clinic.example")
+        s.flush()
+        s.add(_appointment())
+        s.flush()
+    for expected_change in (True, False):  # a retried park for the same reason owes no second alert
+        with database.session() as s:
+            row = appointments.get_appointment(s, "A-1", for_update=True)
+            assert row is not None
+            assert attention.mark_needs_attention(s, row, long_reason) is expected_change
+    with database.session() as s:
+        row = appointments.get_appointment(s, "A-1", for_update=True)
+        assert row is not None
+        assert (row.state, row.attention_reason) == (states.NEEDS_ATTENTION, "x" * ATTENTION_REASON_MAX_LENGTH)
+        assert attention.mark_needs_attention(s, row, "another reason") is True
+
+
+def test_one_status_read_model_for_cli_api_and_admin_page(database: Database) -> None:
+    with database.session() as s:
+        appointments.upsert_doctor(s, id="D-1", name="Dr. X", email="x@clinic.example", zoom_user="x@clinic.example")
+        s.flush()
+        s.add(_appointment())
+        s.add(_appointment(id="A-2", last_event_id="e2"))
+        s.flush()
+        s.add(Meeting(appointment_id="A-1", zoom_meeting_id=4242, host="x@clinic.example", join_url=CANARY_JOIN,
+                      passcode="Cn4ry9", start_time=datetime(2026, 12, 3, 8, 30, tzinfo=UTC), duration_minutes=30,
+                      timezone="Europe/Berlin", synced_version=1, deleted_at=datetime(2026, 12, 1, tzinfo=UTC)))
+        outbox.add_message(s, appointment_id="A-1", version=1, role="patient", kind="invite")
+        outbox.add_message(s, appointment_id="A-1", version=1, role="booking", kind="started", channel="webhook")
+    with database.session() as s:
+        status = status_view.appointment_status(s, "A-1")
+        listed = {row.id: row for row in status_view.recent_appointment_statuses(s)}
+        assert status_view.appointment_status(s, "nope") is None
+    assert status is not None
+    # A meeting deleted in Zoom: its id is still known (the CLI shows it as deleted), it is not live
+    # (the API's meeting_live), and the admin page's "Zoom meeting" column shows only a live one.
+    assert (status.zoom_meeting_id, status.meeting_live, status.live_zoom_meeting_id) == (4242, False, None)
+    assert [(n.role, n.kind, n.channel, n.status) for n in status.notices] == [
+        ("patient", "invite", "mail", "pending"), ("booking", "started", "webhook", "pending")]
+    assert set(listed) == {"A-1", "A-2"} and listed["A-1"].notices == ()
+    assert listed["A-2"].zoom_meeting_id is None and not listed["A-2"].meeting_live
+    assert "Canary" not in repr(status) and CANARY_EMAIL not in repr(status)

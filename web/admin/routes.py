@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from store import api_keys, appointments, dashboard
+from store import api_keys, appointments, dashboard, status_view
 from telemed import connect_links, dead_letters
 from web.admin import session as auth
 from web.deps import services
@@ -138,7 +138,7 @@ async def overview(request: Request, svc: WebServices = Depends(services), done:
 
 def _overview_data(svc: WebServices) -> dict[str, Any]:
     with svc.database.session() as s:
-        data: dict[str, Any] = {"appointments": dashboard.appointments(s), "doctors": dashboard.doctors(s),
+        data: dict[str, Any] = {"appointments": status_view.recent_appointment_statuses(s), "doctors": dashboard.doctors(s),
                                 "failures": dashboard.recent_failures(s)}
     try:
         data["dead"] = dead_letters.list_dead(svc.redis, svc.settings.redis_namespace, limit=200)
