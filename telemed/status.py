@@ -5,13 +5,14 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from telemed.runtime import build_database
+from telemed.bootstrap import database as build_database
+from telemed.settings import get_settings
 from telemed.views import summarize
 
 
 def show_status(appointment_id: str, console: Console | None = None) -> int:
     console = console or Console()
-    database = build_database()
+    database = build_database(get_settings())
     with database.session() as session:
         summary = summarize(session, appointment_id)
     if summary is None:

@@ -12,7 +12,7 @@ from events.publish import Publisher
 from store.db import Database
 from telemed.settings import Settings
 
-Enqueue = Callable[..., None]  # enqueue(actor_name, *args): ids only
+Enqueue = Callable[..., object]  # enqueue(actor_name, *args): ids only
 
 
 @dataclass
