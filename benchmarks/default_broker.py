@@ -1,6 +1,6 @@
 """The pipeline's actors on Dramatiq's *default* Redis broker settings, for the recovery
 baseline: heartbeat timeout 60 s, maintenance on 0.1 % of commands, and no heartbeat
-thread of ours. Run as ``python -m dramatiq benchmarks.default_broker ...``.
+thread of ours. Run as ``python -m dramatiq benchmarks.default_broker:broker ...``.
 
 Everything else (settings, logging, actors, the worker context) is the product's own.
 """

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dramatiq.cli import main as dramatiq_main
 from dramatiq.cli import make_argument_parser
 
-ACTOR_MODULE = "telemed.worker_entry"
+ACTOR_MODULE = "telemed.worker_entry:broker"  # Dramatiq imports the module and takes its broker
 
 
 def dramatiq_args(processes: int, threads: int, queues: Sequence[str] = ()) -> list[str]:
