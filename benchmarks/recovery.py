@@ -81,7 +81,7 @@ def _arm(ctx: Context, key: str) -> Arm:
         return Arm(key, "telemed broker settings", "heartbeat timeout 5 s, maintenance 10 %, heartbeat thread",
                    scale.recovery_cap_ours, sim, stack, None)
     return Arm(key, "Dramatiq defaults", "heartbeat timeout 60 s, maintenance 0.1 %", scale.recovery_cap_default,
-               sim, stack, [sys.executable, "-m", "dramatiq", "benchmarks.default_broker", "--processes", "1",
+               sim, stack, [sys.executable, "-m", "dramatiq", "benchmarks.default_broker:broker", "--processes", "1",
                             "--threads", str(scale.threads)])
 
 

@@ -24,7 +24,6 @@ from benchmarks.report import Report, Section
 from benchmarks.scale import Scale
 from benchmarks.services import Services
 from benchmarks.zoom_items import run as run_zoom_item
-from store.crypto import configure_cipher
 
 
 @dataclass(frozen=True)
@@ -132,9 +131,6 @@ def _run_one(benchmark: Benchmark, ctx: Context) -> Section:
         ctx.step(f"{benchmark.item}. {benchmark.title} failed: {type(exc).__name__}: {exc}")
         return Section(benchmark.item, benchmark.key, benchmark.title,
                        error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
-    finally:
-        # A benchmark may install a cipher of its own; the next one publishes with the run's key.
-        configure_cipher([ctx.services.secret_key])
 
 
 def _call(module: ModuleType, benchmark: Benchmark, ctx: Context) -> Section:

@@ -23,7 +23,6 @@ from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 from benchmarks.procs import Proc, wait_until
-from store.crypto import configure_cipher
 from store.db import normalise_url
 from store.migrate import upgrade
 
@@ -54,8 +53,6 @@ class Services:
         if services.database_server_url:
             with sqlalchemy.create_engine(normalise_url(services.database_server_url)).connect() as conn:
                 conn.exec_driver_sql("select 1")
-        # The benchmark process reads encrypted columns too; every process shares this key.
-        configure_cipher([services.secret_key])
         return services
 
     def _start_embedded_redis(self) -> None:

@@ -22,7 +22,7 @@ from benchmarks.bookings import PER_DOCTOR, base_time, bench_booking
 from benchmarks.procs import Proc, wait_until
 from benchmarks.services import Services, python_env
 from events.publish import Publisher
-from store.crypto import configure_cipher
+from store.crypto import Cipher
 from store.db import Database
 from store.models import Appointment, InboxEvent, Meeting, OutboxMessage
 from zoom.simulator import ZoomSimulator
@@ -71,8 +71,7 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.namespace = self.services.namespace(self.name)
         self.database_url = self.services.fresh_database(self.name)
-        configure_cipher([self.services.secret_key])  # what this process writes, the workers read
-        self.database = Database(self.database_url)
+        self.database = Database(self.database_url, cipher=Cipher([self.services.secret_key]))
         self.redis = redis.Redis.from_url(self.services.redis_url, decode_responses=True)
         self.broker = RedisBroker(url=self.services.redis_url, namespace=self.namespace)
         self.publisher = Publisher(database=self.database, enqueue=self.enqueue_event)

@@ -187,7 +187,7 @@ def _quiet() -> None:
 def _provider(arm: Arm) -> Any:
     import redis as redis_lib
 
-    from store.crypto import Cipher, configure_cipher
+    from store.crypto import Cipher
     from store.db import Database
     from store.zoom_tokens import DatabaseTokenStore
     from zoom.tokens import AccountTokenProvider
@@ -199,8 +199,7 @@ def _provider(arm: Arm) -> Any:
                                     Cipher([arm.key]), namespace=arm.namespace, margin_seconds=1)
     if arm.mode == "account:per-process":
         return PerProcessAccountProvider(arm)
-    configure_cipher([arm.key])
-    database = Database(arm.database_url)
+    database = Database(arm.database_url, cipher=Cipher([arm.key]))
     if arm.mode == "doctor:telemed":
         return UserTokenProvider(DOCTOR, DatabaseTokenStore(database), oauth_url=arm.oauth_url,
                                  client_id=arm.client[0], client_secret=arm.client[1], redis_client=client_redis,
@@ -322,7 +321,7 @@ def measure_tokens(redis_url: str, workdir: Path, processes: int, threads: int, 
     from cryptography.fernet import Fernet
 
     from store import zoom_tokens
-    from store.crypto import configure_cipher
+    from store.crypto import Cipher
     from store.db import Database
     from store.migrate import upgrade
     from zoom.simulator import ZoomSimulator
@@ -334,8 +333,7 @@ def measure_tokens(redis_url: str, workdir: Path, processes: int, threads: int, 
             url = database_url or f"sqlite:///{workdir / f'tokens-{token}-{name}.db'}"
             upgrade(url)
             key = Fernet.generate_key().decode()
-            configure_cipher([key])
-            database = Database(url)
+            database = Database(url, cipher=Cipher([key]))
             with ZoomSimulator(token_lifetime_seconds=lifetime, latency_seconds=0.005) as sim:
                 connect_doctor(database, sim, DOCTOR, EMAIL)
                 with database.session() as session:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any, Literal
 
 import structlog
@@ -74,10 +75,14 @@ class Publisher:
 
 
 _default: Publisher | None = None
+# The composition root offers the default publisher through the package's metadata
+# (pyproject.toml, [project.entry-points."telemed.wiring"]), so this package names no
+# module above it and builds nothing itself.
+WIRING_GROUP = "telemed.wiring"
 
 
 def configure(publisher: Publisher | None) -> None:
-    """Install the publisher ``publish`` uses (the composition root does this)."""
+    """Install the publisher ``publish`` uses."""
     global _default
     _default = publisher
 
@@ -85,12 +90,11 @@ def configure(publisher: Publisher | None) -> None:
 def publish(event: Any) -> PublishResult:
     """Validate one event and accept it. Raises ``InvalidEvent`` listing each bad field.
 
-    Unless ``configure`` was called, the publisher is wired from settings on first use
-    (TELEMED_DATABASE_URL, TELEMED_REDIS_URL).
+    Unless ``configure`` was called, the publisher is the installed composition root's
+    (``telemed.bootstrap.default_publisher``: from settings, on first use).
     """
     global _default
     if _default is None:
-        from telemed.runtime import build_publisher  # composition root; lazy by design
-
-        _default = build_publisher()
+        (factory,) = entry_points(group=WIRING_GROUP, name="publisher")
+        _default = factory.load()()
     return _default.publish(event)

@@ -15,6 +15,10 @@ class DecryptionError(RuntimeError):
     """A stored value was not encrypted under any configured key."""
 
 
+class NoCipher(RuntimeError):
+    """An encrypted column was used on a database opened without a cipher."""
+
+
 class Cipher:
     def __init__(self, keys: Sequence[str]) -> None:
         if not keys:
@@ -36,21 +40,3 @@ class Cipher:
             return self._fernet.rotate(token.encode("ascii")).decode("ascii")
         except InvalidToken:
             raise DecryptionError("stored value does not decrypt under any configured key") from None
-
-
-_cipher: Cipher | None = None
-
-
-def configure_cipher(keys: Sequence[str]) -> Cipher:
-    """Install the process-wide cipher the encrypted column type uses."""
-    global _cipher
-    _cipher = Cipher(keys)
-    return _cipher
-
-
-def get_cipher() -> Cipher:
-    if _cipher is None:
-        from telemed.settings import get_settings
-
-        return configure_cipher(get_settings().fernet_keys)
-    return _cipher

@@ -13,6 +13,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, create_engine
 
+from store.crypto import Cipher
+from store.types import CIPHER_ATTRIBUTE
+
 RowT = TypeVar("RowT", bound=SQLModel)
 
 
@@ -64,9 +67,13 @@ def _tune_sqlite(engine: Engine) -> None:
 class Database:
     """An engine plus the one way to use it: ``with db.session() as s: ...``."""
 
-    def __init__(self, url: str, *, pre_ping: bool = True, pool_size: int = 5, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, cipher: Cipher | None = None, pre_ping: bool = True, pool_size: int = 5,
+                 **engine_kwargs: Any) -> None:
         self.url = normalise_url(url)
         self.engine = create_db_engine(self.url, pre_ping=pre_ping, pool_size=pool_size, **engine_kwargs)
+        # Encrypted columns find it here (store.types); without one they refuse to work.
+        setattr(self.engine.dialect, CIPHER_ATTRIBUTE, cipher)
+        self.cipher = cipher
 
     @property
     def backend(self) -> str:

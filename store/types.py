@@ -9,7 +9,18 @@ from sqlalchemy import DateTime, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from store.crypto import get_cipher
+from store.crypto import Cipher, NoCipher
+
+# The cipher lives on the engine's dialect (``store.db.Database`` puts it there): a column
+# type sees only the dialect, and a process-wide cipher would be wiring at import.
+CIPHER_ATTRIBUTE = "telemed_cipher"
+
+
+def dialect_cipher(dialect: Dialect) -> Cipher:
+    cipher = getattr(dialect, CIPHER_ATTRIBUTE, None)
+    if cipher is None:
+        raise NoCipher("this database was opened without a cipher: pass Database(url, cipher=...)")
+    return cipher
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -36,7 +47,7 @@ class EncryptedText(TypeDecorator[str]):
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else get_cipher().encrypt(value)
+        return None if value is None else dialect_cipher(dialect).encrypt(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else get_cipher().decrypt(value)
+        return None if value is None else dialect_cipher(dialect).decrypt(value)

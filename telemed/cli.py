@@ -107,12 +107,12 @@ def web(host: str, port: int | None) -> None:
     """Serve the HTTP API (event ingress, OAuth, start links, admin)."""
     import uvicorn
 
-    from telemed.runtime import build_web_services
+    from telemed.bootstrap import web_services as build_web_services
     from web.app import create_app
 
     _setup_logging()
     port = port or int(os.environ.get("PORT", "8000"))
-    app = create_app(build_web_services())
+    app = create_app(build_web_services(get_settings()))
     uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True)
 
 

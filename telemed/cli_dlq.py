@@ -14,13 +14,13 @@ from telemed.settings import get_settings
 def _redis():  # type: ignore[no-untyped-def]
     import redis
 
-    from workers.broker import redis_url_for
+    from telemed.bootstrap import redis_url
 
-    return redis.Redis.from_url(redis_url_for(get_settings()))
+    return redis.Redis.from_url(redis_url(get_settings()))
 
 
 def _known_queues() -> tuple[str, ...]:
-    from workers.broker import QUEUES
+    from workers.work_queue import QUEUES
 
     return QUEUES
 
@@ -28,9 +28,9 @@ def _known_queues() -> tuple[str, ...]:
 def _resend(letter: dead_letters.DeadLetter) -> None:
     from dramatiq.message import Message
 
-    from workers import actors
+    from telemed.bootstrap import broker
 
-    actors.broker.enqueue(Message(queue_name=letter.queue, actor_name=letter.actor, args=tuple(letter.args),
+    broker(get_settings()).enqueue(Message(queue_name=letter.queue, actor_name=letter.actor, args=tuple(letter.args),
                                   kwargs=letter.kwargs, options={}))
 
 

@@ -21,9 +21,9 @@ from telemed.settings import get_settings
 
 
 def _database():  # type: ignore[no-untyped-def]
-    from telemed.runtime import build_database
+    from telemed.bootstrap import database as build_database
 
-    return build_database()
+    return build_database(get_settings())
 
 
 @contextmanager

@@ -13,12 +13,13 @@ from rich.console import Console
 from rich.table import Table
 
 from telemed.cli import keys
+from telemed.settings import get_settings
 
 
 def _database():  # type: ignore[no-untyped-def]
-    from telemed.runtime import build_database
+    from telemed.bootstrap import database as build_database
 
-    return build_database()
+    return build_database(get_settings())
 
 
 @keys.command("create")

@@ -20,9 +20,9 @@ def webhook() -> None:
 
 
 def _database():  # type: ignore[no-untyped-def]
-    from telemed.runtime import build_database
+    from telemed.bootstrap import database as build_database
 
-    return build_database()
+    return build_database(get_settings())
 
 
 @webhook.command("status")

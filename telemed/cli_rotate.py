@@ -20,7 +20,7 @@ def rotate() -> None:
     """Re-encrypt every stored secret (all tables) under the first key of TELEMED_SECRET_KEYS."""
     from store.crypto import DecryptionError
     from store.rotation import rotate_all
-    from telemed.runtime import build_database
+    from telemed.bootstrap import database as build_database
 
     _setup_logging()
     settings = get_settings()

@@ -116,7 +116,7 @@ def remove(client: redis.Redis, namespace: str, letter: DeadLetter) -> None:
     pipe.execute()
 
 
-def retry(client: redis.Redis, namespace: str, letter: DeadLetter, resend: Callable[[DeadLetter], None]) -> None:
+def retry(client: redis.Redis, namespace: str, letter: DeadLetter, resend: Callable[[DeadLetter], object]) -> None:
     """Send the message again (fresh retries), then drop the dead copy.
 
     In this order a crash in between leaves a duplicate, never a loss; actors are

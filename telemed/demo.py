@@ -88,9 +88,10 @@ def run_demo(bookings: int, directory: Path, processes: int = 1, threads: int = 
 
         demo_log = closing.enter_context(open(directory / "logs" / "demo.log", "w"))  # noqa: SIM115
         configure_logging(format="json", level="WARNING", stream=demo_log)
-        from telemed.runtime import build_publisher
+        from telemed import bootstrap
+        from telemed.settings import get_settings
 
-        publisher = build_publisher()
+        publisher = bootstrap.publisher(get_settings())
         samples = sample_events(bookings)
         outcomes: dict[str, int] = {"accepted": 0, "duplicate": 0}
         for event in samples.events:

@@ -50,12 +50,12 @@ def child_commands(host: str, port: int, processes: int, threads: int) -> dict[s
 
 def run_all(settings: Settings, host: str, port: int, processes: int, threads: int) -> int:
     from store.migrate import upgrade
-    from workers.broker import redis_url_for
+    from telemed.bootstrap import redis_url
 
     upgrade(settings.resolved_database_url)
     env = dict(os.environ)
     # Unset: the embedded server starts here, in this process, and the children use it.
-    env["TELEMED_REDIS_URL"] = redis_url_for(settings)
+    env["TELEMED_REDIS_URL"] = redis_url(settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -43,10 +43,11 @@ def default_jobs(interval: float) -> list[ScheduledJob]:
 def run_scheduler(interval: float, once: bool = False, jobs: list[ScheduledJob] | None = None,
                   stop: threading.Event | None = None) -> int:
     """Run due jobs while holding the lock; ``stop`` (or SIGTERM/SIGINT) ends the loop."""
-    from workers.context import get_context
+    from telemed import bootstrap
+    from workers.work_queue import WorkQueue
 
     settings = get_settings()
-    ctx = get_context()
+    ctx = bootstrap.worker_context(settings, WorkQueue(bootstrap.broker(settings)))
     jobs = jobs or default_jobs(interval)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():

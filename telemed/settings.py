@@ -171,12 +171,10 @@ class Settings(BaseSettings):
 
     @property
     def fernet_keys(self) -> list[str]:
-        """Newest first. Without TELEMED_SECRET_KEYS a development key is kept in data_dir."""
-        if self.secret_keys is not None:
-            return _split_keys(self.secret_keys.get_secret_value())
-        if self.env == "production":
-            raise SettingsError("TELEMED_SECRET_KEYS: required in production (comma-separated Fernet keys)")
-        return [_development_key(self.data_dir)]
+        """Newest first. ``load_settings`` fills them in (a development key, when unset)."""
+        if self.secret_keys is None:
+            raise SettingsError("TELEMED_SECRET_KEYS: no keys (settings not built by load_settings)")
+        return _split_keys(self.secret_keys.get_secret_value())
 
     @property
     def zoom_s2s_configured(self) -> bool:
@@ -200,15 +198,24 @@ def _development_key(data_dir: Path) -> str:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build settings, turning pydantic's report into one line per bad variable."""
+    """Build settings, turning pydantic's report into one line per bad variable.
+
+    Without TELEMED_SECRET_KEYS a development key is kept in ``data_dir`` (created here,
+    once); in production the keys are required.
+    """
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
             name = "TELEMED_" + "_".join(str(part) for part in error["loc"]).upper()
             lines.append(f"{name}: {error['msg']}")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    if settings.secret_keys is not None:
+        return settings
+    if settings.env == "production":
+        raise SettingsError("TELEMED_SECRET_KEYS: required in production (comma-separated Fernet keys)")
+    return settings.model_copy(update={"secret_keys": SecretStr(_development_key(settings.data_dir))})
 
 
 @lru_cache(maxsize=1)

@@ -6,12 +6,13 @@ from rich.console import Console
 from rich.table import Table
 
 from store.status_view import appointment_status
-from telemed.runtime import build_database
+from telemed.bootstrap import database as build_database
+from telemed.settings import get_settings
 
 
 def show_status(appointment_id: str, console: Console | None = None) -> int:
     console = console or Console()
-    database = build_database()
+    database = build_database(get_settings())
     with database.session() as session:
         status = appointment_status(session, appointment_id)
     if status is None:

@@ -8,11 +8,7 @@ from collections.abc import Sequence
 from dramatiq.cli import main as dramatiq_main
 from dramatiq.cli import make_argument_parser
 
-ACTOR_MODULE = "telemed.worker_entry"
-# How many threads each worker process runs, for the processes Dramatiq starts: their
-# database pool keeps that many connections open (workers.context) instead of opening
-# and closing the overflow on every message.
-THREADS_ENV = "TELEMED_WORKER_THREADS"
+ACTOR_MODULE = "telemed.worker_entry:broker"  # Dramatiq imports the module and takes its broker
 
 
 def dramatiq_args(processes: int, threads: int, queues: Sequence[str] = ()) -> list[str]:
@@ -27,7 +23,6 @@ def run_workers(processes: int, threads: int, queues: Sequence[str] = (), nice: 
     from workers.metrics_middleware import prepare_multiprocess
 
     prepare_multiprocess(get_settings())  # before the processes start (TELEMED_WORKER_METRICS_PORT)
-    os.environ[THREADS_ENV] = str(threads)
     if nice:
         os.nice(nice)  # inherited by every worker process Dramatiq starts
     parsed = make_argument_parser().parse_args(dramatiq_args(processes, threads, queues))

@@ -70,11 +70,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
 def database(database_url: str):  # type: ignore[no-untyped-def]
     from cryptography.fernet import Fernet
 
-    from store.crypto import configure_cipher
+    from store.crypto import Cipher
     from store.db import Database
 
-    configure_cipher([Fernet.generate_key().decode()])
-    db = Database(database_url)
+    db = Database(database_url, cipher=Cipher([Fernet.generate_key().decode()]))
     yield db
     db.dispose()
 

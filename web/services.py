@@ -1,4 +1,4 @@
-"""What the HTTP app needs, injected by the composition root (``telemed.runtime``)."""
+"""What the HTTP app needs, injected by the composition root (``telemed.bootstrap``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from events.publish import Publisher
 from store.db import Database
 from telemed.settings import Settings
 
-Enqueue = Callable[..., None]  # enqueue(actor_name, *args): ids only
+Enqueue = Callable[..., object]  # enqueue(actor_name, *args): ids only
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """The actors: thin wrappers that take ids, call the pipeline and queue what follows.
 
-The broker is installed from settings on import, before any actor is declared, because
-Dramatiq otherwise quietly builds a default broker (DESIGN.md, "Dramatiq facts").
+``declare_actors`` declares them on the broker it is given (the worker processes' Redis
+broker, built by ``telemed.bootstrap``; a test's ``StubBroker``), so importing this
+module connects to nothing and installs nothing. The work they do needs a
+``WorkerContext``, given as a function so each process builds its own after fork.
 Every exception passes through ``retry_policy.classify``: the one place retry decisions
 are made.
 """
@@ -10,21 +12,25 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import dramatiq
 
-from telemed.settings import get_settings
-from workers.broker import install_broker
-
-# A broker set up beforehand (a test's, the demo's) wins; otherwise settings decide.
-broker = dramatiq.broker.global_broker or install_broker(get_settings())
-
-from workers import apply_event as _apply  # noqa: E402
-from workers import delivery as _delivery  # noqa: E402
-from workers import sync as _sync  # noqa: E402
-from workers.context import get_context  # noqa: E402
-from workers.retry_policy import PermanentFailure, classify  # noqa: E402
+from workers import apply_event as _apply
+from workers import delivery as _delivery
+from workers import sync as _sync
+from workers import zoom_events as _zoom_events
+from workers.context import WorkerContext
+from workers.retry_policy import PermanentFailure, classify
+from workers.work_queue import (
+    ACTOR_QUEUES,
+    DELIVER_NOTIFICATION,
+    NOTIFICATION_FAILED,
+    PROCESS_EVENT,
+    PROCESS_ZOOM_WEBHOOK,
+    SYNC_MEETING,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,54 +49,70 @@ def _classified(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@dramatiq.actor(queue_name="events", max_retries=10, throws=(PermanentFailure,))
-@_classified
-def process_event(event_id: str) -> None:
-    appointment_id = _apply.apply_event(get_context().database, event_id)
-    if appointment_id is not None:
-        sync_meeting.send(appointment_id)
+@dataclass(frozen=True)
+class Actors:
+    process_event: dramatiq.Actor[..., Any]
+    sync_meeting: dramatiq.Actor[..., Any]
+    deliver_notification: dramatiq.Actor[..., Any]
+    notification_failed: dramatiq.Actor[..., Any]
+    process_zoom_webhook: dramatiq.Actor[..., Any]
 
 
-@dramatiq.actor(queue_name="meetings", max_retries=12, throws=(PermanentFailure,))
-@_classified
-def sync_meeting(appointment_id: str) -> None:
-    outcome = _sync.sync_meeting(get_context(), appointment_id)
-    for outbox_id in outcome.notifications:
-        deliver_notification.send(outbox_id)
-    if outcome.resync:
-        sync_meeting.send(appointment_id)
+def declare_actors(broker: dramatiq.Broker, context: Callable[[], WorkerContext]) -> Actors:
+    """Declare the pipeline's actors on ``broker``; ``context()`` gives this process's parts."""
 
+    def actor(name: str, **options: Any) -> Callable[[Callable[..., Any]], dramatiq.Actor[..., Any]]:
+        return dramatiq.actor(actor_name=name, queue_name=ACTOR_QUEUES[name], broker=broker, **options)
 
-@dramatiq.actor(queue_name="notifications", max_retries=8, throws=(PermanentFailure,),
-                on_retry_exhausted="notification_failed")
-@_classified
-def deliver_notification(outbox_id: int) -> None:
-    try:
-        result = _delivery.deliver_notification(get_context(), outbox_id)
-    except Exception as exc:
-        mapped = classify(exc)
-        if isinstance(mapped, PermanentFailure):
-            for alert_id in _delivery.give_up(get_context(), outbox_id, str(mapped)):
-                deliver_notification.send(alert_id)
-        raise
-    for follow_up in result.follow_ups:  # admin alerts raised while delivering
-        deliver_notification.send(follow_up)
+    @actor(PROCESS_EVENT, max_retries=10, throws=(PermanentFailure,))
+    @_classified
+    def process_event(event_id: str) -> None:
+        ctx = context()
+        appointment_id = _apply.apply_event(ctx.database, event_id)
+        if appointment_id is not None:
+            ctx.queue.sync_meeting(appointment_id)
 
+    @actor(SYNC_MEETING, max_retries=12, throws=(PermanentFailure,))
+    @_classified
+    def sync_meeting(appointment_id: str) -> None:
+        ctx = context()
+        outcome = _sync.sync_meeting(ctx, appointment_id)
+        for outbox_id in outcome.notifications:
+            ctx.queue.deliver_notification(outbox_id)
+        if outcome.resync:
+            ctx.queue.sync_meeting(appointment_id)
 
-@dramatiq.actor(queue_name="notifications", max_retries=3)
-def notification_failed(message_data: dict[str, Any], retry_info: dict[str, Any]) -> None:
-    outbox_id = int(message_data["args"][0])
-    for alert_id in _delivery.give_up(get_context(), outbox_id, f"gave up after {retry_info.get('retries')} attempts"):
-        deliver_notification.send(alert_id)
+    @actor(DELIVER_NOTIFICATION, max_retries=8, throws=(PermanentFailure,),
+           on_retry_exhausted=NOTIFICATION_FAILED)
+    @_classified
+    def deliver_notification(outbox_id: int) -> None:
+        ctx = context()
+        try:
+            result = _delivery.deliver_notification(ctx, outbox_id)
+        except Exception as exc:
+            mapped = classify(exc)
+            if isinstance(mapped, PermanentFailure):
+                for alert_id in _delivery.give_up(ctx, outbox_id, str(mapped)):
+                    ctx.queue.deliver_notification(alert_id)
+            raise
+        for follow_up in result.follow_ups:  # admin alerts raised while delivering
+            ctx.queue.deliver_notification(follow_up)
 
+    @actor(NOTIFICATION_FAILED, max_retries=3)
+    def notification_failed(message_data: dict[str, Any], retry_info: dict[str, Any]) -> None:
+        ctx = context()
+        outbox_id = int(message_data["args"][0])
+        for alert_id in _delivery.give_up(ctx, outbox_id, f"gave up after {retry_info.get('retries')} attempts"):
+            ctx.queue.deliver_notification(alert_id)
 
-@dramatiq.actor(queue_name="events", max_retries=10, throws=(PermanentFailure,))
-@_classified
-def process_zoom_webhook(receipt_id: int) -> None:
-    from workers.zoom_events import handle_zoom_webhook
+    @actor(PROCESS_ZOOM_WEBHOOK, max_retries=10, throws=(PermanentFailure,))
+    @_classified
+    def process_zoom_webhook(receipt_id: int) -> None:
+        ctx = context()
+        follow_up = _zoom_events.handle_zoom_webhook(ctx, receipt_id)
+        for appointment_id in follow_up.sync:
+            ctx.queue.sync_meeting(appointment_id)
+        for outbox_id in follow_up.notifications:
+            ctx.queue.deliver_notification(outbox_id)
 
-    follow_up = handle_zoom_webhook(get_context(), receipt_id)
-    for appointment_id in follow_up.sync:
-        sync_meeting.send(appointment_id)
-    for outbox_id in follow_up.notifications:
-        deliver_notification.send(outbox_id)
+    return Actors(process_event, sync_meeting, deliver_notification, notification_failed, process_zoom_webhook)

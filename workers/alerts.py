@@ -64,16 +64,14 @@ def raise_alert(
     log.error("admin alert", alert_kind=kind, subject=subject, appointment_id=appointment_id or "-",
               outbox_id=outbox_id)
     if session is None:
-        deliver_soon(outbox_id)
+        deliver_soon(ctx, outbox_id)
     return outbox_id
 
 
-def deliver_soon(outbox_id: int) -> None:
+def deliver_soon(ctx: WorkerContext, outbox_id: int) -> None:
     """Queue the alert's mail now; if that fails the reconciler queues it later."""
     try:
-        from workers import actors
-
-        actors.deliver_notification.send(outbox_id)
+        ctx.queue.deliver_notification(outbox_id)
     except Exception as exc:  # noqa: BLE001  (any broker failure: the reconciler covers it)
         log.warning("alert not queued; the reconciler will", outbox_id=outbox_id, error_type=type(exc).__name__)
 

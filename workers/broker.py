@@ -1,6 +1,7 @@
-"""The Dramatiq broker, built once from settings before any actor module is imported.
+"""The Dramatiq broker: Redis, our middleware, and recovery tuned for seconds, not minutes.
 
-Recovery tuning (DESIGN.md, "Dramatiq facts"): a killed worker's messages come back only
+Built by ``telemed.bootstrap`` from a Redis URL; the actors are declared on it afterwards
+(``workers.actors.declare_actors``). Recovery tuning (docs/architecture.md, "Dramatiq"): a killed worker's messages come back only
 after its heartbeat is older than ``heartbeat_timeout`` *and* a maintenance run hits
 that queue. Dramatiq's defaults (60 s, 0.1 % of commands) measured about ten minutes.
 
@@ -15,6 +16,7 @@ that long would hand live messages to another worker.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -22,15 +24,14 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
 
-from telemed.settings import Settings
-from workers.embedded_redis import EmbeddedRedisServer, answers, port_is_free
+from workers.log_context import install_log_context
+from workers.metrics_middleware import MetricsMiddleware
+from workers.poison import ArgumentCheck, PoisonAwareRedisBroker
+from workers.work_queue import QUEUES
 
 HEARTBEAT_TIMEOUT_MS = 5_000
 HEARTBEAT_INTERVAL_S = 1.0
 MAINTENANCE_CHANCE = 10_000  # out of dramatiq's 1,000,000: 1 % (the heartbeat thread does the rest)
-QUEUES = ("events", "meetings", "notifications")
-
-_embedded: EmbeddedRedisServer | None = None
 
 
 def beat(broker: RedisBroker, queue_name: str) -> None:
@@ -81,27 +82,22 @@ class HeartbeatMiddleware(dramatiq.Middleware):
                     break
 
 
-def redis_url_for(settings: Settings) -> str:
-    """TELEMED_REDIS_URL, or the embedded server (started here if nobody runs it yet)."""
-    if settings.redis_url:
-        return settings.redis_url
-    return ensure_embedded_redis(settings.embedded_redis_port)
+class WorkerThreads(dramatiq.Middleware):
+    """Tells ``on_boot`` how many threads this worker process runs, before any message.
+
+    The worker context sizes its database pool by it (one pooled connection per thread).
+    """
+
+    def __init__(self, on_boot: Callable[[int], None]) -> None:
+        self._on_boot = on_boot
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self._on_boot(int(worker.worker_threads))
 
 
-def ensure_embedded_redis(port: int, host: str = "127.0.0.1") -> str:
-    global _embedded
-    url = f"redis://{host}:{port}/0"
-    if _embedded is not None or answers(url):
-        return url
-    if not port_is_free(host, port):
-        raise RuntimeError(f"port {port} is taken by something that is not Redis; set TELEMED_EMBEDDED_REDIS_PORT")
-    _embedded = EmbeddedRedisServer.start(host=host, port=port)
-    return url
-
-
-def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
-    from workers.log_context import install_log_context
-
+def build_broker(url: str, namespace: str, *, metrics_forks: list[Any] | None = None) -> RedisBroker:
+    """The broker on Redis at ``url``; ``metrics_forks``: Dramatiq fork processes for the
+    workers' metrics port (``telemed.worker``), if it is served."""
     middleware = [
         AgeLimit(),
         TimeLimit(time_limit=5 * 60_000),
@@ -110,26 +106,15 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
         Pipelines(),
         Retries(max_retries=10, min_backoff=1_000, max_backoff=5 * 60_000),
     ]
-    from workers.poison import ArgumentCheck, PoisonAwareRedisBroker
-
     broker = PoisonAwareRedisBroker(  # dead-letters undecodable bodies (workers/poison.py)
-        url=url or redis_url_for(settings),
-        namespace=settings.redis_namespace,
+        url=url,
+        namespace=namespace,
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         maintenance_chance=MAINTENANCE_CHANCE,
         middleware=middleware,
     )
     broker.add_middleware(HeartbeatMiddleware())
     install_log_context(broker)  # first, so Retries' own lines still carry message_id
-    from workers.metrics_middleware import MetricsMiddleware
-
-    broker.add_middleware(MetricsMiddleware(settings))  # per-actor outcomes, dead-letter reasons
+    broker.add_middleware(MetricsMiddleware(forks=metrics_forks or []))  # per-actor outcomes, dead-letter reasons
     broker.add_middleware(ArgumentCheck())  # wrong arguments: dead letters at once, with the reason
-    return broker
-
-
-def install_broker(settings: Settings) -> RedisBroker:
-    """Build the broker and make it Dramatiq's global one (before actors are imported)."""
-    broker = build_broker(settings)
-    dramatiq.set_broker(broker)
     return broker

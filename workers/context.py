@@ -1,19 +1,22 @@
-"""What a worker process needs, built once per process on first use (after fork)."""
+"""What the pipeline needs in a process: its parts, built on first use (after fork).
+
+``telemed.bootstrap`` makes one per process from the settings, the secret keys, the
+Redis URL and the work queue; nothing here reads the environment or global state.
+"""
 
 from __future__ import annotations
 
-import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import redis
 
-from store.crypto import Cipher, configure_cipher
+from store.crypto import Cipher
 from store.db import Database
-from telemed.settings import Settings, get_settings
-from telemed.worker import THREADS_ENV
-from workers.broker import redis_url_for
+from telemed.settings import Settings
+from workers.work_queue import WorkQueue
 from zoom.client import LIGHT, MEDIUM, ZoomClient
 from zoom.ratelimit import DailyQuota, RateLimiter
 from zoom.tokens import AccountTokenProvider, StaticTokenProvider, TokenProvider
@@ -22,27 +25,32 @@ from zoom.tokens import AccountTokenProvider, StaticTokenProvider, TokenProvider
 @dataclass
 class WorkerContext:
     settings: Settings
+    keys: Sequence[str]  # Fernet keys, newest first (telemed.secret_keys)
+    redis_url: str
+    queue: WorkQueue
+    # Worker threads in this process; the database pool keeps one connection each
+    # (set by ``PoolSizing`` when the worker boots, before the database is first used).
+    threads: int = 8
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # One client per connected doctor (their own token and rate-limit scope).
     _doctor_clients: dict[str, ZoomClient] = field(default_factory=dict, repr=False)
 
     @cached_property
     def cipher(self) -> Cipher:
-        return configure_cipher(self.settings.fernet_keys)
+        return Cipher(self.keys)
 
     @cached_property
     def database(self) -> Database:
-        self.cipher  # noqa: B018  (the encrypted column type needs the cipher first)
         # No pre-ping: a dead connection's first statement raises OperationalError, a
         # transient failure the retry policy handles (store.db.create_db_engine).
         # A connection per worker thread stays pooled (plus the heartbeat's and a spare):
         # a smaller pool opens and closes a PostgreSQL connection for every busy message.
-        threads = int(os.environ.get(THREADS_ENV, "8") or 8)
-        return Database(self.settings.resolved_database_url, pre_ping=False, pool_size=threads + 2)
+        return Database(self.settings.resolved_database_url, cipher=self.cipher, pre_ping=False,
+                        pool_size=self.threads + 2)
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(redis_url_for(self.settings), health_check_interval=30)
+        return redis.Redis.from_url(self.redis_url, health_check_interval=30)
 
     @cached_property
     def account_tokens(self) -> TokenProvider:
@@ -102,22 +110,3 @@ class WorkerContext:
         from workers.notifier.mail import build_mail_channel
 
         return build_mail_channel(self.settings)
-
-
-_context: WorkerContext | None = None
-_context_lock = threading.Lock()
-
-
-def get_context() -> WorkerContext:
-    global _context
-    if _context is None:
-        with _context_lock:
-            if _context is None:
-                _context = WorkerContext(get_settings())
-    return _context
-
-
-def set_context(context: WorkerContext | None) -> None:
-    """For tests that run actors in-process against their own settings."""
-    global _context
-    _context = context

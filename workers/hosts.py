@@ -143,7 +143,7 @@ def revoke_doctor(ctx: WorkerContext, doctor_id: str, expected_version: int | No
             f"(or run: telemed doctors connect-link {doctor_id})",
             session=session,
         )
-    alerts.deliver_soon(outbox_id)
+    alerts.deliver_soon(ctx, outbox_id)
     log.error("doctor must reconnect Zoom", doctor_id=doctor_id, parked=len(parked))
     return True
 

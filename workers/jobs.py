@@ -15,15 +15,14 @@ from workers.context import WorkerContext
 
 
 def reconcile_job(ctx: WorkerContext) -> dict[str, int]:
-    from workers import actors
     from workers.reconciler import reconcile
 
     report = reconcile(
         ctx.database,
-        enqueue_event=actors.process_event.send,
-        enqueue_sync=actors.sync_meeting.send,
-        enqueue_notification=actors.deliver_notification.send,
-        enqueue_zoom_webhook=actors.process_zoom_webhook.send,
+        enqueue_event=ctx.queue.process_event,
+        enqueue_sync=ctx.queue.sync_meeting,
+        enqueue_notification=ctx.queue.deliver_notification,
+        enqueue_zoom_webhook=ctx.queue.process_zoom_webhook,
         grace=timedelta(seconds=ctx.settings.reconcile_grace_seconds),
     )
     return {"events": report.events, "appointments": report.appointments, "notifications": report.notifications,
@@ -34,7 +33,7 @@ def gauges_job(ctx: WorkerContext) -> dict[str, int]:
     """Measure queue depth, dead letters and outbox pending into Redis for every /metrics."""
     from store.operations import count_outbox_pending
     from telemed import gauges
-    from workers.broker import QUEUES
+    from workers.work_queue import QUEUES
 
     with ctx.database.session() as session:
         pending = count_outbox_pending(session)

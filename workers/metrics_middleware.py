@@ -28,21 +28,20 @@ import structlog
 from dramatiq.broker import Broker, MessageProxy
 
 from telemed.redaction import scrub_text
-from telemed.settings import Settings, get_settings
+from telemed.settings import Settings
 
 log = structlog.get_logger("telemed.workers.metrics")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class MetricsMiddleware(dramatiq.Middleware):
-    def __init__(self, settings: Settings | None = None) -> None:
-        self._settings = settings
+    def __init__(self, forks: list[Any] | None = None) -> None:
+        self._forks = list(forks or [])
         self._started: dict[str, float] = {}
 
     @property
     def forks(self) -> list[Any]:
-        settings = self._settings or get_settings()
-        return [serve_worker_metrics] if settings.worker_metrics_port else []
+        return self._forks
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         self._started[message.message_id] = time.monotonic()
@@ -104,17 +103,15 @@ def prepare_multiprocess(settings: Settings) -> str | None:
     return path
 
 
-def serve_worker_metrics() -> None:
-    """Dramatiq fork: serve the workers' summed metrics until the worker command stops."""
+def serve_worker_metrics(port: int, bind: str) -> None:
+    """Serve the workers' summed metrics until the worker command stops (a Dramatiq fork)."""
     from prometheus_client import CollectorRegistry, start_http_server
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    settings = get_settings()
-    assert settings.worker_metrics_port is not None
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=os.environ.get(MULTIPROC_ENV))
-    server, thread = start_http_server(settings.worker_metrics_port, addr=settings.metrics_bind, registry=registry)
-    log.info("worker metrics served", port=settings.worker_metrics_port)
+    server, thread = start_http_server(port, addr=bind, registry=registry)
+    log.info("worker metrics served", port=port)
     try:
         thread.join()
     finally:

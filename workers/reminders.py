@@ -81,7 +81,5 @@ def _owe_reminder(session: Session, appointment_id: str, version: int, role: str
 
 
 def reminders_job(ctx: WorkerContext) -> dict[str, int]:
-    from workers import actors
-
-    report = run_reminders(ctx, actors.deliver_notification.send)
+    report = run_reminders(ctx, ctx.queue.deliver_notification)
     return {"reminders_queued": report.queued, "reminders_skipped": report.skipped}

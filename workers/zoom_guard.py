@@ -151,6 +151,6 @@ def park(ctx: WorkerContext, appointment_id: str, kind: str, reason: str, subjec
             if changed else None
         )
     if outbox_id is not None:
-        alerts.deliver_soon(outbox_id)
+        alerts.deliver_soon(ctx, outbox_id)
     log.error("appointment needs attention", appointment_id=appointment_id, reason=reason, alerted=changed)
     return changed

@@ -28,7 +28,7 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
-from store.crypto import configure_cipher
+from store.crypto import Cipher
 from store.db import Database
 from telemed.samples import DOCTORS
 from tests.chaos import checks
@@ -133,8 +133,7 @@ def test_crash_and_fault_run(chaos_backend: tuple[str, str], tmp_path: Path,
     backend = "real Redis + PostgreSQL" if database_url.startswith("postgresql") else "embedded Redis + SQLite"
     plan = build_plan(SIZE.bookings)
     secret_key = Fernet.generate_key().decode()
-    configure_cipher([secret_key])
-    database = Database(database_url)
+    database = Database(database_url, cipher=Cipher([secret_key]))
     client = redis.Redis.from_url(redis_url)
     sim = ZoomSimulator(client_id="chaos-client", client_secret=CLIENT_SECRET, account_id="chaos-account",
                         chaos=dict(FAULTS, seed=SIZE.bookings))

@@ -14,9 +14,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from store import notifications, outbox
-from store.crypto import configure_cipher
-from store.db import Database
 from telemed.settings import load_settings
+from tests.support.contexts import cipher_database, worker_context
 from workers.context import WorkerContext
 from workers.delivery import deliver_notification
 from workers.retry_policy import PermanentFailure
@@ -28,14 +27,12 @@ pytestmark = pytest.mark.integration
 def make_ctx(database_url: str, redis_url: str, redis_namespace: str, tmp_path: Path) -> Iterator[Any]:
     made: list[WorkerContext] = []
     key = Fernet.generate_key().decode()
-    configure_cipher([key])
-    database = Database(database_url)
+    database = cipher_database(database_url, [key])
 
     def make(**overrides: Any) -> WorkerContext:
         settings = load_settings(redis_url=redis_url, redis_namespace=redis_namespace, database_url=database_url,
                                  secret_keys=key, data_dir=tmp_path, mail_dir=tmp_path / "mail", **overrides)
-        ctx = WorkerContext(settings)
-        ctx.database = database  # type: ignore[misc]
+        ctx = worker_context(settings, database)
         made.append(ctx)
         return ctx
 

@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import text
 
-from store.crypto import configure_cipher
+from store.crypto import Cipher
 from store.db import Database
 from store.models import Appointment, Doctor, InboxEvent, Meeting, utcnow
 from store.operations import record_receipt
@@ -46,9 +46,9 @@ def _raw_values(database: Database) -> list[str]:
     return values
 
 
-def test_rotation_reencrypts_every_secret_and_is_idempotent(database: Database) -> None:
+def test_rotation_reencrypts_every_secret_and_is_idempotent(database_url: str) -> None:
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    configure_cipher([old])
+    database = Database(database_url, cipher=Cipher([old]))
     _seed(database)
     before = _raw_values(database)
     assert len(before) >= 6
@@ -60,19 +60,21 @@ def test_rotation_reencrypts_every_secret_and_is_idempotent(database: Database) 
         Fernet(new.encode()).decrypt(token.encode())
         with pytest.raises(InvalidToken):
             Fernet(old.encode()).decrypt(token.encode())
-    configure_cipher([new])  # the old key is gone: everything still reads
+    database.dispose()
+    database = Database(database_url, cipher=Cipher([new]))  # the old key is gone: everything still reads
     with database.session() as s:
         meeting = s.get(Meeting, "A-1")
         appointment = s.get(Appointment, "A-1")
         assert meeting is not None and meeting.join_url == "https://zoom.us/j/1?pwd=secret"
         assert appointment is not None and appointment.patient_email == "grace@example.org"
     again = rotate_all(database, [new, old])
+    database.dispose()
     assert again.total_rotated == 0 and sum(again.current.values()) == len(before)
 
 
-def test_rotate_command(database_url: str, database: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_rotate_command(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    configure_cipher([old])
+    database = Database(database_url, cipher=Cipher([old]))
     _seed(database)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMED_")}
     env.update({"TELEMED_DATABASE_URL": database_url, "TELEMED_SECRET_KEYS": f"{new},{old}",
@@ -88,3 +90,4 @@ def test_rotate_command(database_url: str, database: Database, tmp_path) -> None
                             capture_output=True, timeout=60)
     assert failed.returncode == 1 and "not encrypted under any configured key" in failed.stderr.decode()
     assert "Traceback" not in failed.stderr.decode()
+    database.dispose()

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from events.publish import Publisher
 from store import appointments, states, zoom_tokens
-from store.crypto import configure_cipher
+from store.crypto import Cipher
 from store.db import Database
 from store.models import Appointment
 from telemed.connect_links import connect_url, make_connect_token
@@ -59,8 +59,7 @@ class Site:
 @pytest.fixture
 def site(database_url: str, redis_url: str, redis_namespace: str) -> Iterator[Site]:
     key = Fernet.generate_key().decode()
-    configure_cipher([key])
-    database = Database(database_url)
+    database = Database(database_url, cipher=Cipher([key]))
     with database.session() as session:
         appointments.upsert_doctor(session, id="D-7", name="Dr. Ada Lovelace", email=EMAIL, zoom_user=EMAIL)
     client = redis.Redis.from_url(redis_url)

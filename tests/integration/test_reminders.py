@@ -12,14 +12,12 @@ import pytest
 from cryptography.fernet import Fernet
 
 from store import appointments, notifications, outbox
-from store.crypto import configure_cipher
-from store.db import Database
 from store.models import Appointment, Meeting
 from telemed.settings import load_settings
 from tests.support import notify_run
+from tests.support.contexts import cipher_database, worker_context
 from tests.support.mail_scan import calendars, everything
 from tests.support.notify_run import Run, by_message_id, canary_scan
-from workers.context import WorkerContext
 from workers.delivery import deliver_notification
 
 pytestmark = pytest.mark.integration
@@ -78,12 +76,10 @@ def test_a_queued_reminder_overtaken_by_a_move_or_a_cancel_is_superseded(
     database_url: str, redis_url: str, redis_namespace: str, tmp_path: Path
 ) -> None:
     key = Fernet.generate_key().decode()
-    configure_cipher([key])
     settings = load_settings(redis_url=redis_url, redis_namespace=redis_namespace, database_url=database_url,
                              secret_keys=key, data_dir=tmp_path, mail_dir=tmp_path / "mail")
-    ctx = WorkerContext(settings)
-    database = Database(database_url)
-    ctx.database = database  # type: ignore[misc]
+    database = cipher_database(database_url, [key])
+    ctx = worker_context(settings, database)
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
     with database.session() as s:
         appointments.upsert_doctor(s, id="D-1", name="Dr. One", email="one@clinic.example",

@@ -23,7 +23,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlmodel import select
 
-from store.crypto import configure_cipher
+from store.crypto import Cipher
 from store.db import Database
 from store.models import Appointment, InboxEvent
 from telemed.samples import DOCTORS, booking
@@ -95,8 +95,7 @@ def test_restart_loses_nothing(zoom_sim, tmp_path: Path) -> None:  # type: ignor
         start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
         events = [booking(f"R-{i}", 1, start, doctor=DOCTORS[i]) for i in range(3)]
         assert [_post(url, e) for e in events] == [202, 202, 202]
-        configure_cipher([key])
-        database = Database(env["TELEMED_DATABASE_URL"])
+        database = Database(env["TELEMED_DATABASE_URL"], cipher=Cipher([key]))
         _wait(lambda: _synced(database) == {"R-0": 0, "R-1": 0, "R-2": 0} and _creates(zoom_sim) >= 3,
               "events applied and creates failing", first, log)
     finally:

@@ -9,7 +9,7 @@ import sqlalchemy
 from cryptography.fernet import Fernet
 
 from store import appointments, attention, inbox, intents, outbox, states, status_view
-from store.crypto import Cipher, DecryptionError, configure_cipher
+from store.crypto import Cipher, DecryptionError
 from store.db import Database
 from store.migrate import current_revision
 from store.models import ATTENTION_REASON_MAX_LENGTH, Appointment, Meeting
@@ -74,7 +74,6 @@ def test_key_rotation_reads_old_values() -> None:
     with pytest.raises(DecryptionError) as caught:
         Cipher([new]).decrypt(token)
     assert "secret" not in str(caught.value)
-    configure_cipher([new])
 
 
 def test_one_open_intent_per_appointment(database: Database) -> None:

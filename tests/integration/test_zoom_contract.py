@@ -230,7 +230,7 @@ class TestUserOAuthTraffic:
         import redis as redis_lib
         from cryptography.fernet import Fernet
 
-        from store.crypto import Cipher, configure_cipher
+        from store.crypto import Cipher
         from store.db import Database
         from store.migrate import upgrade
         from store.zoom_tokens import DatabaseTokenStore
@@ -252,8 +252,7 @@ class TestUserOAuthTraffic:
         url = f"sqlite:///{tmp_path / 'contract.db'}"
         upgrade(url)
         key = Fernet.generate_key().decode()
-        configure_cipher([key])
-        database = Database(url)
+        database = Database(url, cipher=Cipher([key]))
         client_redis = redis_lib.Redis.from_url(redis_url)
         try:
             sim.token_lifetime_seconds = 2

@@ -12,13 +12,11 @@ import pytest
 from cryptography.fernet import Fernet
 
 from store import appointments, intents, notifications, states, zoom_tokens
-from store.crypto import configure_cipher
-from store.db import Database
 from store.models import Appointment, Meeting
 from telemed.settings import load_settings
+from tests.support.contexts import cipher_database, worker_context
 from tests.support.zoom_oauth import connect_doctor
 from workers import alerts, jobs
-from workers.context import WorkerContext
 from workers.orphans import sweep_orphans_job
 from workers.token_refresher import refresh_tokens_job
 from zoom.policy import build_meeting_request, generate_passcode, make_marker
@@ -38,18 +36,16 @@ def sim() -> Iterator[ZoomSimulator]:
 def ctx(database_url: str, redis_url: str, redis_namespace: str, tmp_path: Path, sim: ZoomSimulator,
         monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     key = Fernet.generate_key().decode()
-    configure_cipher([key])
-    database = Database(database_url)
+    database = cipher_database(database_url, [key])
     settings = load_settings(
         redis_url=redis_url, redis_namespace=redis_namespace, database_url=database_url, secret_keys=key,
         data_dir=tmp_path, zoom_api_url=sim.api_url, zoom_oauth_url=sim.oauth_url,
         zoom_account_id=sim.account_id, zoom_client_id=sim.client_id, zoom_client_secret=sim.client_secret,
         zoom_oauth_client_id=sim.oauth_client_id, zoom_oauth_client_secret=sim.oauth_client_secret,
     )
-    context = WorkerContext(settings)
-    context.database = database  # type: ignore[misc]
+    context = worker_context(settings, database)
     queued: list[int] = []
-    monkeypatch.setattr(alerts, "deliver_soon", queued.append)  # no broker in this process
+    monkeypatch.setattr(alerts, "deliver_soon", lambda _ctx, outbox_id: queued.append(outbox_id))  # no broker in this process
     context.queued_alerts = queued  # type: ignore[attr-defined]
     yield context
     context.redis.close()

@@ -31,7 +31,7 @@ from cryptography.fernet import Fernet
 from sqlmodel import select
 
 from events import signing
-from store.crypto import configure_cipher
+from store.crypto import Cipher
 from store.db import Database
 from store.models import Meeting, OutboxMessage
 from telemed.samples import booking
@@ -88,8 +88,7 @@ def _env(redis_url: str, namespace: str, database_url: str, key: str, sim: ZoomS
 def test_a_whole_run_leaks_nothing(backend, tmp_path: Path, redis_namespace: str) -> None:  # type: ignore[no-untyped-def]
     redis_url, database_url = backend
     key = Fernet.generate_key().decode()
-    configure_cipher([key])
-    database = Database(database_url)
+    database = Database(database_url, cipher=Cipher([key]))
     client = redis.Redis.from_url(redis_url)
     received: list[scan.Place] = []  # what the booking system and the doctor's browser got back
     sim = ZoomSimulator(client_id="leak-client", client_secret=CLIENT_SECRET, account_id="leak-account")

@@ -20,7 +20,7 @@ from dramatiq.message import Message
 from sqlmodel import select
 
 from events.publish import Publisher, PublishResult
-from store.crypto import configure_cipher
+from store.crypto import Cipher
 from store.db import Database
 from store.models import Appointment, InboxEvent, Meeting, OutboxMessage
 
@@ -44,8 +44,7 @@ class Pipeline:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        configure_cipher([self.secret_key])
-        self.database = Database(self.database_url)
+        self.database = Database(self.database_url, cipher=Cipher([self.secret_key]))
         self.broker = RedisBroker(url=self.redis_url, namespace=self.namespace)
         self.publisher = Publisher(database=self.database, enqueue=self._enqueue_event)
         self.log_path = self.workdir / "worker.log"

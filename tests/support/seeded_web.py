@@ -14,10 +14,10 @@ import redis
 from cryptography.fernet import Fernet
 
 from store import api_keys, appointments
-from store.crypto import configure_cipher
 from store.db import Database
 from store.models import Appointment, Meeting, utcnow
 from telemed.settings import Settings, load_settings
+from tests.support.contexts import cipher_database, worker_context
 from tests.support.webapp import Recorder, running_app
 from web.services import WebServices
 from workers.context import WorkerContext
@@ -66,7 +66,6 @@ def _meeting(ctx: WorkerContext, appointment: Appointment, host: str) -> Meeting
 def seeded_web(database_url: str, redis_url: str, namespace: str, zoom_sim: Any, tmp_path: Path,
                **overrides: Any) -> Iterator[SeededWeb]:
     key = Fernet.generate_key().decode()
-    configure_cipher([key])
     values: dict[str, Any] = dict(
         redis_url=redis_url, redis_namespace=namespace, database_url=database_url, secret_keys=key,
         data_dir=tmp_path / "data", zoom_api_url=zoom_sim.api_url, zoom_oauth_url=zoom_sim.oauth_url,
@@ -74,9 +73,8 @@ def seeded_web(database_url: str, redis_url: str, namespace: str, zoom_sim: Any,
     )
     values.update(overrides)
     settings = load_settings(**values)
-    database = Database(database_url)
-    ctx = WorkerContext(settings)
-    ctx.database = database  # type: ignore[misc]
+    database = cipher_database(database_url, [key])
+    ctx = worker_context(settings, database)
     start = utcnow().replace(microsecond=0) + timedelta(days=2)
     with database.session() as s:
         for doctor in ("D-1", "D-2"):

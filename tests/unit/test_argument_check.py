@@ -37,7 +37,11 @@ def test_wrong_counts_and_names_are_named() -> None:
 
 
 def test_the_real_actors_are_checked_through_their_wrappers() -> None:
-    from workers import actors
+    from dramatiq.brokers.stub import StubBroker
+
+    from workers.actors import declare_actors
+
+    actors = declare_actors(StubBroker(), context=lambda: None)  # type: ignore[arg-type,return-value]
 
     assert argument_problem(actors.process_event.fn, (1,), {}) == "event_id must be str, not int"
     assert argument_problem(actors.deliver_notification.fn, ("x",), {}) == "outbox_id must be int, not str"

@@ -26,8 +26,23 @@ def test_worker_lowers_its_priority_and_sizes_the_pool(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(worker, "dramatiq_main", fake_dramatiq)
     monkeypatch.setattr("workers.metrics_middleware.prepare_multiprocess", lambda settings: None)
-    monkeypatch.delenv(worker.THREADS_ENV, raising=False)
     assert worker.run_workers(processes=1, threads=3, nice=nice) == 0
     assert calls == ([("nice", nice)] if nice else []) + [("dramatiq", 3)]
-    assert worker.os.environ[worker.THREADS_ENV] == "3"
-    monkeypatch.delenv(worker.THREADS_ENV)
+
+
+def test_each_worker_process_sizes_its_pool_by_its_threads(tmp_path: Any) -> None:
+    """Dramatiq tells the pipeline how many threads the process runs, before any message
+    (the database pool keeps a connection for each: workers.context)."""
+    from types import SimpleNamespace
+
+    from dramatiq.brokers.stub import StubBroker
+
+    from telemed.bootstrap import Pipeline
+    from telemed.settings import load_settings
+    from workers.work_queue import WorkQueue
+
+    settings = load_settings(redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path)
+    broker = StubBroker()
+    pipeline = Pipeline(settings, broker, WorkQueue(broker))
+    broker.emit_before("worker_boot", SimpleNamespace(worker_threads=3))
+    assert pipeline.context().threads == 3

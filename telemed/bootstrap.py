@@ -1,0 +1,143 @@
+"""The one wiring point: settings in, the parts a process needs out.
+
+Every process (``telemed web``, each worker process, the scheduler, the CLI, the demo)
+builds its parts here from one ``Settings`` (``telemed.settings.get_settings``): the
+database with its cipher, Redis (starting the embedded server when no URL is set), the
+broker with the actors declared on it, the work queue, the worker context, the
+publisher and the web's services. Lower packages receive what they need through
+constructors; none of them reads the environment or connects at import
+(docs/architecture.md, "Wiring").
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+from events.publish import Publisher
+from store.crypto import Cipher
+from store.db import Database
+from telemed.settings import Settings, get_settings
+from web.services import WebServices
+from workers.actors import Actors, declare_actors
+from workers.broker import WorkerThreads, build_broker
+from workers.context import WorkerContext
+from workers.embedded_redis import EmbeddedRedisServer, answers, port_is_free
+from workers.metrics_middleware import serve_worker_metrics
+from workers.start_urls import fetch_start_url
+from workers.work_queue import WorkQueue
+
+# The embedded Redis-protocol server this process started, if any: it lives as long as
+# the process (the demo, ``telemed run``, or the first process that needed it).
+_embedded: EmbeddedRedisServer | None = None
+
+
+def redis_url(settings: Settings) -> str:
+    """TELEMED_REDIS_URL, or the embedded server (started here if nobody runs it yet)."""
+    if settings.redis_url:
+        return settings.redis_url
+    return ensure_embedded_redis(settings.embedded_redis_port)
+
+
+def ensure_embedded_redis(port: int, host: str = "127.0.0.1") -> str:
+    global _embedded
+    url = f"redis://{host}:{port}/0"
+    if _embedded is not None or answers(url):
+        return url
+    if not port_is_free(host, port):
+        raise RuntimeError(f"port {port} is taken by something that is not Redis; set TELEMED_EMBEDDED_REDIS_PORT")
+    _embedded = EmbeddedRedisServer.start(host=host, port=port)
+    return url
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(redis_url(settings))
+
+
+def database(settings: Settings, **engine_options: Any) -> Database:
+    return Database(settings.resolved_database_url, cipher=Cipher(settings.fernet_keys), **engine_options)
+
+
+def broker(settings: Settings) -> RedisBroker:
+    forks: list[Any] = []
+    if settings.worker_metrics_port:
+        forks.append(serve_metrics_fork)
+    return build_broker(redis_url(settings), settings.redis_namespace, metrics_forks=forks)
+
+
+def serve_metrics_fork() -> None:
+    """Dramatiq starts this in a fork process of ``telemed worker`` (by its import path)."""
+    settings = get_settings()
+    assert settings.worker_metrics_port is not None
+    serve_worker_metrics(settings.worker_metrics_port, settings.metrics_bind)
+
+
+def worker_context(settings: Settings, queue: WorkQueue) -> WorkerContext:
+    return WorkerContext(settings=settings, keys=settings.fernet_keys, redis_url=redis_url(settings), queue=queue)
+
+
+@dataclass
+class Pipeline:
+    """The worker side of one process: broker, actors, queue and (built on first use) context."""
+
+    settings: Settings
+    broker: RedisBroker
+    queue: WorkQueue
+    actors: Actors = field(init=False)
+    threads: int = field(default=8, init=False)
+    _context: WorkerContext | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.actors = declare_actors(self.broker, self.context)
+        self.broker.add_middleware(WorkerThreads(self._worker_threads))
+
+    def _worker_threads(self, threads: int) -> None:
+        self.threads = threads
+
+    def context(self) -> WorkerContext:
+        if self._context is None:
+            self._context = worker_context(self.settings, self.queue)
+            self._context.threads = self.threads
+        return self._context
+
+
+def pipeline(settings: Settings) -> Pipeline:
+    built = broker(settings)
+    return Pipeline(settings, built, WorkQueue(built))
+
+
+def publisher(settings: Settings, db: Database | None = None, queue: WorkQueue | None = None) -> Publisher:
+    """A publisher that queues ``process_event`` on the configured broker."""
+    queue = queue or WorkQueue(broker(settings))
+    client = queue.broker.client  # type: ignore[attr-defined]
+
+    def check_queue() -> None:
+        client.ping()
+
+    return Publisher(database=db or database(settings), enqueue=queue.process_event, check_queue=check_queue)
+
+
+def default_publisher() -> Publisher:
+    """``events.publish``'s publisher when none was configured (entry point ``telemed.wiring``)."""
+    return publisher(get_settings())
+
+
+def web_services(settings: Settings) -> WebServices:
+    """Everything the HTTP app needs. The web never declares actors: it queues by name."""
+    db = database(settings)
+    queue = WorkQueue(broker(settings))
+    # Start links and the access API mint fresh start_urls with the workers' Zoom wiring
+    # (workers.start_urls picks the client), sharing the web's engine.
+    zoom_context = worker_context(settings, queue)
+    zoom_context.database = db  # type: ignore[misc]
+    return WebServices(
+        settings=settings, database=db, redis=queue.broker.client,  # type: ignore[attr-defined]
+        publisher=publisher(settings, db, queue), enqueue=queue.send,
+        start_url_fetcher=functools.partial(fetch_start_url, zoom_context),
+    )
+
+

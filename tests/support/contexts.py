@@ -1,0 +1,32 @@
+"""Worker contexts and databases for tests that run pipeline code in their own process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dramatiq.brokers.stub import StubBroker
+
+from store.crypto import Cipher
+from store.db import Database
+from telemed.settings import Settings
+from workers.context import WorkerContext
+from workers.work_queue import WorkQueue
+
+
+def cipher_database(url: str, keys: Sequence[str], **options: object) -> Database:
+    """A database whose encrypted columns use ``keys`` (newest first)."""
+    return Database(url, cipher=Cipher(keys), **options)  # type: ignore[arg-type]
+
+
+def worker_context(settings: Settings, database: Database | None = None,
+                   queue: WorkQueue | None = None) -> WorkerContext:
+    """The pipeline's parts as a worker process has them; work it queues goes to ``queue``
+    (by default a stub broker's in-memory queues: nothing runs it)."""
+    assert settings.redis_url, "tests give the Redis URL explicitly"
+    stub = StubBroker()
+    stub.emit_after("process_boot")
+    ctx = WorkerContext(settings=settings, keys=settings.fernet_keys, redis_url=settings.redis_url,
+                        queue=queue or WorkQueue(stub))
+    if database is not None:
+        ctx.database = database  # type: ignore[misc]  # share the test's engine
+    return ctx
