@@ -76,7 +76,7 @@ class ForeignMeeting(ValueError):
 
 
 MAX_MEETING_ID = 2**63 - 1
-_MEETING_ID = re.compile(r"^[0-9]+$")
+_MEETING_ID = re.compile(r"-?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -118,9 +118,9 @@ def read_notification(data: Any) -> Notification:
 def _meeting_id(value: Any) -> int:
     """Zoom sends the id as a number or a string of digits; ``ForeignMeeting`` past int64."""
     digits = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
-    if not _MEETING_ID.match(digits):
+    if not _MEETING_ID.fullmatch(digits):
         raise BadNotification("payload.object.id: must be a meeting id")
     # Compared as text first: int() of a digit string is refused past 4,300 digits.
-    if len(digits.lstrip("0")) > len(str(MAX_MEETING_ID)) or not 0 < int(digits) <= MAX_MEETING_ID:
+    if len(digits.lstrip("-0")) > len(str(MAX_MEETING_ID)) or not 0 < int(digits) <= MAX_MEETING_ID:
         raise ForeignMeeting(f"payload.object.id: outside Zoom's meeting ids (1 to {MAX_MEETING_ID})")
     return int(digits)

@@ -129,13 +129,17 @@ def test_a_meeting_id_outside_int64_is_ignored_with_200_and_nothing_stored(app) 
     OverflowError (a 500) and PostgreSQL a DataError (a 503), and Zoom retried it for days.
     No meeting of ours can have it, so the answer is 200 ``ignored``."""
     url, recorder, database = app
-    outside = [10**29, str(10**29), 2**63, str(2**63), "0" + str(2**64), 0, "9" * 5000]
+    outside = [10**29, str(10**29), 2**63, str(2**63), "0" + str(2**64), 0, -5, "-" + "9" * 30, "9" * 5000]
     for meeting_id in outside:
         body = json.dumps({"event": "meeting.ended", "event_ts": 1_700_000_000_123,
                            "payload": {"account_id": "acc", "object": {"id": meeting_id, "host_id": "h-1"}}}).encode()
         answer = httpx.post(url, content=body, headers=_zoom_headers(body))
         assert (answer.status_code, answer.json()) == (200, {"status": "ignored"}), (str(meeting_id)[:40], answer.text)
     assert _receipts(database) == [] and recorder.calls == []
+    for not_an_id in ("12\n", "1.5", True, None, "12a"):
+        body = json.dumps({"event": "meeting.ended", "payload": {"object": {"id": not_an_id}}}).encode()
+        answer = httpx.post(url, content=body, headers=_zoom_headers(body))
+        assert answer.status_code == 400 and "payload.object.id" in answer.json()["detail"]
     largest = _notification(meeting_id=2**63 - 1)
     answer = httpx.post(url, content=largest, headers=_zoom_headers(largest))
     assert answer.json() == {"status": "accepted"}
