@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from events import strict_json
 from events.errors import FieldError, InvalidEvent
 from events.fields import ID_PATTERN
 from events.models import BookedEvent, CancelledEvent, EventEnvelope, RescheduledEvent
@@ -19,15 +19,17 @@ _TAGS = {"appointment.booked", "appointment.rescheduled", "appointment.cancelled
 def parse_event(
     data: Any, *, now: datetime | None = None, allow_past: bool = False
 ) -> Event:
-    """Validate one event given as a dict, a JSON string or JSON bytes.
+    """Validate one event given as a dict, or as JSON text (str or bytes) read strictly.
 
     ``allow_past`` is for re-reading events already accepted into the inbox: the
     start time was in the future when the booking system sent it.
     """
     if isinstance(data, (bytes, bytearray, str)):
         try:
-            data = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # too deeply nested too
+            data = strict_json.loads(data)
+        except strict_json.RefusedJSON as exc:  # a duplicate key, a huge number...
+            raise InvalidEvent([{"loc": [], "msg": str(exc)}]) from None
+        except strict_json.InvalidJSON as exc:
             raise InvalidEvent([{"loc": [], "msg": f"not valid JSON: {exc}"}]) from None
     if isinstance(data, Event.__args__):  # type: ignore[attr-defined]
         data = data.model_dump(mode="json", exclude_none=True)

@@ -2,14 +2,15 @@
 
 Used both ways: booking systems sign the events they POST to ``/v1/events``, and telemed
 signs the status callbacks it POSTs to the booking system's webhook. The signature covers
-the timestamp and the raw body, so neither can be changed or replayed later:
+the timestamp and the raw body, so neither can be changed, nor the request used later:
 
     X-Telemed-Timestamp: <unix seconds>
     X-Telemed-Signature: v1=<hex HMAC-SHA256(secret, "v1:" + timestamp + ":" + raw body)>
 
-``verify`` checks the format, the clock window and the MAC (in constant time); replay of
-an identical request inside the window is for the receiver to refuse (the ingress keeps
-each signature in Redis for the window's length).
+``verify`` checks the format, the clock window and the MAC (in constant time). There is no
+nonce: a resend of an identical request inside the window is accepted, as with Stripe's
+and GitHub's signed webhooks, so the receiver must make a repeat harmless (the ingress
+answers it ``duplicate`` by its ``event_id``).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class Signed:
 
 
 def sign(secret: str | bytes, body: bytes, *, now: float | None = None) -> Signed:
-    """Sign ``body`` now. Sign again for every attempt: a repeated signature is refused."""
+    """Sign ``body`` now. A retry may resend the same headers while they are inside the window."""
     timestamp = str(int(time.time() if now is None else now))
     return Signed(timestamp, signature_header(secret, timestamp, body), body)
 

@@ -10,27 +10,56 @@ from typing import Any
 from events.errors import InvalidEvent
 
 
-def split_events(raw: bytes) -> Iterator[tuple[str, Any]]:
-    """Yield (where, item) for a JSON object, a JSON array, or JSON lines.
+def split_events(raw: bytes) -> Iterator[tuple[str, str]]:
+    """Yield (where, JSON text of one item) for a JSON object, a JSON array, or JSON lines.
 
-    An item that is not JSON is yielded as the raw text, so it is rejected by name
-    instead of stopping the batch.
+    Each item stays text until ``publish`` reads it strictly (``events.strict_json``): an
+    item with a duplicate key or a huge number is rejected by name, with the reason,
+    instead of stopping the batch, and a JSON string is never decoded a second time.
     """
     text = raw.decode("utf-8", errors="replace").strip()
     if not text:
         return
-    try:
-        whole = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):  # not one document (or nested too deeply)
+    if not _well_formed(text):  # not one document (or nested too deeply): JSON lines
         for number, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 yield f"line {number}", line
-        return
-    if isinstance(whole, list):
-        for index, item in enumerate(whole):
-            yield f"item {index}", item
+    elif text.startswith("["):
+        yield from _array_items(text)
     else:
-        yield "event", whole
+        yield "event", text
+
+
+# Only finds where values end: it keeps the last of two keys and reads numbers as text, so
+# it never refuses what the strict reading of each item (in ``publish``) refuses by name.
+_BOUNDARIES = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=str)
+_SPACE = " \t\n\r"
+
+
+def _well_formed(text: str) -> bool:
+    try:
+        _BOUNDARIES.decode(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _array_items(text: str) -> Iterator[tuple[str, str]]:
+    """The raw text of each item of a well-formed JSON array."""
+    position, index = _skip_space(text, 1), 0
+    while text[position] != "]":
+        _, end = _BOUNDARIES.raw_decode(text, position)
+        yield f"item {index}", text[position:end]
+        index += 1
+        position = _skip_space(text, end)
+        if text[position] == ",":
+            position = _skip_space(text, position + 1)
+
+
+def _skip_space(text: str, position: int) -> int:
+    while text[position] in _SPACE:
+        position += 1
+    return position
 
 
 def publish_stream(raw: bytes, out: Callable[[str], None], publish: Callable[[Any], Any] | None = None) -> int:

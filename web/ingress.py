@@ -1,15 +1,14 @@
 """``POST /v1/events``: a booking system's signed event in, committed to the inbox.
 
 The order of checks is the contract (DESIGN.md): size (413, before anything is parsed),
-signature and clock window (401), replay (401), JSON (400), the v1 contract (422), then
-the store and the queue (503 when either is down, with nothing half-written). A 202
-means the event is committed; ``status`` says whether it was new or a repeat.
+signature and clock window (401), strict JSON (400, ``events.strict_json``), the v1
+contract (422), then the store and the queue (503 when either is down, with nothing
+half-written). A 202 means the event is committed; ``status`` says whether it was new or
+a repeat (a resend of the same signed request is a repeat too).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 from typing import Any, Literal
 
 import redis
@@ -20,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from events import InvalidEvent, signing
+from events import InvalidEvent, signing, strict_json
 from events.publish import PublishResult
 from events.schema import event_json_schema
 from telemed import metrics
@@ -95,8 +94,14 @@ _REQUEST_BODY = {
     response_model=Accepted,
     openapi_extra=_REQUEST_BODY,
     responses={
-        400: {"model": Problem, "description": "The body is not JSON."},
-        401: {"model": Problem, "description": "Missing or bad signature, stale timestamp, or a replay."},
+        202: {"description": "Committed to the store: `accepted` when new, `duplicate` when that event_id "
+              "was accepted before (a resend of the same signed request after a lost answer included)."},
+        400: {"model": Problem, "description": "The body is not one strict JSON object: bad syntax or "
+              f"encoding, a key given twice, an integer of over {strict_json.MAX_INTEGER_DIGITS} digits, "
+              "NaN or Infinity, or another top level (a string holding JSON too)."},
+        401: {"model": Problem, "description": "Missing or bad signature, or a timestamp outside the window "
+              "(TELEMED_INGRESS_TOLERANCE_SECONDS, 300 s by default). A resend of an accepted request is not "
+              "refused: it is a 202 duplicate."},
         413: {"model": Problem, "description": "The body is over the size limit (64 KiB)."},
         422: {"model": Invalid, "description": "The event breaks contract v1; each bad field is listed."},
         503: {"model": Problem, "description": "The store or the queue is down; nothing was written. Retry."},
@@ -129,7 +134,12 @@ async def post_event(request: Request, svc: WebServices = Depends(services)) -> 
 
 
 def _accept(svc: WebServices, body: bytes, timestamp: str | None, signature: str | None) -> PublishResult:
-    """Everything after the body is read (blocking: store and Redis), in a worker thread."""
+    """Everything after the body is read (blocking: store and Redis), in a worker thread.
+
+    A resend of the very same signed bytes inside the window (its 202 was lost on the way
+    back) is processed like any request: its ``event_id`` makes it a ``duplicate``. Marking
+    signatures as spent would answer it 401, an authentication failure for an accepted booking.
+    """
     settings = svc.settings
     assert settings.ingress_secret is not None
     try:
@@ -137,29 +147,11 @@ def _accept(svc: WebServices, body: bytes, timestamp: str | None, signature: str
                        tolerance_seconds=settings.ingress_tolerance_seconds)
     except signing.SignatureError as exc:
         raise _Rejected(401, f"signature_{exc.reason}", str(exc)) from None
-    assert signature is not None
-    replay_key = f"{settings.redis_namespace}:ingress:seen:{signature.strip()[3:]}"
     try:
-        # The window is symmetric (clocks run both ways), so keep the mark for twice its length.
-        first = svc.redis.set(replay_key, b"1", nx=True, ex=2 * settings.ingress_tolerance_seconds)
-    except redis.RedisError:
-        raise _Rejected(503, "unavailable", "the queue is unavailable; retry later") from None
-    if not first:
-        raise _Rejected(401, "replayed", "this signed request was already received; sign each attempt afresh")
-    try:
-        return _publish(svc, body)
-    except BaseException:
-        # Only an answered 202 consumes the signature, so a caller may resend the same bytes
-        # after a 503 (or fix nothing and get the same 4xx again).
-        with contextlib.suppress(redis.RedisError):
-            svc.redis.delete(replay_key)
-        raise
-
-
-def _publish(svc: WebServices, body: bytes) -> PublishResult:
-    try:
-        event = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # too deeply nested too
+        event = strict_json.loads_object(body)
+    except strict_json.RefusedJSON as exc:
+        raise _Rejected(400, "not_json", f"body is refused: {exc}") from None
+    except strict_json.InvalidJSON as exc:
         raise _Rejected(400, "not_json", f"body is not valid JSON: {exc}") from None
     try:
         return svc.publisher.publish(event)

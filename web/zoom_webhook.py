@@ -5,14 +5,16 @@ the signature, stores the notification (deduplicated on its exact bytes, so Zoom
 retries land on one row) and queues ``process_zoom_webhook(receipt_id)``. The store is
 the truth here too: if queueing fails, the reconciler picks the pending receipt up.
 
-Answers: 200 (challenge answered, accepted, duplicate or ignored), 400 (not JSON, or a
-handled event without what it needs), 401 (signature), 413 (too large), 503 (the store is
-down, or no secret token is configured: Zoom retries).
+Answers: 200 (challenge answered, accepted, duplicate or ignored: an event we do not use,
+or a meeting id outside int64, which no meeting of ours has), 400 (not one strict JSON
+object, see ``events.strict_json``, or a handled event without what it needs), 401
+(signature), 413 (too large), 503 (the store is down, or no secret token is configured:
+Zoom retries). There are no replay marks: a resend, even byte for byte with the same
+headers, lands on the stored receipt and is answered ``duplicate``.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import sqlalchemy.exc
@@ -21,6 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from events import strict_json
 from events.signing import SignatureError
 from store import operations
 from telemed import metrics
@@ -61,11 +64,13 @@ async def zoom_webhook(request: Request, svc: WebServices = Depends(services)) -
     except SignatureError as exc:
         return _answer(401, {"detail": str(exc)}, f"signature_{exc.reason}")
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # too deeply nested too
-        return _answer(400, {"detail": "body is not valid JSON"}, "not_json")
+        data = strict_json.loads_object(body)
+    except strict_json.RefusedJSON as exc:
+        return _answer(400, {"detail": f"body is refused: {exc}"}, "not_json")
+    except strict_json.InvalidJSON as exc:
+        return _answer(400, {"detail": f"body is not valid JSON: {exc}"}, "not_json")
 
-    if isinstance(data, dict) and data.get("event") == webhooks.URL_VALIDATION:
+    if data.get("event") == webhooks.URL_VALIDATION:
         plain = (data.get("payload") or {}).get("plainToken") if isinstance(data.get("payload"), dict) else None
         if not isinstance(plain, str) or not 0 < len(plain) <= 256:
             return _answer(400, {"detail": "payload.plainToken: is required"}, "invalid")
@@ -74,6 +79,11 @@ async def zoom_webhook(request: Request, svc: WebServices = Depends(services)) -
         notification = webhooks.read_notification(data)
     except webhooks.BadNotification as exc:
         return _answer(400, {"detail": str(exc)}, "invalid")
+    except webhooks.ForeignMeeting as exc:
+        # 200, not 400: Zoom retries any other answer, and the same bytes can never name a
+        # meeting of ours. Logged so an operator sees it.
+        log.warning("zoom webhook ignored", reason=str(exc), zoom_event=data.get("event"))
+        return JSONResponse({"status": "ignored"})
     if notification.event not in webhooks.HANDLED:
         return JSONResponse({"status": "ignored"})
 

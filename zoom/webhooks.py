@@ -71,6 +71,14 @@ class BadNotification(ValueError):
     """The notification lacks what its event needs; the message names the field."""
 
 
+class ForeignMeeting(ValueError):
+    """A meeting id no meeting of ours can have: Zoom's ids are int64, like our BIGINT column."""
+
+
+MAX_MEETING_ID = 2**63 - 1
+_MEETING_ID = re.compile(r"-?[0-9]+")
+
+
 @dataclass(frozen=True)
 class Notification:
     event: str
@@ -80,7 +88,8 @@ class Notification:
 
 
 def read_notification(data: Any) -> Notification:
-    """What telemed needs from a parsed notification; ``BadNotification`` names what is missing."""
+    """What telemed needs from a parsed notification; ``BadNotification`` names what is missing,
+    ``ForeignMeeting`` says the meeting id cannot be one of ours."""
     if not isinstance(data, dict):
         raise BadNotification("the notification must be a JSON object")
     event = data.get("event")
@@ -99,11 +108,19 @@ def read_notification(data: Any) -> Notification:
     meeting = payload.get("object")
     if not isinstance(meeting, dict):
         raise BadNotification("payload.object: is required")
-    try:
-        meeting_id = int(str(meeting.get("id")))  # Zoom sends it as a number or a string of digits
-    except ValueError:
-        raise BadNotification("payload.object.id: must be a meeting id") from None
+    meeting_id = _meeting_id(meeting.get("id"))
     operator = payload.get("operator") or payload.get("operator_id")
     return Notification(event, zoom_meeting_id=meeting_id,
                         zoom_user_id=str(meeting.get("host_id") or "") or None,
                         operator=operator if isinstance(operator, str) else None)
+
+
+def _meeting_id(value: Any) -> int:
+    """Zoom sends the id as a number or a string of digits; ``ForeignMeeting`` past int64."""
+    digits = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if not _MEETING_ID.fullmatch(digits):
+        raise BadNotification("payload.object.id: must be a meeting id")
+    # Compared as text first: int() of a digit string is refused past 4,300 digits.
+    if len(digits.lstrip("-0")) > len(str(MAX_MEETING_ID)) or not 0 < int(digits) <= MAX_MEETING_ID:
+        raise ForeignMeeting(f"payload.object.id: outside Zoom's meeting ids (1 to {MAX_MEETING_ID})")
+    return int(digits)

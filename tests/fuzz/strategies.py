@@ -170,6 +170,40 @@ junk_bodies = st.one_of(
 )
 
 
+
+def _repeat_a_key(text: str, draw: st.DrawFn) -> str:
+    """One of the event's keys given twice in its object (an earlier value first)."""
+    key = draw(st.sampled_from(["type", "event_id", "version", "start_time", "email", "id", "appointment"]))
+    at = text.index(f'"{key}": ')
+    return text[:at] + f'"{key}": {json.dumps(draw(json_values))}, ' + text[at:]
+
+
+@st.composite
+def strict_json_traps(draw: st.DrawFn) -> tuple[bytes, str]:
+    """An event turned into a body that is not one strict JSON object, and the reason it
+    must be refused with: a key twice, a huge integer, NaN or an overflowing number, or an
+    event wrapped in a JSON string (decoded twice) or an array."""
+    text = json.dumps(base_event(draw(st.sampled_from(["appointment.booked", "appointment.rescheduled"])),
+                                 suffix=f"strict-{draw(st.integers(0, 10**6))}"))
+    field = draw(st.sampled_from(['"version": 1', '"duration_minutes": 30']))
+    kind = draw(st.sampled_from(["key twice", "huge integer", "constant", "overflow", "string", "array"]))
+    if kind == "key twice":
+        return _repeat_a_key(text, draw).encode(), "appears twice in one object"
+    if kind == "huge integer":
+        digits = draw(st.integers(min_value=101, max_value=20_000))
+        number = draw(st.sampled_from(["", "-"])) + "1" + "0" * (digits - 1)
+        return text.replace(field, field.split(":")[0] + ": " + number).encode(), "more than 100 digits"
+    if kind == "constant":
+        return text.replace(field, field.split(":")[0] + ": " + draw(st.sampled_from(
+            ["NaN", "Infinity", "-Infinity"]))).encode(), "is not a JSON number"
+    if kind == "overflow":
+        number = draw(st.sampled_from(["1e309", "-2e400", "1" * 400 + ".5"]))
+        return text.replace(field, field.split(":")[0] + ": " + number).encode(), "too large"
+    if kind == "string":
+        return json.dumps(text).encode(), "not a string"
+    return f"[{text}]".encode(), "not an array"
+
+
 def names_field(errors: list[dict[str, Any]], path: Path) -> bool:
     """Some error's location is the broken field, lies inside it, or (for a removed or
     mistyped container) is that container."""

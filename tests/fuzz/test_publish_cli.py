@@ -115,8 +115,10 @@ def test_the_real_command_rejects_by_name(tmp_path, redis_url, redis_namespace) 
     broken["appointment"]["timezone"] = "Mars/Olympus_Mons"
     past = base_event(suffix="past")
     past["appointment"]["start_time"] = "2020-01-01T10:00:00Z"
+    huge = json.dumps(base_event(suffix="huge")).replace('"version": 1', '"version": ' + "7" * 5000)
+    twice = json.dumps(base_event(suffix="twice")).replace('"type": ', '"type": "appointment.cancelled", "type": ', 1)
     lines = [b"{not json", json.dumps(broken).encode(), json.dumps(past).encode(), b"[" * 3000,
-             b"\xff\xfe\x00", json.dumps(base_event(suffix="ok")).encode()]
+             b"\xff\xfe\x00", huge.encode(), twice.encode(), json.dumps(base_event(suffix="ok")).encode()]
     env = {"TELEMED_DATABASE_URL": database_url, "TELEMED_REDIS_URL": redis_url,
            "TELEMED_REDIS_NAMESPACE": redis_namespace, "TELEMED_SECRET_KEYS": Fernet.generate_key().decode(),
            "TELEMED_DATA_DIR": str(tmp_path / "data"), "TELEMED_LOG_FORMAT": "json", "PATH": "/usr/bin:/bin",
@@ -128,5 +130,7 @@ def test_the_real_command_rejects_by_name(tmp_path, redis_url, redis_namespace) 
     assert "Traceback" not in out + err
     assert "line 2: rejected\n  appointment.timezone: is not an IANA time zone name" in out
     assert "line 3: rejected\n  appointment.start_time: must be in the future" in out
-    assert "line 6: evt-fz-ok accepted" in out
-    assert out.strip().endswith("1 accepted, 0 duplicate, 5 rejected")
+    assert "line 6: rejected\n  (event): an integer has more than 100 digits" in out  # was a traceback
+    assert 'line 7: rejected\n  (event): the key "type" appears twice in one object' in out
+    assert "line 8: evt-fz-ok accepted" in out
+    assert out.strip().endswith("1 accepted, 0 duplicate, 7 rejected")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -67,7 +68,7 @@ def test_202_accepted_is_committed_then_duplicate(app) -> None:  # type: ignore[
     assert len(recorder.calls) == 1 and len(_inbox(database)) == 1
 
 
-def test_401_for_missing_bad_stale_and_replayed_signatures(app) -> None:  # type: ignore[no-untyped-def]
+def test_401_for_missing_bad_and_stale_signatures(app) -> None:  # type: ignore[no-untyped-def]
     url, _, database = app
     body = _event()
     post = lambda headers: httpx.post(f"{url}/v1/events", content=body, headers=headers)  # noqa: E731
@@ -86,8 +87,48 @@ def test_401_for_missing_bad_stale_and_replayed_signatures(app) -> None:  # type
     assert tampered.status_code == 401
     assert _inbox(database) == []
     assert post(headers).status_code == 202
-    replay = post(headers)
-    assert replay.status_code == 401 and "already received" in replay.json()["detail"]
+
+
+def test_a_resend_of_the_same_signed_request_is_a_202_duplicate(app) -> None:  # type: ignore[no-untyped-def]
+    """The 202 was lost on the way back, so the booking system sends the very same request
+    again (headers and all), or signs it again in the same second (the same signature)."""
+    url, recorder, database = app
+    body = _event()
+    headers = _sign(body)
+    event_id = json.loads(body)["event_id"]
+    with httpx.Client(base_url=url) as client:
+        first = client.post("/v1/events", content=body, headers=headers)
+        assert first.status_code == 202 and first.json() == {"event_id": event_id, "status": "accepted"}
+    # Another connection, as after a proxy timeout or a dropped connection.
+    for _ in range(2):
+        resend = httpx.post(f"{url}/v1/events", content=body, headers=headers)
+        assert resend.status_code == 202, resend.text
+        assert resend.json() == {"event_id": event_id, "status": "duplicate"}
+    assert len(_inbox(database)) == 1 and recorder.calls == [("process_event", (event_id,))]
+    # The window still holds: the same bytes signed 310 s ago are refused.
+    stale = httpx.post(f"{url}/v1/events", content=body, headers=_sign(body, int(time.time()) - 310))
+    assert stale.status_code == 401
+
+
+def test_400_for_bodies_that_are_not_one_strict_json_object(app) -> None:  # type: ignore[no-untyped-def]
+    url, recorder, database = app
+    text = _event().decode()
+    huge = "9" * 5000  # json.loads raised ValueError past 4,300 digits: a 500
+    cases = {
+        re.sub(r'"version": \d+', f'"version": {huge}', text): "an integer has more than 100 digits",
+        re.sub(r'"duration_minutes": \d+', '"duration_minutes": NaN', text): "NaN is not a JSON number",
+        re.sub(r'"duration_minutes": \d+', '"duration_minutes": 1e999', text): "a number is too large",
+        # Both keys would pass: json.loads kept the last one, another parser keeps the first.
+        text.replace('"type": ', '"type": "appointment.cancelled", "type": ', 1):
+            'the key \"type\" appears twice in one object',
+        json.dumps(text): "the top level must be a JSON object, not a string",  # was decoded twice
+        f"[{text}]": "the top level must be a JSON object, not an array",
+    }
+    for body, reason in cases.items():
+        answer = httpx.post(f"{url}/v1/events", content=body.encode(), headers=_sign(body.encode()))
+        assert answer.status_code == 400, (reason, answer.status_code, answer.text[:300])
+        assert answer.json() == {"detail": f"body is refused: {reason}"}
+    assert _inbox(database) == [] and recorder.calls == []
 
 
 def test_400_not_json_and_422_names_each_bad_field(app) -> None:  # type: ignore[no-untyped-def]
@@ -162,6 +203,9 @@ def test_openapi_documents_the_endpoint_and_its_answers(app) -> None:  # type: i
     spec = httpx.get(f"{url}/openapi.json").json()
     operation = spec["paths"]["/v1/events"]["post"]
     assert set(operation["responses"]) >= {"202", "400", "401", "413", "422", "503"}
+    assert "duplicate" in operation["responses"]["202"]["description"]
+    assert "replay" not in operation["responses"]["401"]["description"]
+    assert "key given twice" in operation["responses"]["400"]["description"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert "$defs" not in json.dumps(schema)  # self-contained
     assert {p["name"] for p in operation["parameters"]} == {"X-Telemed-Timestamp", "X-Telemed-Signature"}

@@ -76,6 +76,11 @@ def test_200_accepted_is_stored_encrypted_queued_and_retries_are_deduplicated(ap
     # Zoom retries the same notification with a new timestamp and signature.
     retry = httpx.post(url, content=body, headers=_zoom_headers(body, int(time.time()) - 2))
     assert retry.status_code == 200 and retry.json() == {"status": "duplicate"}
+    # A resend of the very same request (headers and all) is no forgery either.
+    headers = _zoom_headers(body)
+    for _ in range(2):
+        resend = httpx.post(url, content=body, headers=headers)
+        assert resend.status_code == 200 and resend.json() == {"status": "duplicate"}
     assert len(_receipts(database)) == 1 and len(recorder.calls) == 1
 
 
@@ -117,3 +122,40 @@ def test_503_when_the_store_is_down_or_no_secret_token(
         answer = httpx.post(f"{url}/zoom/webhook", content=body, headers=_zoom_headers(body))
     assert answer.status_code == 503 and "TELEMED_ZOOM_WEBHOOK_SECRET_TOKEN" in answer.json()["detail"]
     assert _receipts(database) == []
+
+
+def test_a_meeting_id_outside_int64_is_ignored_with_200_and_nothing_stored(app) -> None:  # type: ignore[no-untyped-def]
+    """Zoom's meeting ids are int64 (our column is BIGINT): a larger one made SQLite raise
+    OverflowError (a 500) and PostgreSQL a DataError (a 503), and Zoom retried it for days.
+    No meeting of ours can have it, so the answer is 200 ``ignored``."""
+    url, recorder, database = app
+    outside = [10**29, str(10**29), 2**63, str(2**63), "0" + str(2**64), 0, -5, "-" + "9" * 30, "9" * 5000]
+    for meeting_id in outside:
+        body = json.dumps({"event": "meeting.ended", "event_ts": 1_700_000_000_123,
+                           "payload": {"account_id": "acc", "object": {"id": meeting_id, "host_id": "h-1"}}}).encode()
+        answer = httpx.post(url, content=body, headers=_zoom_headers(body))
+        assert (answer.status_code, answer.json()) == (200, {"status": "ignored"}), (str(meeting_id)[:40], answer.text)
+    assert _receipts(database) == [] and recorder.calls == []
+    for not_an_id in ("12\n", "1.5", True, None, "12a"):
+        body = json.dumps({"event": "meeting.ended", "payload": {"object": {"id": not_an_id}}}).encode()
+        answer = httpx.post(url, content=body, headers=_zoom_headers(body))
+        assert answer.status_code == 400 and "payload.object.id" in answer.json()["detail"]
+    largest = _notification(meeting_id=2**63 - 1)
+    answer = httpx.post(url, content=largest, headers=_zoom_headers(largest))
+    assert answer.json() == {"status": "accepted"}
+    assert [r.zoom_meeting_id for r in _receipts(database)] == [2**63 - 1]
+
+
+def test_400_for_a_body_that_is_not_one_strict_json_object(app) -> None:  # type: ignore[no-untyped-def]
+    url, recorder, database = app
+    text = _notification().decode()
+    cases = {
+        text.replace('"id": "85318239203"', '"id": ' + "8" * 5000): "an integer has more than 100 digits",  # was a 500
+        text.replace('"event": ', '"event": "meeting.deleted", "event": ', 1): 'the key "event" appears twice',
+        json.dumps(text): "the top level must be a JSON object, not a string",
+    }
+    for body, reason in cases.items():
+        answer = httpx.post(url, content=body.encode(), headers=_zoom_headers(body.encode()))
+        assert answer.status_code == 400, (reason, answer.text[:300])
+        assert answer.json()["detail"].startswith(f"body is refused: {reason}")
+    assert _receipts(database) == [] and recorder.calls == []

@@ -33,3 +33,60 @@ def test_bad_lines_are_rejected_by_name_and_the_rest_published() -> None:
     assert published == [good["event_id"]]
     assert any(line.startswith("line 2: rejected") for line in lines)
     assert lines[-1] == "1 accepted, 0 duplicate, 1 rejected"
+
+
+def _publish_by_parsing(published: list[str]):  # type: ignore[no-untyped-def]
+    def publish(item):  # type: ignore[no-untyped-def]
+        from events import parse_event
+
+        event = parse_event(item)
+        published.append(event.event_id)
+        return PublishResult(event.event_id, "accepted", True)
+
+    return publish
+
+
+def _traps() -> tuple[dict, list[str], list[str]]:  # type: ignore[type-arg]
+    """A good event, and three texts that are not one strict JSON object, with the reason each gets."""
+    good, other = sample_events(2).events[:2]
+    text = json.dumps(other)
+    traps = [text.replace('"version": ', '"version": ' + "9" * 5000 + ", \"_\": ", 1),  # huge, with an extra key
+             text.replace('"type": ', '"type": "appointment.cancelled", "type": ', 1),
+             json.dumps(text)]  # a JSON string holding the event
+    reasons = ["an integer has more than 100 digits", 'the key "type" appears twice in one object',
+               "must be a JSON object"]
+    return good, traps, reasons
+
+
+def test_an_array_item_that_is_not_strict_json_is_rejected_by_name_and_the_rest_published() -> None:
+    good, traps, reasons = _traps()
+    raw = ("[" + ", ".join([*traps, json.dumps(good)]) + "]").encode()
+    published: list[str] = []
+    lines: list[str] = []
+    code = publish_stream(raw, out=lines.append, publish=_publish_by_parsing(published))
+    assert code == 1 and published == [good["event_id"]]
+    for index, reason in enumerate(reasons):
+        at = lines.index(f"item {index}: rejected")
+        assert lines[at + 1] == f"  (event): {reason}"
+    assert lines[-1] == "1 accepted, 0 duplicate, 3 rejected"
+
+
+def test_a_json_line_that_is_not_strict_json_is_rejected_by_name_and_the_rest_published() -> None:
+    good, traps, reasons = _traps()
+    raw = "\n".join([*traps, json.dumps(good)]).encode()
+    published: list[str] = []
+    lines: list[str] = []
+    code = publish_stream(raw, out=lines.append, publish=_publish_by_parsing(published))
+    assert code == 1 and published == [good["event_id"]]
+    for number, reason in enumerate(reasons, start=1):
+        at = lines.index(f"line {number}: rejected")
+        assert lines[at + 1] == f"  (event): {reason}"
+    assert lines[-1] == "1 accepted, 0 duplicate, 3 rejected"
+
+
+def test_a_single_event_that_is_not_strict_json_is_rejected_not_a_traceback() -> None:
+    _, traps, reasons = _traps()
+    for trap, reason in zip(traps, reasons, strict=True):
+        lines: list[str] = []
+        assert publish_stream(trap.encode(), out=lines.append, publish=_publish_by_parsing([])) == 1
+        assert lines == ["event: rejected", f"  (event): {reason}", "0 accepted, 0 duplicate, 1 rejected"]
