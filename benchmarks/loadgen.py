@@ -30,7 +30,7 @@ import httpx
 
 from benchmarks.bookings import base_time, bench_booking
 from events import signing
-from telemed.settings import is_loopback_host
+from foundation.urls import is_loopback_host
 
 MAX_REQUESTS = 100_000
 MAX_SECONDS = 600

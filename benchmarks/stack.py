@@ -22,7 +22,7 @@ from benchmarks.bookings import PER_DOCTOR, base_time, bench_booking
 from benchmarks.procs import Proc, wait_until
 from benchmarks.services import Services, python_env
 from events.publish import Publisher
-from store.crypto import Cipher
+from foundation.cipher import Cipher
 from store.db import Database
 from store.models import Appointment, InboxEvent, Meeting, OutboxMessage
 from zoom.simulator import ZoomSimulator

@@ -187,7 +187,7 @@ def _quiet() -> None:
 def _provider(arm: Arm) -> Any:
     import redis as redis_lib
 
-    from store.crypto import Cipher
+    from foundation.cipher import Cipher
     from store.db import Database
     from store.zoom_tokens import DatabaseTokenStore
     from zoom.tokens import AccountTokenProvider
@@ -320,8 +320,8 @@ def measure_tokens(redis_url: str, workdir: Path, processes: int, threads: int, 
                    lifetime: float, database_url: str | None = None) -> list[TokenRow]:
     from cryptography.fernet import Fernet
 
+    from foundation.cipher import Cipher
     from store import zoom_tokens
-    from store.crypto import Cipher
     from store.db import Database
     from store.migrate import upgrade
     from zoom.simulator import ZoomSimulator

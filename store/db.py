@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, create_engine
 
-from store.crypto import Cipher
+from foundation.cipher import Cipher
 from store.types import CIPHER_ATTRIBUTE
 
 RowT = TypeVar("RowT", bound=SQLModel)

@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Table, Text, and_, select, tuple_, type_coerce, update
 from sqlmodel import SQLModel
 
-from store.crypto import Cipher, DecryptionError
+from foundation.cipher import Cipher, DecryptionError
 from store.db import Database
 from store.types import EncryptedText
 

@@ -19,7 +19,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from events.publish import Publisher
-from store.crypto import Cipher
+from foundation.cipher import Cipher
 from store.db import Database
 from telemed.settings import Settings, get_settings
 from web.services import WebServices

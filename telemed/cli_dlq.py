@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from telemed import dead_letters
+from foundation import dead_letters
 from telemed.cli import _setup_logging, dlq
 from telemed.settings import get_settings
 

@@ -51,8 +51,8 @@ def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, emai
     """Print a signed, expiring link DOCTOR_ID opens to connect their own Zoom account."""
     from email_validator import EmailNotValidError, validate_email
 
+    from foundation.connect_links import connect_url, make_connect_token
     from store import appointments
-    from telemed.connect_links import connect_url, make_connect_token
 
     settings = get_settings()
     if not settings.public_url:

@@ -18,7 +18,7 @@ from telemed.settings import get_settings
 @keys.command("rotate")
 def rotate() -> None:
     """Re-encrypt every stored secret (all tables) under the first key of TELEMED_SECRET_KEYS."""
-    from store.crypto import DecryptionError
+    from foundation.cipher import DecryptionError
     from store.rotation import rotate_all
     from telemed.bootstrap import database as build_database
 

@@ -33,7 +33,7 @@ from typing import Any, Literal, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from telemed.redaction import mask_request_target, redact_event_dict, scrub_text
+from foundation.redaction import mask_request_target, redact_event_dict, scrub_text
 
 __all__ = [
     "LogFormat",

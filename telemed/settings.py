@@ -1,188 +1,26 @@
 """One settings object, built once from the environment and an optional ``.env`` file.
 
-Every knob is a ``TELEMED_*`` variable. A missing or malformed value fails fast with a
-:class:`SettingsError` that names the variable; nothing downstream re-reads the
-environment.
+The type is ``foundation.settings.Settings``; here the composition root builds the
+instance (``get_settings``), resolving the development key once. Nothing downstream
+re-reads the environment.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr, ValidationError
+
+from foundation.settings import Settings, SettingsError
+from foundation.urls import is_loopback_host, require_secure_url
+
+__all__ = ["Settings", "SettingsError", "get_settings", "is_loopback_host", "load_settings", "require_secure_url",
+           "reset_settings_cache"]
 
 DEV_KEY_FILE = "secret.keys"
-
-
-class SettingsError(RuntimeError):
-    """A configuration value is missing or malformed; the message names the variable."""
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def require_secure_url(url: str, *, what: str) -> str:
-    """TLS everywhere, except plain HTTP to loopback (simulators, local tests)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return url.rstrip("/")
-    if parts.scheme == "http" and is_loopback_host(parts.hostname):
-        return url.rstrip("/")
-    raise ValueError(f"{what} must use https:// (plain http:// only for loopback addresses)")
-
-
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="TELEMED_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
-
-    env: Literal["development", "production"] = "development"
-    data_dir: Path = Path(".telemed")
-
-    redis_url: str | None = None
-    redis_namespace: str = Field(default="telemed", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
-    embedded_redis_port: int = Field(default=16379, ge=1, le=65535)
-    database_url: str | None = None
-    secret_keys: SecretStr | None = None
-
-    ingress_secret: SecretStr | None = None
-    public_url: str | None = None
-
-    zoom_api_url: str = "https://api.zoom.us/v2"
-    zoom_oauth_url: str = "https://zoom.us/oauth"
-    zoom_account_id: str | None = None
-    zoom_client_id: str | None = None
-    zoom_client_secret: SecretStr | None = None
-    zoom_oauth_client_id: str | None = None
-    zoom_oauth_client_secret: SecretStr | None = None
-    zoom_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
-    zoom_meeting_authentication: bool = False
-
-    smtp_url: SecretStr | None = None
-    smtp_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
-    mail_dir: Path | None = None
-    mail_from: str = "telemed <no-reply@telemed.invalid>"
-    webhook_url: str | None = None
-    webhook_secret: SecretStr | None = None
-    admin_email: str | None = None
-
-    # Zoom production adapter (doctor OAuth, token refresh, rate limits)
-    zoom_token_refresh_margin_seconds: int = Field(default=300, ge=0, le=3000)
-    zoom_create_per_second: float = Field(default=20.0, gt=0)  # Pro plan, "Medium" APIs
-    zoom_light_per_second: float = Field(default=30.0, gt=0)  # Pro plan, "Light" APIs
-    zoom_daily_calls_per_host: int = Field(default=100, ge=1)  # create/update per host per UTC day
-    connect_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
-
-    # Notifications
-    reminder_offsets: str = Field(default="24h,15m", pattern=r"^\s*(\d+[smhd]\s*,?\s*)*$")
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
-    # First retry delay of a failed mail or webhook; doubles per attempt (outbox retries).
-    notification_retry_base_seconds: float = Field(default=15.0, gt=0, le=3600)
-
-    # Ingress and operations
-    ingress_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
-    ingress_tolerance_seconds: int = Field(default=300, ge=1)
-    zoom_webhook_secret_token: SecretStr | None = None
-    zoom_meeting_deleted_policy: Literal["reprovision", "attention"] = "reprovision"
-    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
-    metrics_bind: str = "127.0.0.1"
-    # The web process's /metrics answers only "Authorization: Bearer <this>"; unset: 404.
-    metrics_token: SecretStr | None = None
-    scheduler_interval_seconds: float = Field(default=15.0, gt=0)
-    reconcile_grace_seconds: float = Field(default=30.0, ge=0)  # rows younger than this are left to the queue
-
-    log_format: Literal["auto", "json", "console"] = "auto"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-    @field_validator("zoom_api_url", "zoom_oauth_url")
-    @classmethod
-    def _zoom_urls_use_tls(cls, value: str) -> str:
-        return require_secure_url(value, what="the URL")
-
-    @field_validator("webhook_url", "public_url")
-    @classmethod
-    def _optional_urls_use_tls(cls, value: str | None) -> str | None:
-        return None if not value else require_secure_url(value, what="the URL")
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_scheme(cls, value: str | None) -> str | None:
-        if value and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
-            raise ValueError("must start with redis://, rediss:// or unix://")
-        return value or None
-
-    @field_validator("smtp_url")
-    @classmethod
-    def _smtp_scheme(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
-            return None
-        parts = urlsplit(value.get_secret_value())
-        if parts.scheme not in {"smtp", "smtps", "smtp+starttls"}:
-            raise ValueError("must start with smtp://, smtps:// or smtp+starttls://")
-        if parts.scheme == "smtp" and not is_loopback_host(parts.hostname):
-            raise ValueError("plain smtp:// is only allowed to loopback; use smtps:// or smtp+starttls://")
-        return value
-
-    @field_validator("metrics_token")
-    @classmethod
-    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        if len(value.get_secret_value().strip()) < 16:
-            raise ValueError("must be at least 16 characters (a random token, e.g. `openssl rand -hex 32`)")
-        return SecretStr(value.get_secret_value().strip())
-
-    @field_validator("secret_keys")
-    @classmethod
-    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        for position, key in enumerate(_split_keys(value.get_secret_value()), start=1):
-            try:
-                Fernet(key)
-            except (ValueError, TypeError):
-                raise ValueError(f"key #{position} is not a Fernet key (32 url-safe base64 bytes)") from None
-        return value
-
-    # Derived values -------------------------------------------------------------------
-
-    @property
-    def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.data_dir / 'telemed.db').resolve()}"
-
-    @property
-    def resolved_mail_dir(self) -> Path:
-        return self.mail_dir or self.data_dir / "mail"
-
-    @property
-    def fernet_keys(self) -> list[str]:
-        """Newest first. ``load_settings`` fills them in (a development key, when unset)."""
-        if self.secret_keys is None:
-            raise SettingsError("TELEMED_SECRET_KEYS: no keys (settings not built by load_settings)")
-        return _split_keys(self.secret_keys.get_secret_value())
-
-    @property
-    def zoom_s2s_configured(self) -> bool:
-        return bool(self.zoom_account_id and self.zoom_client_id and self.zoom_client_secret)
-
-
-def _split_keys(raw: str) -> list[str]:
-    return [key.strip() for key in raw.split(",") if key.strip()]
 
 
 def _development_key(data_dir: Path) -> str:

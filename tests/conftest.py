@@ -70,7 +70,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
 def database(database_url: str):  # type: ignore[no-untyped-def]
     from cryptography.fernet import Fernet
 
-    from store.crypto import Cipher
+    from foundation.cipher import Cipher
     from store.db import Database
 
     db = Database(database_url, cipher=Cipher([Fernet.generate_key().decode()]))

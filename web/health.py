@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from telemed import gauges
+from foundation import queue_gauges as gauges
 from web.deps import presented_key, services
 from web.services import WebServices
 

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from events import InvalidEvent, signing, strict_json
 from events.publish import PublishResult
 from events.schema import event_json_schema
-from telemed import metrics
+from web import metrics
 from web.body import BodyTooLarge, read_limited
 from web.deps import services
 from web.services import WebServices

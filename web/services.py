@@ -9,8 +9,8 @@ from typing import Any
 import redis
 
 from events.publish import Publisher
+from foundation.settings import Settings
 from store.db import Database
-from telemed.settings import Settings
 
 Enqueue = Callable[..., object]  # enqueue(actor_name, *args): ids only
 

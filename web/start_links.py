@@ -14,8 +14,8 @@ import structlog
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from foundation import start_tokens
 from store import appointments, notifications, states
-from telemed import start_tokens
 from web.deps import services
 from web.pages import PRIVATE_HEADERS, Notice, mark, render_notice
 from web.services import WebServices

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from events import strict_json
 from events.signing import SignatureError
 from store import operations
-from telemed import metrics
+from web import metrics
 from web.body import BodyTooLarge, read_limited
 from web.deps import services
 from web.services import WebServices

@@ -20,9 +20,9 @@ from __future__ import annotations
 import structlog
 
 from store import appointments, intents, states
-from telemed.metrics import MEETINGS
 from workers.context import WorkerContext
 from workers.hosts import NoZoomHost, client_for_meeting
+from workers.metrics import MEETINGS
 from zoom import policy
 from zoom.errors import ZoomAuthError, ZoomPermanentError
 

@@ -13,9 +13,9 @@ from functools import cached_property
 
 import redis
 
-from store.crypto import Cipher
+from foundation.cipher import Cipher
+from foundation.settings import Settings
 from store.db import Database
-from telemed.settings import Settings
 from workers.work_queue import WorkQueue
 from zoom.client import LIGHT, MEDIUM, ZoomClient
 from zoom.ratelimit import DailyQuota, RateLimiter

@@ -27,7 +27,7 @@ import structlog
 
 from store import notifications, outbox, states
 from store.models import utcnow
-from telemed import metrics
+from workers import metrics
 from workers.context import WorkerContext
 from workers.leases import LEASE_TTL_S, renewed
 from workers.metrics_middleware import EVENT_DRIVEN_KINDS, observe_end_to_end

@@ -17,8 +17,8 @@ from __future__ import annotations
 from email.message import Message
 from email.utils import parseaddr
 
+from foundation import start_tokens
 from store import notifications
-from telemed import start_tokens
 from workers.context import WorkerContext
 from workers.delivery import Snapshot
 from workers.notifier import calendar

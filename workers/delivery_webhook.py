@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from store import notifications, outbox, states
-from telemed import metrics
+from workers import metrics
 from workers.context import WorkerContext
 from workers.delivery import Snapshot
 from workers.notifier.webhook import WebhookChannel

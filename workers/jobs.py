@@ -31,8 +31,8 @@ def reconcile_job(ctx: WorkerContext) -> dict[str, int]:
 
 def gauges_job(ctx: WorkerContext) -> dict[str, int]:
     """Measure queue depth, dead letters and outbox pending into Redis for every /metrics."""
+    from foundation import queue_gauges as gauges
     from store.operations import count_outbox_pending
-    from telemed import gauges
     from workers.work_queue import QUEUES
 
     with ctx.database.session() as session:

@@ -27,8 +27,9 @@ import dramatiq
 import structlog
 from dramatiq.broker import Broker, MessageProxy
 
-from telemed.redaction import scrub_text
-from telemed.settings import Settings
+from foundation.redaction import scrub_text
+from foundation.settings import Settings
+from workers import metrics
 
 log = structlog.get_logger("telemed.workers.metrics")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -48,8 +49,6 @@ class MetricsMiddleware(dramatiq.Middleware):
 
     def after_process_message(self, broker: Broker, message: MessageProxy, *, result: Any = None,
                               exception: BaseException | None = None) -> None:
-        from telemed import metrics
-
         started = self._started.pop(message.message_id, None)
         if started is not None:
             metrics.MESSAGE_SECONDS.labels(actor=message.actor_name).observe(time.monotonic() - started)
@@ -61,14 +60,10 @@ class MetricsMiddleware(dramatiq.Middleware):
                 "".join(traceback.format_exception(exception, limit=30)))[-8000:]
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
-        from telemed import metrics
-
         self._started.pop(message.message_id, None)
         metrics.MESSAGES.labels(actor=message.actor_name, outcome="skipped").inc()
 
     def after_nack(self, broker: Broker, message: MessageProxy) -> None:
-        from telemed import metrics
-
         metrics.MESSAGES.labels(actor=message.actor_name, outcome="dead_lettered").inc()
         _keep_reason(broker, message)
 
@@ -129,6 +124,4 @@ def observe_end_to_end(received_at: datetime) -> None:
     version's first event (``store.outbox.delivery_view`` reads it with the delivery's data).
     """
     from store.models import utcnow
-    from telemed import metrics
-
     metrics.END_TO_END.observe(max(0.0, (utcnow() - received_at).total_seconds()))

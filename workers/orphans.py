@@ -20,9 +20,9 @@ import structlog
 
 from store import appointments, intents, states
 from store.models import utcnow
-from telemed.metrics import MEETINGS
 from workers.context import WorkerContext
 from workers.hosts import ME, NoZoomHost, client_for_meeting
+from workers.metrics import MEETINGS
 from zoom import policy
 from zoom.errors import ZoomError
 

@@ -26,12 +26,12 @@ from redis.exceptions import LockError
 
 from store import appointments, attention, intents, outbox, states
 from store.models import Meeting, utcnow
-from telemed.metrics import MEETINGS
 from workers import zoom_guard
 from workers.context import WorkerContext
 from workers.decisions import NOTICE_FOR_ACTION, RECIPIENT_ROLES, SyncAction, plan_sync
 from workers.hosts import HostChoice, NoZoomHost, client_for_meeting, host_choice_from, zoom_for_appointment
 from workers.leases import LEASE_TTL_S, renewed
+from workers.metrics import MEETINGS
 from workers.retry_policy import PermanentFailure
 from zoom import policy
 from zoom.errors import (

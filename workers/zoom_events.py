@@ -27,7 +27,7 @@ from sqlmodel import Session
 from store import appointments, attention, operations, outbox, states, zoom_tokens
 from store import notifications as alerts
 from store.models import Appointment, utcnow
-from telemed import metrics
+from workers import metrics
 from workers.context import WorkerContext
 from workers.retry_policy import PermanentFailure
 from zoom import webhooks

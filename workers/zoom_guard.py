@@ -20,10 +20,10 @@ import redis
 import structlog
 
 from store import appointments, attention
-from telemed.metrics import POLICY_MISMATCHES
 from workers import alerts
 from workers.context import WorkerContext
 from workers.hosts import quota_key
+from workers.metrics import POLICY_MISMATCHES
 from zoom import policy
 from zoom.errors import (
     ZoomAuthError,

@@ -21,9 +21,8 @@ from urllib.parse import quote
 import requests
 import structlog
 
-from telemed import tls
-from telemed.metrics import ZOOM_CALLS, ZOOM_RATE_LIMITED
-from telemed.settings import require_secure_url
+from foundation import tls
+from foundation.urls import require_secure_url
 from zoom.errors import (
     ZoomAuthError,
     ZoomNotFound,
@@ -32,6 +31,7 @@ from zoom.errors import (
     classify_exception,
     classify_response,
 )
+from zoom.metrics import ZOOM_CALLS, ZOOM_RATE_LIMITED
 from zoom.oauth import USER_AGENT
 from zoom.tokens import TokenProvider
 

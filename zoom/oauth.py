@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from telemed import tls
+from foundation import tls
 from zoom.errors import ZoomTransientError, classify_exception, classify_response
 
 USER_AGENT = "telemed-zoom/0.1"

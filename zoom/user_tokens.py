@@ -32,11 +32,11 @@ import redis
 import requests
 import structlog
 
-from store.crypto import Cipher, DecryptionError
+from foundation.cipher import Cipher, DecryptionError
+from foundation.urls import require_secure_url
 from store.zoom_tokens import CONNECTED, NewGrant, StoredGrant
-from telemed.metrics import TOKEN_REFRESHES
-from telemed.settings import require_secure_url
 from zoom.errors import ZoomError, ZoomGrantRevoked, ZoomTransientError
+from zoom.metrics import TOKEN_REFRESHES
 from zoom.oauth import request_token
 from zoom.refresh import SingleFlightRefresh
 

@@ -28,7 +28,7 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
-from store.crypto import Cipher
+from foundation.cipher import Cipher
 from store.db import Database
 from telemed.samples import DOCTORS
 from tests.chaos import checks

@@ -21,7 +21,7 @@ from dramatiq.message import Message
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telemed import dead_letters
+from foundation import dead_letters
 from telemed.samples import booking
 from tests.fuzz.settings import fuzz
 from tests.fuzz.strategies import json_values

@@ -11,8 +11,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import redis
 
+from foundation import connect_links, start_tokens
 from store.db import Database
-from telemed import connect_links, start_tokens
 from telemed.logging import configure_logging, reset_logging
 from tests.support.webapp import settings_for, web_services
 from tests.support.webserver import serve

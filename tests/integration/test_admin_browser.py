@@ -16,9 +16,9 @@ import redis
 from dramatiq.message import Message
 
 from events.publish import Publisher
+from foundation import dead_letters
 from store import api_keys
 from store import notifications as alerts
-from telemed import dead_letters
 from telemed.samples import DOCTORS, booking
 from tests.support.webapp import Recorder, broker_forwarder, running_app, settings_for, web_services
 

@@ -11,7 +11,7 @@ import redis
 from dramatiq.message import Message
 
 from events.publish import Publisher
-from telemed import dead_letters
+from foundation import dead_letters
 from telemed.samples import booking
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import text
 
-from store.crypto import Cipher
+from foundation.cipher import Cipher
 from store.db import Database
 from store.models import Appointment, Doctor, InboxEvent, Meeting, utcnow
 from store.operations import record_receipt

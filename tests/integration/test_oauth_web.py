@@ -20,11 +20,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from events.publish import Publisher
+from foundation.cipher import Cipher
+from foundation.connect_links import connect_url, make_connect_token
 from store import appointments, states, zoom_tokens
-from store.crypto import Cipher
 from store.db import Database
 from store.models import Appointment
-from telemed.connect_links import connect_url, make_connect_token
 from telemed.settings import Settings, load_settings
 from tests.support import openapi
 from tests.support.webserver import serve

@@ -25,7 +25,7 @@ import pytest
 import requests
 import urllib3.connection
 
-from telemed import tls
+from foundation import tls
 from tests.support.smtp import TlsMaterial, tls_material
 from workers.notifier.errors import PermanentDeliveryError
 from workers.notifier.mail import SmtpChannel, secure_tls_context

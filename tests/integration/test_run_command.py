@@ -23,7 +23,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlmodel import select
 
-from store.crypto import Cipher
+from foundation.cipher import Cipher
 from store.db import Database
 from store.models import Appointment, InboxEvent
 from telemed.samples import DOCTORS, booking

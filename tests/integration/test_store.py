@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy
 from cryptography.fernet import Fernet
 
+from foundation.cipher import Cipher, DecryptionError
 from store import appointments, attention, inbox, intents, outbox, states, status_view
-from store.crypto import Cipher, DecryptionError
 from store.db import Database
 from store.migrate import current_revision
 from store.models import ATTENTION_REASON_MAX_LENGTH, Appointment, Meeting

@@ -230,7 +230,7 @@ class TestUserOAuthTraffic:
         import redis as redis_lib
         from cryptography.fernet import Fernet
 
-        from store.crypto import Cipher
+        from foundation.cipher import Cipher
         from store.db import Database
         from store.migrate import upgrade
         from store.zoom_tokens import DatabaseTokenStore

@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from store.crypto import Cipher
+from foundation.cipher import Cipher
 from zoom.client import ZoomClient
 from zoom.errors import ZoomAuthError, ZoomGrantRevoked, ZoomPermanentError, ZoomTransientError
 from zoom.simulator import ZoomSimulator

@@ -15,8 +15,8 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
+from foundation.cipher import Cipher
 from store import zoom_tokens
-from store.crypto import Cipher
 from store.db import Database
 from store.models import Doctor
 from store.zoom_tokens import DatabaseTokenStore

@@ -191,7 +191,7 @@ def test_otherwise_the_account_hosts_as_the_zoom_user(ctx: Any, sim: ZoomSimulat
 
 
 def test_policy_mismatch_alerts_and_counts(ctx: Any, sim: ZoomSimulator) -> None:
-    from telemed.metrics import POLICY_MISMATCHES
+    from workers.metrics import POLICY_MISMATCHES
     from workers.sync import sync_meeting
 
     before = POLICY_MISMATCHES.labels(setting="settings.waiting_room")._value.get()

@@ -31,7 +31,7 @@ from cryptography.fernet import Fernet
 from sqlmodel import select
 
 from events import signing
-from store.crypto import Cipher
+from foundation.cipher import Cipher
 from store.db import Database
 from store.models import Meeting, OutboxMessage
 from telemed.samples import booking

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from dramatiq.brokers.stub import StubBroker
 
-from store.crypto import Cipher
+from foundation.cipher import Cipher
 from store.db import Database
 from telemed.settings import Settings
 from workers.context import WorkerContext

@@ -20,7 +20,7 @@ from dramatiq.message import Message
 from sqlmodel import select
 
 from events.publish import Publisher, PublishResult
-from store.crypto import Cipher
+from foundation.cipher import Cipher
 from store.db import Database
 from store.models import Appointment, InboxEvent, Meeting, OutboxMessage
 

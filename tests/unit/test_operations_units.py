@@ -9,7 +9,9 @@ import pytest
 from cryptography.fernet import Fernet
 from itsdangerous import URLSafeTimedSerializer
 
-from telemed import dead_letters, gauges, metrics
+from foundation import dead_letters
+from foundation import queue_gauges as gauges
+from foundation import queue_gauges as metrics
 from web.admin import session as auth
 
 KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]

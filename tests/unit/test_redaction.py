@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from telemed.redaction import (
+from foundation.redaction import (
     ALLOWED_KEYS,
     REDACTED,
     is_sensitive_key,

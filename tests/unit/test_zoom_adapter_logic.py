@@ -11,14 +11,14 @@ import dramatiq
 import pytest
 from cryptography.fernet import Fernet
 
-from store.zoom_tokens import StoredGrant
-from telemed.connect_links import (
+from foundation.connect_links import (
     ConnectTokenError,
     callback_url,
     connect_url,
     make_connect_token,
     read_connect_token,
 )
+from store.zoom_tokens import StoredGrant
 from web.oauth import pkce_challenge
 from workers.alerts import connect_link_placeholder, expand_links
 from workers.hosts import ME, choose_host, quota_key

@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
+from foundation import connect_links, dead_letters
 from store import api_keys, appointments, dashboard, status_view
-from telemed import connect_links, dead_letters
 from web.admin import session as auth
 from web.deps import services
 from web.services import WebServices

@@ -13,8 +13,8 @@ from email.message import Message
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
-from telemed import tls
-from telemed.settings import is_loopback_host
+from foundation import tls
+from foundation.urls import is_loopback_host
 from workers.notifier.eml import EmlDirectoryChannel
 from workers.notifier.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from telemed.settings import Settings
+    from foundation.settings import Settings
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465, "smtp+starttls": 587}
 _ENHANCED_STATUS = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")

@@ -22,7 +22,7 @@ from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from telemed.settings import is_loopback_host
+from foundation.urls import is_loopback_host
 
 MAX_DURATION_MINUTES = 1440  # the event contract's upper bound
 

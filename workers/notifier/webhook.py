@@ -24,8 +24,8 @@ from typing import Any
 import requests
 
 from events import signing
-from telemed import tls
-from telemed.settings import require_secure_url
+from foundation import tls
+from foundation.urls import require_secure_url
 from workers.notifier.errors import PermanentDeliveryError, TransientDeliveryError
 from workers.notifier.messages import looks_like_host_link
 

@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from telemed.settings import is_loopback_host
+from foundation.urls import is_loopback_host
 from zoom.simulator.chaos import ENV_VAR, ChaosError, chaos_from_env, parse_chaos
 from zoom.simulator.server import PRO_PLAN, ZoomSimulator
 

@@ -12,8 +12,18 @@ import time
 from collections.abc import Iterable, Mapping
 
 import redis
+from prometheus_client import Gauge
 
-from telemed import metrics
+from foundation.dead_letters import count_by_queue
+
+OUTBOX_PENDING = Gauge("telemed_outbox_pending", "Outbox rows waiting to be sent")
+
+QUEUE_DEPTH = Gauge("telemed_queue_depth", "Messages waiting per queue", ["queue"])
+
+DEAD_LETTERS = Gauge("telemed_dead_letters", "Messages in the dead-letter sets", ["queue"])
+
+# When the scheduler last measured the gauges above (unix seconds; 0: never).
+GAUGES_UPDATED = Gauge("telemed_gauges_updated_timestamp_seconds", "When queue and outbox gauges were measured")
 
 SNAPSHOT_TTL_S = 600  # a snapshot older than this is dropped: no scheduler, no numbers
 
@@ -24,8 +34,6 @@ def _key(namespace: str) -> str:
 
 def measure(client: redis.Redis, namespace: str, queues: Iterable[str], outbox_pending: int) -> dict[str, float]:
     """Messages not yet done per queue (waiting, delayed or in flight), dead letters, outbox."""
-    from telemed.dead_letters import count_by_queue
-
     values: dict[str, float] = {"outbox_pending": float(outbox_pending), "updated_at": time.time()}
     for queue in queues:
         depth = client.hlen(f"{namespace}:{queue}.msgs") + client.hlen(f"{namespace}:{queue}.DQ.msgs")
@@ -53,10 +61,10 @@ def apply(values: Mapping[str, float]) -> None:
     for name, value in values.items():
         kind, _, queue = name.partition("|")
         if kind == "queue_depth":
-            metrics.QUEUE_DEPTH.labels(queue=queue).set(value)
+            QUEUE_DEPTH.labels(queue=queue).set(value)
         elif kind == "dead_letters":
-            metrics.DEAD_LETTERS.labels(queue=queue).set(value)
+            DEAD_LETTERS.labels(queue=queue).set(value)
         elif kind == "outbox_pending":
-            metrics.OUTBOX_PENDING.set(value)
+            OUTBOX_PENDING.set(value)
         elif kind == "updated_at":
-            metrics.GAUGES_UPDATED.set(value)
+            GAUGES_UPDATED.set(value)
