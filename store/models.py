@@ -6,6 +6,7 @@ so a migration is not needed to add one.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Column, Index, String, UniqueConstraint
@@ -16,6 +17,10 @@ from store.types import EncryptedText, UTCDateTime
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_token() -> str:
+    return secrets.token_hex(16)
 
 
 def _ts(nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
@@ -140,3 +145,9 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     message_ref: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    # Random per row, made once: a retry of the row sends the same Message-ID, and no other
+    # installation (or this database restored elsewhere, for new rows) makes the same one.
+    token: str = Field(default_factory=new_token, max_length=32)
+    # Set while a worker is sending this row (it also holds the row's Redis lock): a newer
+    # notice to the same recipient waits, an older one is superseded.
+    sending_since: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -75,6 +75,8 @@ def deliver_notification(outbox_id: int) -> None:
         raise
     for follow_up in result.follow_ups:  # admin alerts raised while delivering
         deliver_notification.send(follow_up)
+    if result.retry_after_ms is not None:  # an older mail to the same recipient goes first
+        deliver_notification.send_with_options(args=(outbox_id,), delay=result.retry_after_ms)
 
 
 @dramatiq.actor(queue_name="notifications", max_retries=3)
