@@ -22,7 +22,7 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox") as batch_op:
         batch_op.add_column(sa.Column("token", sa.String(32), nullable=True))
         batch_op.add_column(sa.Column("sending_since", store.types.UTCDateTime(), nullable=True))
-    # Existing rows get a token of their own too: one random value per row, made here
+    # Existing rows get a token of their own too (as store.models.new_token), made here
     # rather than by the database so both backends get the same kind of token.
     connection = op.get_bind()
     outbox = sa.table("outbox", sa.column("id", sa.Integer()), sa.column("token", sa.String(32)))
@@ -30,7 +30,7 @@ def upgrade() -> None:
     for start in range(0, len(ids), 1000):
         connection.execute(
             outbox.update().where(outbox.c.id == sa.bindparam("row_id")).values(token=sa.bindparam("new_token")),
-            [{"row_id": i, "new_token": secrets.token_hex(16)} for i in ids[start:start + 1000]],
+            [{"row_id": i, "new_token": secrets.token_urlsafe(16)} for i in ids[start:start + 1000]],
         )
     with op.batch_alter_table("outbox") as batch_op:
         batch_op.alter_column("token", existing_type=sa.String(32), nullable=False)
