@@ -78,7 +78,7 @@ def recipient_mails_locked(session: Session, appointment_id: str, role: str) -> 
     and claiming it is one atomic step for all workers (PostgreSQL: ``FOR UPDATE``;
     SQLite: every transaction takes the write lock up front, ``store.db``)."""
     session.execute(
-        sa_select(Appointment.id).where(col(Appointment.id) == appointment_id).with_for_update()
+        sa_select(col(Appointment.id)).where(col(Appointment.id) == appointment_id).with_for_update()
     )
     statement = (
         select(OutboxMessage)
