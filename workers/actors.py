@@ -1,7 +1,7 @@
 """The actors: thin wrappers that take ids, call the pipeline and queue what follows.
 
 The broker is installed from settings on import, before any actor is declared, because
-Dramatiq otherwise quietly builds a default broker (DESIGN.md, "Dramatiq facts").
+Dramatiq otherwise quietly builds a default broker.
 Every exception passes through ``retry_policy.classify``: the one place retry decisions
 are made.
 """

@@ -1,6 +1,6 @@
 """The Dramatiq broker, built once from settings before any actor module is imported.
 
-Recovery tuning (DESIGN.md, "Dramatiq facts"): a killed worker's messages come back only
+Recovery tuning: a killed worker's messages come back only
 after its heartbeat is older than ``heartbeat_timeout`` *and* a maintenance run hits
 that queue. Dramatiq's defaults (60 s, 0.1 % of commands) measured about ten minutes.
 
