@@ -232,10 +232,8 @@ class DailyQuota:
     def exhaust(self, host: str) -> None:
         """Zoom said the cap is reached (another app may share the host): stop for today."""
         now = self._clock()
-        try:
+        with contextlib.suppress(redis.RedisError):
             self._redis.set(self._key(host, now), self.limit, ex=_lifetime(seconds_until_utc_midnight(now)))
-        except redis.RedisError:
-            pass
 
     def used(self, host: str) -> int:
         raw = self._redis.get(self._key(host, self._clock()))

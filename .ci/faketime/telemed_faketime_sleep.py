@@ -17,12 +17,14 @@ from __future__ import annotations
 import os
 import select
 import time
+from typing import SupportsIndex
 
 
-def _select_sleep(seconds: float) -> None:
-    if seconds < 0:
+def _select_sleep(seconds: float | SupportsIndex) -> None:
+    length = float(seconds)
+    if length < 0:
         raise ValueError("sleep length must be non-negative")
-    select.select([], [], [], seconds)
+    select.select([], [], [], length)
 
 
 def install() -> bool:
