@@ -17,6 +17,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "check_standalone.py"
 UP = ".." + "/"
 SHARED = UP + "shared"
 MACHINE = "/" + "work/telemed"
+HERE = "Path(__file__)"
 
 
 def _load() -> ModuleType:
@@ -61,11 +62,11 @@ def test_a_clean_tree_passes(tmp_path: Path) -> None:
     ("name", "text", "reason"),
     [
         ("tests/support/spec.py", f"SPEC = '{SHARED}/zoom/spec.json'\n", "shared folder"),
-        ("tests/support/spec.py", "p = repo.parent / 'shared' / 'zoom'\n", "shared folder"),
+        ("tests/support/spec.py", "p = repo.parent / " + "'shared' / 'zoom'\n", "shared folder"),
         ("Makefile", f"spec:\n\tcp {MACHINE}/spec.json .\n", "one machine"),
         ("scripts/run.sh", f"cd /home/ada{MACHINE}\n", "one machine"),
-        ("pkg/mod.py", "SPEC = Path(__file__).resolve().parents[1].parent / 'x'\n", "climbs"),
-        ("tests/unit/test_y.py", "X = Path(__file__).parents[3]\n", "climbs"),
+        ("pkg/mod.py", "SPEC = " + HERE + ".resolve().parents[1].parent / 'x'\n", "climbs"),
+        ("tests/unit/test_y.py", "X = " + HERE + ".parents[3]\n", "climbs"),
         ("pkg/mod.py", "X = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))\n", "climbs"),
         ("docs/guide.md", "The design is in [DESIGN](" + UP + UP + "DESIGN.md).\n", "leaves the repository"),
     ],
