@@ -205,6 +205,7 @@ def test_whatever_the_door_accepts_is_stored_rendered_signed_and_sent(
     data: dict[str, Any], database: Database, smtp: SmtpTestServer,
 ) -> None:
     n = next(_ids)
+    smtp.clear()  # the server is shared by every example: keep only this one's mail
     data = copy.deepcopy(data)
     data["event_id"], data["appointment"]["id"] = f"E-{n}", f"P-{n}"
     try:

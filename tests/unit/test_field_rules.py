@@ -23,8 +23,8 @@ from events.rules import (
     time_problem,
 )
 from telemed.samples import booking
-from workers.notifier.messages import MeetingTime
 from tests.unit.test_notifier_messages import doctor, patient
+from workers.notifier.messages import MeetingTime
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
@@ -92,9 +92,9 @@ def test_hostile_names_are_refused_at_the_door_naming_the_field(name: str) -> No
 
 @pytest.mark.parametrize("name", list(HOSTILE_NAMES.values()), ids=list(HOSTILE_NAMES))
 def test_the_notifier_refuses_the_same_names_from_old_rows(name: str) -> None:
-    with pytest.raises(ValueError, match="^patient_name: must hold only visible"):
+    with pytest.raises(ValueError, match=r"^patient_name: must hold only visible"):
         patient(patient_name=name)
-    with pytest.raises(ValueError, match="^doctor_name: must hold only visible"):
+    with pytest.raises(ValueError, match=r"^doctor_name: must hold only visible"):
         doctor(doctor_name=name)
 
 
@@ -149,9 +149,9 @@ def test_a_non_ascii_local_part_is_refused_at_the_door_naming_the_field(path: st
 
 
 def test_the_notifier_refuses_an_address_stored_in_unicode_form() -> None:
-    with pytest.raises(ValueError, match="^patient_email: must be stored in its ASCII form"):
+    with pytest.raises(ValueError, match=r"^patient_email: must be stored in its ASCII form"):
         patient(patient_email="grace@bücher.example")
-    with pytest.raises(ValueError, match="^doctor_email: must have only ASCII"):
+    with pytest.raises(ValueError, match=r"^doctor_email: must have only ASCII"):
         doctor(doctor_email="jörg@mail.example")
 
 
@@ -190,5 +190,5 @@ def test_a_cancel_carries_the_same_range() -> None:
 
 
 def test_the_notifier_refuses_a_time_out_of_range_instead_of_overflowing() -> None:
-    with pytest.raises(ValueError, match="^start_utc: must lie in the years"):
+    with pytest.raises(ValueError, match=r"^start_utc: must lie in the years"):
         MeetingTime(datetime(9999, 12, 31, 23, 0, tzinfo=UTC), 60, "Pacific/Kiritimati")
