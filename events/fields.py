@@ -51,17 +51,36 @@ def _ascii_email(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+_EMAIL_SCHEMA = {
+    "type": "string", "minLength": 3, "maxLength": MAX_EMAIL_LENGTH, "pattern": EMAIL_SCHEMA_PATTERN,
+    "description": "An e-mail address: ASCII before the @; the domain may be internationalised "
+    "(it is stored in its IDNA form).",
+}
 # Stored and sent as events.rules.ascii_email gives it: an internationalised domain in
 # its IDNA form; a non-ASCII local part is refused.
 EmailAddress = Annotated[
     str,
     StringConstraints(strict=True, min_length=3, max_length=MAX_EMAIL_LENGTH),
     AfterValidator(_ascii_email),
-    WithJsonSchema({
-        "type": "string", "minLength": 3, "maxLength": MAX_EMAIL_LENGTH, "pattern": EMAIL_SCHEMA_PATTERN,
-        "description": "An e-mail address: ASCII before the @; the domain may be internationalised "
-        "(it is stored in its IDNA form).",
-    }),
+    WithJsonSchema(_EMAIL_SCHEMA),
+]
+ZOOM_USER_ID = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
+
+
+def _zoom_user(value: str) -> str:
+    # One type rather than a union, so an error is one message at the field's own path.
+    if "@" in value:
+        return _ascii_email(value)
+    if not ZOOM_USER_ID.match(value):
+        raise ValueError("must be an e-mail address or a Zoom user id (6 to 64 of A-Z, a-z, 0-9, '_', '-')")
+    return value
+
+
+ZoomUser = Annotated[
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=MAX_EMAIL_LENGTH),
+    AfterValidator(_zoom_user),
+    WithJsonSchema({"anyOf": [_EMAIL_SCHEMA, {"type": "string", "pattern": ZOOM_USER_ID.pattern}]}),
 ]
 Version = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 DurationMinutes = Annotated[StrictInt, Field(ge=1, le=1440)]
@@ -104,7 +123,8 @@ def _parse_offset_time(value: object) -> datetime:
 Rfc3339 = Annotated[
     datetime,
     BeforeValidator(_parse_rfc3339),
-    WithJsonSchema({"type": "string", "format": "date-time", "pattern": _RFC3339.pattern}),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": _RFC3339.pattern,
+                    "description": "RFC 3339 with an offset, in the years 2000 to 2999 once in UTC."}),
 ]
 
 

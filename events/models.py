@@ -12,7 +12,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from events.fields import DisplayName, DurationMinutes, EmailAddress, IanaZone, Identifier, Rfc3339, Version
+from events.fields import (
+    DisplayName,
+    DurationMinutes,
+    EmailAddress,
+    IanaZone,
+    Identifier,
+    Rfc3339,
+    Version,
+    ZoomUser,
+)
 
 SCHEMA_VERSION = 1
 EventType = Literal["appointment.booked", "appointment.rescheduled", "appointment.cancelled"]
@@ -26,7 +35,7 @@ class Doctor(_Strict):
     id: Identifier
     name: DisplayName
     email: EmailAddress
-    zoom_user: EmailAddress | Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{6,64}$")] | None = Field(
+    zoom_user: ZoomUser | None = Field(
         default=None, description="Zoom user (email or user id); defaults to email"
     )
 

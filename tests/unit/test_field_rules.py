@@ -142,7 +142,7 @@ def test_an_internationalised_domain_is_accepted_in_its_ascii_form() -> None:
 def test_a_non_ascii_local_part_is_refused_at_the_door_naming_the_field(path: str) -> None:
     errors = door_errors(event(**{path: "jörg@mail.example"}))
     loc = path.replace("__", ".")
-    assert loc in errors or any(k.startswith(loc + ".") for k in errors), errors
+    assert list(errors) == [loc], errors
     assert any("ASCII characters before the @" in msg for msg in errors.values()), errors
     with pytest.raises(EmailProblem, match="SMTPUTF8"):
         ascii_email("jörg@mail.example")
