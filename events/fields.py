@@ -60,7 +60,8 @@ _EMAIL_SCHEMA = {
 # its IDNA form; a non-ASCII local part is refused.
 EmailAddress = Annotated[
     str,
-    StringConstraints(strict=True, min_length=3, max_length=MAX_EMAIL_LENGTH),
+    # Surrounding spaces trimmed, as pydantic's EmailStr did before this type.
+    StringConstraints(strict=True, strip_whitespace=True, min_length=3, max_length=MAX_EMAIL_LENGTH),
     AfterValidator(_ascii_email),
     WithJsonSchema(_EMAIL_SCHEMA),
 ]
@@ -78,7 +79,7 @@ def _zoom_user(value: str) -> str:
 
 ZoomUser = Annotated[
     str,
-    StringConstraints(strict=True, min_length=1, max_length=MAX_EMAIL_LENGTH),
+    StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=MAX_EMAIL_LENGTH),
     AfterValidator(_zoom_user),
     WithJsonSchema({"anyOf": [_EMAIL_SCHEMA, {"type": "string", "pattern": ZOOM_USER_ID.pattern}]}),
 ]
