@@ -65,7 +65,7 @@ def run(ctx: Context) -> Section:
     scale = ctx.scale
     results: list[list[Arm]] = []
     for trial in range(1, scale.recovery_trials + 1):
-        # Dramatiq's defaults take minutes (DESIGN.md): one capped trial is enough to show it.
+        # Dramatiq's defaults take minutes: one capped trial is enough to show it.
         keys = ("ours", "default") if trial == 1 else ("ours",)
         ctx.step(f"6 recovery: trial {trial} of {scale.recovery_trials} ({', '.join(keys)})")
         results.append(_trial(ctx, keys, done_cap=scale.recovery_done_cap if trial == 1 else 0))

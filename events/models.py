@@ -10,9 +10,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from events.fields import DisplayName, DurationMinutes, IanaZone, Identifier, Rfc3339, Version
+from events.fields import (
+    DisplayName,
+    DurationMinutes,
+    EmailAddress,
+    IanaZone,
+    Identifier,
+    Rfc3339,
+    Version,
+    ZoomUser,
+)
 
 SCHEMA_VERSION = 1
 EventType = Literal["appointment.booked", "appointment.rescheduled", "appointment.cancelled"]
@@ -25,8 +34,8 @@ class _Strict(BaseModel):
 class Doctor(_Strict):
     id: Identifier
     name: DisplayName
-    email: EmailStr
-    zoom_user: EmailStr | Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{6,64}$")] | None = Field(
+    email: EmailAddress
+    zoom_user: ZoomUser | None = Field(
         default=None, description="Zoom user (email or user id); defaults to email"
     )
 
@@ -38,7 +47,7 @@ class Doctor(_Strict):
 class Patient(_Strict):
     id: Identifier
     name: DisplayName
-    email: EmailStr
+    email: EmailAddress
 
 
 class Clinic(_Strict):

@@ -4,7 +4,7 @@ A connect link lets whoever opens it attach a Zoom account to that doctor, so it
 credential: it is minted on demand (``telemed doctors connect-link``, or when an admin
 alert is mailed), never stored, and expires (TELEMED_CONNECT_LINK_TTL_SECONDS, 7 days).
 
-Signing follows ``telemed.start_tokens``: itsdangerous with the TELEMED_SECRET_KEYS keys
+Signing follows ``foundation.start_tokens``: itsdangerous with the TELEMED_SECRET_KEYS keys
 (newest signs, any verifies), separated from every other use by its own salt. The
 absolute expiry is in the payload.
 """

@@ -6,6 +6,7 @@ so a migration is not needed to add one.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Column, Index, String, UniqueConstraint
@@ -19,6 +20,12 @@ ATTENTION_REASON_MAX_LENGTH = 300
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_token() -> str:
+    # 128 random bits in 22 characters: a Message-ID that holds one still fits on its
+    # header line, so it is not folded.
+    return secrets.token_urlsafe(16)
 
 
 def _ts(nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
@@ -143,3 +150,9 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     message_ref: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    # Random per row, made once: a retry of the row sends the same Message-ID, and no other
+    # installation (or this database restored elsewhere, for new rows) makes the same one.
+    token: str = Field(default_factory=new_token, max_length=32)
+    # Set while a worker is sending this row (it also holds the row's Redis lock): a newer
+    # notice to the same recipient waits, an older one is superseded.
+    sending_since: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

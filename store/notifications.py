@@ -227,4 +227,5 @@ def mark_skipped(session: Session, message: OutboxMessage, reason: str) -> None:
     """Deliberately not sent (no admin address, no webhook, webhook disabled)."""
     message.status = OUTBOX_SKIPPED
     message.last_error = reason[:300]
+    message.sending_since = None
     session.add(message)

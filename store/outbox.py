@@ -45,7 +45,7 @@ def mark_sent_if_pending(session: Session, message_id: int, ref: str | None = No
     result = session.execute(
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.status) == states.OUTBOX_PENDING)
-        .values(status=states.OUTBOX_SENT, sent_at=utcnow(), message_ref=ref, last_error=None)
+        .values(status=states.OUTBOX_SENT, sent_at=utcnow(), message_ref=ref, last_error=None, sending_since=None)
         # Nothing in this session holds the row: skip matching the change against its objects.
         .execution_options(synchronize_session=False)
     )
@@ -57,6 +57,7 @@ def mark_attempt_failed(
 ) -> None:
     message.attempts += 1
     message.last_error = reason[:300]
+    message.sending_since = None
     if final:
         message.status = states.OUTBOX_FAILED
     else:
@@ -65,8 +66,32 @@ def mark_attempt_failed(
 
 
 def mark_superseded(session: Session, message: OutboxMessage, reason: str) -> None:
-    message.status = "superseded"
+    message.status = states.OUTBOX_SUPERSEDED
     message.last_error = reason[:300]
+    message.sending_since = None
+    session.add(message)
+
+
+def recipient_mails_locked(session: Session, appointment_id: str, role: str) -> list[OutboxMessage]:
+    """Every mail row of one recipient (an appointment's patient or doctor), read while
+    holding the appointment's row lock, so that deciding which of them may go out next
+    and claiming it is one atomic step for all workers (PostgreSQL: ``FOR UPDATE``;
+    SQLite: every transaction takes the write lock up front, ``store.db``)."""
+    session.execute(
+        sa_select(col(Appointment.id)).where(col(Appointment.id) == appointment_id).with_for_update()
+    )
+    statement = (
+        select(OutboxMessage)
+        .where(OutboxMessage.appointment_id == appointment_id, OutboxMessage.role == role,
+               OutboxMessage.channel == "mail")
+        .order_by(col(OutboxMessage.id))
+    )
+    return list(session.exec(statement))
+
+
+def claim_for_sending(session: Session, message: OutboxMessage) -> None:
+    """Mark the row as being sent (cleared when it is settled or its attempt fails)."""
+    message.sending_since = utcnow()
     session.add(message)
 
 

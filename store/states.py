@@ -26,6 +26,7 @@ EVENT_STALE: Final = "stale"
 OUTBOX_PENDING: Final = "pending"
 OUTBOX_SENT: Final = "sent"
 OUTBOX_FAILED: Final = "failed"
+OUTBOX_SUPERSEDED: Final = "superseded"  # never to be sent: something newer replaced it
 
 # ProvisioningIntent.status
 INTENT_OPEN: Final = "open"

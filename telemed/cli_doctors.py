@@ -49,8 +49,7 @@ def _store_errors() -> Iterator[None]:
 def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, email: str | None,
                  zoom_user: str | None) -> None:
     """Print a signed, expiring link DOCTOR_ID opens to connect their own Zoom account."""
-    from email_validator import EmailNotValidError, validate_email
-
+    from events.rules import EmailProblem, ascii_email, text_problem
     from foundation.connect_links import connect_url, make_connect_token
     from store import appointments
 
@@ -69,11 +68,15 @@ def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, emai
         raise click.BadParameter(str(exc), param_hint="DOCTOR_ID") from None
     with _store_errors(), _database().session() as session:
         if name is not None and email is not None:
-            try:
-                address = validate_email(email, check_deliverability=False).normalized
-            except EmailNotValidError as exc:
+            try:  # the event contract's rule: the notifier must be able to write to it
+                address = ascii_email(email)
+            except EmailProblem as exc:
                 raise click.BadParameter(str(exc), param_hint="--email") from None
-            appointments.upsert_doctor(session, id=doctor_id, name=name[:200], email=address,
+            name = name.strip()[:200]
+            problem = text_problem(name) if name else "must not be empty"
+            if problem:
+                raise click.BadParameter(problem, param_hint="--name")
+            appointments.upsert_doctor(session, id=doctor_id, name=name, email=address,
                                        zoom_user=zoom_user or address)
         elif appointments.get_doctor(session, doctor_id) is None:
             click.echo(f"error: doctor {doctor_id} is not known yet (doctors appear with their first booking); "

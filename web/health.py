@@ -1,7 +1,7 @@
 """``/healthz`` (the process answers), ``/readyz`` (the store and Redis answer), ``/metrics``.
 
 ``/metrics`` is this web process's Prometheus metrics plus the cluster-wide gauges the
-scheduler measured (queue depth, dead letters, outbox pending; see ``telemed.gauges``).
+scheduler measured (queue depth, dead letters, outbox pending; see ``foundation.queue_gauges``).
 Labels carry no patient data, but rejection reasons and queue depths are for operators,
 not for anyone who finds the public listener: ``/metrics`` answers only a scraper that
 presents TELEMED_METRICS_TOKEN as a bearer token (401 otherwise), and is not served at all

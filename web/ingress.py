@@ -1,6 +1,6 @@
 """``POST /v1/events``: a booking system's signed event in, committed to the inbox.
 
-The order of checks is the contract (DESIGN.md): size (413, before anything is parsed),
+The order of checks is the contract (docs/ingress.md): size (413, before anything is parsed),
 signature and clock window (401), strict JSON (400, ``events.strict_json``), the v1
 contract (422), then the store and the queue (503 when either is down, with nothing
 half-written). A 202 means the event is committed; ``status`` says whether it was new or

@@ -1,7 +1,7 @@
 """A doctor connects their own Zoom account: ``/oauth/zoom/connect`` and ``/callback``.
 
 1. ``GET /oauth/zoom/connect?token=…`` checks the signed, expiring connect link
-   (``telemed.connect_links``), writes a single-use state row with a PKCE verifier, sets a
+   (``foundation.connect_links``), writes a single-use state row with a PKCE verifier, sets a
    cookie binding that state to this browser, and redirects (302) to
    ``{TELEMED_ZOOM_OAUTH_URL}/authorize`` with ``state`` and an S256 ``code_challenge``.
 2. ``GET /oauth/zoom/callback?code=…&state=…`` checks the state (known, unused, not

@@ -1,6 +1,6 @@
 """``GET /start/{token}``: the doctor's signed start link, resolved at click time.
 
-The token (``telemed.start_tokens``) names one doctor and one appointment and expires after
+The token (``foundation.start_tokens``) names one doctor and one appointment and expires after
 the appointment ends. Opening it checks, in order: the signature, the expiry, that the
 appointment is still active and still assigned to that doctor, and that its meeting
 exists; then a start_url is minted by Zoom now, the disclosure is audited (who, when,

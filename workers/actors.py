@@ -97,6 +97,8 @@ def declare_actors(broker: dramatiq.Broker, context: Callable[[], WorkerContext]
             raise
         for follow_up in result.follow_ups:  # admin alerts raised while delivering
             ctx.queue.deliver_notification(follow_up)
+        if result.retry_after_ms is not None:  # an older mail to the same recipient goes first
+            ctx.queue.deliver_notification(outbox_id, delay_ms=result.retry_after_ms)
 
     @actor(NOTIFICATION_FAILED, max_retries=3)
     def notification_failed(message_data: dict[str, Any], retry_info: dict[str, Any]) -> None:

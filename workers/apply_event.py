@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 
+from events.errors import InvalidEvent
 from events.models import CancelledEvent
 from events.parsing import parse_event
 from store import appointments, inbox, states
@@ -30,7 +31,13 @@ def apply_event(database: Database, event_id: str) -> str | None:
             unsynced = current is not None and current.synced_version < current.version
             return row.appointment_id if unsynced else None
 
-        event = parse_event(row.payload, allow_past=True)
+        try:
+            event = parse_event(row.payload, allow_past=True)
+        except InvalidEvent as exc:
+            # Accepted before a field rule was tightened (events.rules): it will never
+            # parse, so no retry; the dead letter names the fields, never their values.
+            fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors)
+            raise PermanentFailure(f"the stored event breaks the contract now ({fields})") from None
         record = event.appointment
         current = appointments.get_appointment(session, record.id, for_update=True)
         decision = decide_event(current.version if current else None, record.version)

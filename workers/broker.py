@@ -1,7 +1,7 @@
 """The Dramatiq broker: Redis, our middleware, and recovery tuned for seconds, not minutes.
 
 Built by ``telemed.bootstrap`` from a Redis URL; the actors are declared on it afterwards
-(``workers.actors.declare_actors``). Recovery tuning (docs/architecture.md, "Dramatiq"): a killed worker's messages come back only
+(``workers.actors.declare_actors``). Recovery tuning: a killed worker's messages come back only
 after its heartbeat is older than ``heartbeat_timeout`` *and* a maintenance run hits
 that queue. Dramatiq's defaults (60 s, 0.1 % of commands) measured about ten minutes.
 

@@ -84,3 +84,62 @@ NOTICE_FOR_ACTION = {
     SyncAction.DELETE: "cancelled",
 }
 RECIPIENT_ROLES = ("patient", "doctor")
+
+
+# --- one story per inbox ----------------------------------------------------------------
+
+
+class Send(enum.Enum):
+    SEND = "send"
+    SUPERSEDE = "supersede"  # a newer notice reached (or is reaching) this recipient
+    WAIT = "wait"  # an older notice to this recipient is being sent right now: go after it
+
+
+@dataclass(frozen=True)
+class RecipientMail:
+    """One outbox mail row of a recipient (an appointment's patient or doctor)."""
+
+    outbox_id: int
+    version: int
+    kind: str
+    status: str
+    in_flight: bool = False  # claimed by a worker that is still alive
+
+    @property
+    def order(self) -> tuple[int, int]:
+        # Rows of one version are made in story order (an invite, then the "updated" of a
+        # re-made meeting, then reminders), so the row id breaks a version tie.
+        return (self.version, self.outbox_id)
+
+
+@dataclass(frozen=True)
+class SendDecision:
+    action: Send
+    kind: str  # what this mail must be: its row's kind, or "invite" for a recipient never told
+    reason: str
+
+
+def decide_send(row: RecipientMail, others: list[RecipientMail]) -> SendDecision:
+    """Whether one recipient's mail may go out now, and as what, so that each inbox tells
+    one story: versions never go backwards, the first mail is an invitation carrying the
+    newest details, the last one shows the current time and link (or the cancellation).
+
+    ``others`` are the recipient's other mail rows, read under the lock that the caller
+    then claims ``row`` under (``store.outbox.recipient_mails_locked``).
+    """
+    others = [o for o in others if o.outbox_id != row.outbox_id]
+    newer = [o for o in others if o.order > row.order and (o.status == states.OUTBOX_SENT or o.in_flight)]
+    if newer:
+        latest = max(newer, key=lambda o: o.order)
+        verb = "was sent" if latest.status == states.OUTBOX_SENT else "is being sent"
+        return SendDecision(Send.SUPERSEDE, row.kind,
+                            f"a newer notice to this recipient (v{latest.version} {latest.kind}) {verb}")
+    if any(o.in_flight for o in others):
+        return SendDecision(Send.WAIT, row.kind, "an older notice to this recipient is being sent")
+    told = any(o.status == states.OUTBOX_SENT for o in others)
+    if told:
+        return SendDecision(Send.SEND, row.kind, "recipient already invited")
+    if row.kind == "cancelled":
+        return SendDecision(Send.SUPERSEDE, row.kind,
+                            "the recipient was never invited, so there is nothing to call off")
+    return SendDecision(Send.SEND, "invite", "first mail to this recipient: the invitation")

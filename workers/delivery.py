@@ -11,13 +11,18 @@ Retries are per channel and counted in the outbox row itself (``retry_policy``),
 survive a lost queue message; a message that finally fails becomes an admin alert.
 A short Redis lock per row keeps a reconciler re-queue and a pending retry from sending
 the same row twice at once.
+
+Each inbox tells one story (``decisions.decide_send``): a patient's or doctor's mail is
+claimed under the appointment's row lock before it is sent, so a notice older than one
+already sent (or being sent) to that recipient is superseded, one newer than a notice in
+flight waits for it, and the first mail a recipient gets is the invitation.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -29,6 +34,7 @@ from store import notifications, outbox, states
 from store.models import utcnow
 from workers import metrics
 from workers.context import WorkerContext
+from workers.decisions import RecipientMail, Send, SendDecision, decide_send
 from workers.leases import LEASE_TTL_S, renewed
 from workers.metrics_middleware import EVENT_DRIVEN_KINDS, observe_end_to_end
 from workers.notifier.errors import DeliveryError, MeetingGone, PermanentDeliveryError, TransientDeliveryError
@@ -41,6 +47,10 @@ MAIL_DOMAIN = "telemed.invalid"
 LOCK_TTL_S = LEASE_TTL_S  # renewed while held (workers.leases): a killed holder's lock frees soon
 # A retry is Dramatiq's job; the reconciler re-queues the row only if that retry was lost.
 RECONCILER_SLACK = timedelta(seconds=60)
+# How soon a mail waiting for an older one to the same recipient tries again (a send
+# takes tens of milliseconds; the reconciler is the backstop if this message is lost).
+WAIT_FOR_OLDER_MS = 500
+STORY_ROLES = frozenset({"patient", "doctor"})
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,7 @@ class Snapshot:
     join_url: str | None = field(repr=False)
     passcode: str | None = field(repr=False)
     host: str = ""  # the Zoom host the meeting was made for ("me": the doctor's own token)
+    token: str = field(default="", repr=False)  # the row's random part of its Message-ID
     # When the inbox first received this version's event (event-driven notices only): the
     # end-to-end metric's start, read with the rest so sending costs no extra query.
     event_received_at: datetime | None = None
@@ -83,16 +94,22 @@ class AdminRow:
     """An admin alert's outbox row: its text lives in the ``alerts`` table."""
 
     alert_id: int
+    token: str = field(default="", repr=False)
 
 
 @dataclass
 class DeliveryResult:
-    status: str  # sent | superseded | skipped | failed | busy | done
+    status: str  # sent | superseded | skipped | failed | busy | waiting | done
     follow_ups: list[int] = field(default_factory=list)  # outbox ids to queue (admin alerts)
+    retry_after_ms: int | None = None  # queue this row again after that long (waiting)
+
+
+def _lock_key(ctx: WorkerContext, outbox_id: int) -> str:
+    return f"{ctx.settings.redis_namespace}:lock:outbox:{outbox_id}"
 
 
 def deliver_notification(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
-    lock = ctx.redis.lock(f"{ctx.settings.redis_namespace}:lock:outbox:{outbox_id}", timeout=LOCK_TTL_S)
+    lock = ctx.redis.lock(_lock_key(ctx, outbox_id), timeout=LOCK_TTL_S)
     if not lock.acquire(blocking=False):
         return DeliveryResult("busy")  # another worker has this row right now
     try:
@@ -111,11 +128,28 @@ def _deliver_locked(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
         from workers.delivery_admin import send_admin_alert
 
         return _attempt(ctx, outbox_id, "mail", notifications.ADMIN_ROLE, "alert",
-                        partial(send_admin_alert, ctx, outbox_id, found.alert_id))
+                        partial(send_admin_alert, ctx, outbox_id, found.alert_id, found.token))
     snapshot = found
     superseded = superseded_reason(snapshot, utcnow())
     if superseded:
         return _supersede(ctx, snapshot, superseded)
+    message_id = _message_id(snapshot)  # the row's own, whatever kind of mail it goes out as
+    if snapshot.channel == "mail" and snapshot.role in STORY_ROLES:
+        decision = _claim(ctx, snapshot)
+        if decision is None:
+            return DeliveryResult("done")
+        if decision.action is Send.SUPERSEDE:
+            return _supersede(ctx, snapshot, decision.reason)
+        if decision.action is Send.WAIT:
+            log.info("notification waits for an older one to the same recipient", outbox_id=outbox_id,
+                     appointment_id=snapshot.appointment_id, role=snapshot.role, kind=snapshot.kind,
+                     outcome="waiting")
+            return DeliveryResult("waiting", retry_after_ms=WAIT_FOR_OLDER_MS)
+        if decision.kind != snapshot.kind:
+            log.info("notification goes out as the invitation: the recipient was never told",
+                     outbox_id=outbox_id, appointment_id=snapshot.appointment_id, role=snapshot.role,
+                     kind=snapshot.kind)
+            snapshot = replace(snapshot, kind=decision.kind)
     if snapshot.channel == "webhook":
         from workers.delivery_webhook import send_webhook
 
@@ -123,7 +157,7 @@ def _deliver_locked(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
     elif snapshot.channel == "mail" and snapshot.role in {"patient", "doctor"}:
         from workers.delivery_mail import send_mail
 
-        send = partial(send_mail, ctx, snapshot, _message_id(snapshot))
+        send = partial(send_mail, ctx, snapshot, message_id)
     else:
         raise PermanentFailure(f"no way to deliver role {snapshot.role!r} on channel {snapshot.channel!r}")
     return _attempt(ctx, outbox_id, snapshot.channel, snapshot.role, snapshot.template_kind, send,
@@ -172,6 +206,42 @@ def _attempt(
     log.info("notification sent", appointment_id=appointment_id, outbox_id=outbox_id, kind=kind, role=role,
              channel=channel, outcome="sent")
     return DeliveryResult("sent")
+
+
+def _claim(ctx: WorkerContext, s: Snapshot) -> SendDecision | None:
+    """Decide, under the appointment's row lock, whether this mail may go out now and as
+    what; claim it if so. None when the row was settled meanwhile."""
+    with ctx.database.session() as session:
+        rows = outbox.recipient_mails_locked(session, s.appointment_id, s.role)
+        mine = next((r for r in rows if r.id == s.outbox_id), None)
+        if mine is None or mine.status != states.OUTBOX_PENDING:
+            return None
+        claimed = [r for r in rows if r.id != s.outbox_id and r.status == states.OUTBOX_PENDING
+                   and r.sending_since is not None]
+        # A claim counts while its worker lives: it holds the row's Redis lock (renewed while
+        # it works, gone soon after a crash), so a killed sender blocks nobody for long.
+        alive = _held(ctx, [r.id for r in claimed if r.id is not None])
+        decision = decide_send(
+            _recipient_mail(mine, in_flight=False),
+            [_recipient_mail(r, in_flight=r.id in alive) for r in rows if r.id != s.outbox_id],
+        )
+        if decision.action is Send.SEND:
+            outbox.claim_for_sending(session, mine)
+    return decision
+
+
+def _recipient_mail(row: Any, *, in_flight: bool) -> RecipientMail:
+    return RecipientMail(outbox_id=row.id, version=row.version, kind=row.kind, status=row.status,
+                         in_flight=in_flight)
+
+
+def _held(ctx: WorkerContext, outbox_ids: list[int]) -> set[int]:
+    if not outbox_ids:
+        return set()
+    pipe = ctx.redis.pipeline(transaction=False)
+    for outbox_id in outbox_ids:
+        pipe.exists(_lock_key(ctx, outbox_id))
+    return {i for i, held in zip(outbox_ids, pipe.execute(), strict=True) if held}
 
 
 def _supersede(ctx: WorkerContext, snapshot: Snapshot, reason: str) -> DeliveryResult:
@@ -269,7 +339,7 @@ def _read(ctx: WorkerContext, outbox_id: int) -> Snapshot | AdminRow | None:
     if message.status != states.OUTBOX_PENDING:
         return None
     if message.role == notifications.ADMIN_ROLE and message.channel == "mail":
-        return AdminRow(alert_id=message.version)
+        return AdminRow(alert_id=message.version, token=message.token)
     if appointment is None:
         raise PermanentFailure("outbox message for an unknown appointment")
     live = meeting is not None and meeting.deleted_at is None
@@ -286,6 +356,7 @@ def _read(ctx: WorkerContext, outbox_id: int) -> Snapshot | AdminRow | None:
         join_url=meeting.join_url if live and meeting else None,
         passcode=meeting.passcode if live and meeting else None,
         host=meeting.host if meeting else "",
+        token=message.token,
         event_received_at=view.event_received_at if message.kind in EVENT_DRIVEN_KINDS else None,
     )
 
@@ -302,4 +373,6 @@ def _count(channel: str, role: str, kind: str, outcome: str) -> None:
 
 
 def _message_id(s: Snapshot) -> str:
-    return f"<{s.appointment_id}.v{s.version}.{s.role}.{s.kind}@{MAIL_DOMAIN}>"
+    """Stable per outbox row (a retry sends the same one) and unique across installations
+    (the row's random token): readable prefix, random tail."""
+    return f"<{s.appointment_id}.v{s.version}.{s.role}.{s.kind}.{s.token}@{MAIL_DOMAIN}>"

@@ -16,7 +16,7 @@ log = structlog.get_logger("telemed.workers")
 MAIL_DOMAIN = "telemed.invalid"
 
 
-def send_admin_alert(ctx: WorkerContext, outbox_id: int, alert_id: int) -> str | tuple[str, str]:
+def send_admin_alert(ctx: WorkerContext, outbox_id: int, alert_id: int, token: str) -> str | tuple[str, str]:
     admin_email = ctx.settings.admin_email
     if not admin_email:
         log.warning("admin alert not mailed: TELEMED_ADMIN_EMAIL is not set", alert_id=alert_id,
@@ -35,6 +35,6 @@ def send_admin_alert(ctx: WorkerContext, outbox_id: int, alert_id: int) -> str |
         notice = AdminAlert(subject=subject, body=body, admin_email=admin_email)
     except ValueError as exc:
         raise PermanentDeliveryError(f"admin alert not mailable: {str(exc).split(':')[0]}") from None
-    message_id = f"<alert.{alert_id}@{MAIL_DOMAIN}>"
+    message_id = f"<alert.{alert_id}.{token}@{MAIL_DOMAIN}>"  # the row's token: unique per installation
     ctx.mail.send(render_admin(notice, ctx.settings.mail_from, message_id=message_id))
     return message_id

@@ -33,11 +33,12 @@ QUEUES = ("events", "meetings", "notifications")
 class WorkQueue:
     broker: dramatiq.Broker
 
-    def send(self, actor_name: str, *args: object) -> Message:
-        """Queue ``actor_name(*args)``; the broker's middleware runs as for ``actor.send``."""
+    def send(self, actor_name: str, *args: object, delay_ms: int | None = None) -> Message:
+        """Queue ``actor_name(*args)``, after ``delay_ms`` if given; the broker's middleware
+        runs as for ``actor.send``."""
         message: Message = Message(queue_name=ACTOR_QUEUES[actor_name], actor_name=actor_name,
                                    args=args, kwargs={}, options={})
-        return self.broker.enqueue(message)
+        return self.broker.enqueue(message, delay=delay_ms)
 
     def process_event(self, event_id: str) -> Message:
         return self.send(PROCESS_EVENT, event_id)
@@ -45,8 +46,8 @@ class WorkQueue:
     def sync_meeting(self, appointment_id: str) -> Message:
         return self.send(SYNC_MEETING, appointment_id)
 
-    def deliver_notification(self, outbox_id: int) -> Message:
-        return self.send(DELIVER_NOTIFICATION, outbox_id)
+    def deliver_notification(self, outbox_id: int, *, delay_ms: int | None = None) -> Message:
+        return self.send(DELIVER_NOTIFICATION, outbox_id, delay_ms=delay_ms)
 
     def process_zoom_webhook(self, receipt_id: int) -> Message:
         return self.send(PROCESS_ZOOM_WEBHOOK, receipt_id)

@@ -44,7 +44,7 @@ LIGHT = "Light"
 
 
 def environment_session(url: str) -> requests.Session:
-    """A TLS 1.2+ session (``telemed.tls``) that honours the proxy and CA-bundle variables,
+    """A TLS 1.2+ session (``foundation.tls``) that honours the proxy and CA-bundle variables,
     read once here.
 
     By default requests re-reads the whole environment on every call to find proxies,

@@ -82,15 +82,24 @@ redis.call('PEXPIRE', KEYS[2], math.ceil(window) + 1000)
 return '0'
 """
 
-# KEYS[1]: the day's counter. ARGV: limit, expire-at (unix s). Returns the count or -1.
+# KEYS[1]: the day's counter. ARGV: limit, seconds it lives. Returns the count or -1.
+# The expiry is relative: Redis judges an absolute one by its own clock, which need not
+# agree with ours (or with a test's fixed one).
 _RESERVE = """
 local used = redis.call('INCR', KEYS[1])
-if used == 1 then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+if used == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 if used > tonumber(ARGV[1]) then
     redis.call('DECR', KEYS[1])
     return -1
 end
 return used
+"""
+
+# KEYS[1]: the day's counter. Only an existing, positive count is given back: a DECR on a
+# counter that has expired would leave a negative one with no expiry, for ever.
+_RELEASE = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
 """
 
 
@@ -169,6 +178,12 @@ class RateLimiter:
         return lambda category: self.acquire(scope, category)
 
 
+def _lifetime(reset_in: float) -> int:
+    """Seconds a day's counter lives: to the reset, and an hour more for callers whose clock
+    is behind (their key names the day they think it is)."""
+    return int(reset_in) + 3600
+
+
 class DailyQuota:
     """Create/update calls per host user per UTC day."""
 
@@ -187,6 +202,7 @@ class DailyQuota:
         self._namespace = namespace
         self._clock = clock
         self._script = redis_client.register_script(_RESERVE)
+        self._release = redis_client.register_script(_RELEASE)
 
     def _key(self, host: str, now: datetime) -> str:
         return f"{self._namespace}:zoom:daily:{_digest(host)}:{now.astimezone(UTC).date().isoformat()}"
@@ -195,9 +211,8 @@ class DailyQuota:
         """Count one create/update for ``host`` today; raises the daily ZoomRateLimited."""
         now = self._clock()
         reset_in = seconds_until_utc_midnight(now)
-        expire_at = int(now.timestamp() + reset_in) + 3600
         try:
-            used = int(self._script(keys=[self._key(host, now)], args=[self.limit, expire_at]))
+            used = int(self._script(keys=[self._key(host, now)], args=[self.limit, _lifetime(reset_in)]))
         except redis.RedisError as exc:
             raise ZoomTransientError(f"daily quota (Redis) unavailable ({type(exc).__name__})") from exc
         if used < 0:
@@ -212,18 +227,13 @@ class DailyQuota:
     def release(self, host: str) -> None:
         """Give back a reservation for a call that was never sent."""
         with contextlib.suppress(redis.RedisError):
-            self._redis.decr(self._key(host, self._clock()))
+            self._release(keys=[self._key(host, self._clock())])
 
     def exhaust(self, host: str) -> None:
         """Zoom said the cap is reached (another app may share the host): stop for today."""
         now = self._clock()
-        expire_at = int(now.timestamp() + seconds_until_utc_midnight(now)) + 3600
-        try:
-            key = self._key(host, now)
-            self._redis.set(key, self.limit)
-            self._redis.expireat(key, expire_at)
-        except redis.RedisError:
-            pass
+        with contextlib.suppress(redis.RedisError):
+            self._redis.set(self._key(host, now), self.limit, ex=_lifetime(seconds_until_utc_midnight(now)))
 
     def used(self, host: str) -> int:
         raw = self._redis.get(self._key(host, self._clock()))

@@ -199,7 +199,7 @@ def _meetings(verdict: Verdict, plan: ChaosPlan, snap: dict[str, Any], sim: Any)
 
 
 def _message_id(row: OutboxMessage) -> str:
-    return f"<{row.appointment_id}.v{row.version}.{row.role}.{row.kind}@telemed.invalid>"
+    return f"<{row.appointment_id}.v{row.version}.{row.role}.{row.kind}.{row.token}@telemed.invalid>"
 
 
 def _notifications(verdict: Verdict, plan: ChaosPlan, snap: dict[str, Any], mails: list[EmailMessage],
@@ -228,11 +228,11 @@ def _notifications(verdict: Verdict, plan: ChaosPlan, snap: dict[str, Any], mail
                 key not in last or r.version > last[key].version):
             last[key] = r
     for a, history in plan.histories.items():
-        invited = any(r.appointment_id == a and r.kind == "invite" for r in rows)
         for role in ("patient", "doctor"):
             told = last.get((a, role))
             if history.cancelled:
-                if invited and (told is None or told.kind != "cancelled"):
+                # Whoever heard of it hears of the cancel; whoever never did hears nothing.
+                if told is not None and told.kind != "cancelled":
                     problems.append(f"{a} {role}: invited, never told of the cancel")
             elif told is None or told.version != history.final_version or told.kind not in {"invite", "updated"}:
                 problems.append(f"{a} {role}: last told {told.kind + ' v' + str(told.version) if told else 'nothing'}"

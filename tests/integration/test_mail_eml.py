@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.mail_scan import bare_line_feeds, calendar_parts
+from tests.unit.test_calendar import invitation
 from tests.unit.test_notifier_messages import JOIN, patient
+from workers.notifier import calendar
 from workers.notifier.mail import DeliveryError, EmlDirectoryChannel
 from workers.notifier.render import render_patient
 
@@ -84,3 +87,12 @@ def test_directory_that_is_a_file_is_a_delivery_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(DeliveryError):
         EmlDirectoryChannel(blocker).send(render_patient(patient(), FROM))
+
+
+def test_the_calendar_parts_in_the_file_keep_crlf_line_ends(tmp_path: Path) -> None:
+    message = render_patient(patient(), FROM)
+    ics = calendar.build_ics(invitation())
+    calendar.attach(message, ics, calendar.Method.REQUEST)
+    path = EmlDirectoryChannel(tmp_path).write(message)
+    parts = calendar_parts(path.read_bytes())
+    assert parts == [ics, ics] and bare_line_feeds(ics) == 0

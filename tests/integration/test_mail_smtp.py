@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from telemed.settings import load_settings
+from tests.support.mail_scan import bare_line_feeds, calendar_parts
 from tests.support.smtp import silent_server, smtp_server, unused_port
+from tests.unit.test_calendar import invitation
 from tests.unit.test_notifier_messages import JOIN, START, doctor, patient
+from workers.notifier import calendar
 from workers.notifier.mail import (
     DeliveryError,
     PermanentDeliveryError,
@@ -196,3 +199,18 @@ def test_one_channel_sends_many_messages() -> None:
         assert sorted(m["To"] for m in server.wait_for(5)) == [
             f"p{n}@example.org" for n in range(5)
         ]
+
+
+def test_the_calendar_parts_arrive_with_crlf_line_ends() -> None:
+    """RFC 5545 content lines end in CRLF: both the inline text/calendar part (it used to
+    be re-joined with bare LF) and the .ics file, as the SMTP server received them."""
+    message = render_patient(patient(), FROM)
+    calendar.attach(message, calendar.build_ics(invitation()), calendar.Method.REQUEST)
+    with smtp_server() as server:
+        SmtpChannel(server.url(), 5).send(message)
+        server.wait_for(1)
+        [envelope] = server.received
+    parts = calendar_parts(envelope.raw)
+    assert len(parts) == 2 and all(p.startswith(b"BEGIN:VCALENDAR\r\n") for p in parts)
+    assert [bare_line_feeds(p) for p in parts] == [0, 0]
+    assert parts[0] == parts[1]

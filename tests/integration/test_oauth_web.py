@@ -233,6 +233,14 @@ def test_cli_connect_link_and_list(site: Site, tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "not known yet" in unknown.stderr and "Traceback" not in unknown.stderr
     registered = telemed("connect-link", "D-8", "--name", "Dr. Grace", "--email", "grace@clinic.example")
     assert registered.returncode == 0
+    # The event contract's field rules (events.rules) hold here too.
+    for flag, name, email in (("--email", "Dr. Jörg", "jörg@clinic.example"), ("--name", "Dr.\u202eX", "x@clinic.example")):
+        refused = telemed("connect-link", "D-9", "--name", name, "--email", email)
+        assert refused.returncode == 2 and flag in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
+    assert telemed("connect-link", "D-9", "--name", "Dr. Jörg", "--email", "jorg@bücher.example").returncode == 0
+    with site.database.session() as session:
+        doctor = appointments.get_doctor(session, "D-9")
+        assert doctor is not None and doctor.email == doctor.zoom_user == "jorg@xn--bcher-kva.example"
     listed = telemed("list")
     assert listed.returncode == 0
     rows = {line.split("│")[1].strip(): line for line in listed.stdout.splitlines() if line.count("│") > 3}

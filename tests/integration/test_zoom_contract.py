@@ -198,23 +198,6 @@ class TestSimulatorAnswers:
         assert error_body_errors(answer.json()) == []
 
 
-class TestSpecLocation:
-    def test_default_is_beside_the_repository(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.delenv(openapi.SPEC_ENV, raising=False)
-        repo = Path(openapi.__file__).resolve().parents[2]
-        assert openapi.spec_path() == repo.parent / "shared" / "zoom" / openapi.SPEC_NAME
-
-    def test_env_override_and_clear_failure(
-        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-    ) -> None:
-        missing = tmp_path / "nowhere.json"
-        monkeypatch.setenv(openapi.SPEC_ENV, str(missing))
-        assert openapi.spec_path() == missing
-        with pytest.raises(openapi.SpecMissing, match=openapi.SPEC_ENV) as caught:
-            openapi.load_spec()
-        assert str(missing) in str(caught.value)
-
-
 # The Zoom adapter's newer traffic: user tokens, rate limits, the OAuth endpoints --------
 
 

@@ -87,8 +87,14 @@ def test_any_limit_plus_one_slots_span_more_than_a_second(redis_client: redis.Re
     assert min(spans) >= 1000.0 + WINDOW_ALLOWANCE_MS
 
 
-def test_daily_quota(redis_client: redis.Redis, redis_namespace: str) -> None:
-    now = datetime(2026, 12, 3, 22, 30, tzinfo=UTC)
+# Our clock at 22:30 UTC on a day far from Redis's, either way: the counters must live
+# until our midnight (plus an hour), whatever Redis's clock says the date is.
+SKEWED_CLOCKS = [datetime(2001, 3, 24, 22, 30, tzinfo=UTC), datetime(2099, 10, 31, 22, 30, tzinfo=UTC)]
+DAY_LIFETIME = (90 * 60, 90 * 60 + 3600)  # the seconds a 22:30 counter may live (TTL bounds)
+
+
+@pytest.mark.parametrize("now", SKEWED_CLOCKS, ids=["clock-behind-redis", "clock-ahead-of-redis"])
+def test_daily_quota(redis_client: redis.Redis, redis_namespace: str, now: datetime) -> None:
     quota = DailyQuota(redis_client, 3, namespace=redis_namespace, clock=lambda: now)
     assert [quota.reserve("Ada@Clinic.example") for _ in range(3)] == [1, 2, 3]
     with pytest.raises(ZoomRateLimited) as caught:
@@ -101,9 +107,20 @@ def test_daily_quota(redis_client: redis.Redis, redis_namespace: str) -> None:
     with pytest.raises(ZoomRateLimited):
         quota.reserve("grace@clinic.example")
     keys = [k.decode() for k in redis_client.scan_iter(match=f"{redis_namespace}*")]
-    assert keys and not any("clinic" in k for k in keys)  # no email in a Redis key
-    ttl = redis_client.ttl(keys[0])
-    assert ttl > 0
+    assert len(keys) == 2 and not any("clinic" in k for k in keys)  # no email in a Redis key
+    for key in keys:
+        assert DAY_LIFETIME[0] <= redis_client.ttl(key) <= DAY_LIFETIME[1]
+
+
+def test_daily_quota_release_of_a_gone_counter(redis_client: redis.Redis, redis_namespace: str) -> None:
+    """A release after the day's counter expired (or on a new day) leaves nothing behind:
+    a bare DECR would leave -1 with no expiry, one extra call allowed on that day for ever."""
+    quota = DailyQuota(redis_client, 2, namespace=redis_namespace, clock=lambda: SKEWED_CLOCKS[1])
+    quota.release("ada@clinic.example")
+    assert list(redis_client.scan_iter(match=f"{redis_namespace}*")) == []
+    assert [quota.reserve("ada@clinic.example") for _ in range(2)] == [1, 2]
+    with pytest.raises(ZoomRateLimited):
+        quota.reserve("ada@clinic.example")
 
 
 def test_paced_clients_stay_under_zoom_limits(

@@ -74,5 +74,5 @@ def test_started_ended_and_a_meeting_deleted_in_zoom_is_reprovisioned(pipeline, 
     updates = sorted((m.role, m.kind, m.status) for m in pipeline.outbox() if m.kind == "updated")
     assert updates == [("doctor", "updated", "sent"), ("patient", "updated", "sent")]
     mails = smtp.wait_for(4)
-    [patient_update] = [m for m in mails if ".v1.patient.updated@" in str(m["Message-ID"])]
+    [patient_update] = [m for m in mails if ".v1.patient.updated." in str(m["Message-ID"])]
     assert new.join_url in body_text(patient_update)

@@ -112,10 +112,11 @@ def test_orphans_are_swept(ctx: Any, sim: ZoomSimulator) -> None:
                                       ("in_flight", "A-3"), ("young", "A-2")]}
     foreign = zoom.create_meeting(EMAIL, {"topic": "not ours", "type": 2,
                                           "start_time": _later().strftime("%Y-%m-%dT%H:%M:%SZ")})
+    long_ago = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # far past the grace
     for name, meeting in made.items():
         if name != "young":  # everything else was created long ago
-            sim.state.meetings[meeting["id"]].meeting["created_at"] = "2026-01-01T00:00:00Z"
-    sim.state.meetings[foreign["id"]].meeting["created_at"] = "2026-01-01T00:00:00Z"
+            sim.state.meetings[meeting["id"]].meeting["created_at"] = long_ago
+    sim.state.meetings[foreign["id"]].meeting["created_at"] = long_ago
     with ctx.database.session() as session:
         session.add(Meeting(appointment_id="A-1", zoom_meeting_id=made["owned"]["id"], host=EMAIL,
                             join_url="https://zoom.us/j/1", passcode="x", start_time=_later(),

@@ -183,7 +183,7 @@ def _wait(condition, cluster: Cluster, what: str, timeout: float = 90) -> None: 
 
 
 def _click_start_link(web: httpx.Client, messages, received: list[scan.Place]) -> None:  # type: ignore[no-untyped-def]
-    doctor_mail = [m for m in messages if ".doctor.updated@" in str(m["Message-ID"]) and "LK-2" in str(m["Message-ID"])]
+    doctor_mail = [m for m in messages if ".doctor.updated." in str(m["Message-ID"]) and "LK-2" in str(m["Message-ID"])]
     assert doctor_mail, "the doctor was not told of the move"
     from tests.support.mail_scan import everything
 
@@ -241,7 +241,7 @@ def _canaries(sim: ZoomSimulator, database: Database, messages, keys: dict[str, 
         canaries.add(scan.PATIENT_NAME, name.split()[-1], appointment_id)
     for message in messages:  # the signature part of each signed start link: the doctor's alone
         for token in START_LINK.findall(everything(message)):
-            owner = str(message["Message-ID"]).strip("<").split(".v")[0]
+            owner = str(message["Message-ID"]).strip().strip("<").split(".v")[0]
             canaries.add(scan.START_LINK, token.rsplit(".", 1)[-1], owner)
     for value in (*keys.values(), INGRESS_SECRET, WEBHOOK_SECRET, ZOOM_TOKEN, CLIENT_SECRET, fernet_key.rstrip("=")):
         canaries.add(scan.SECRET, value)

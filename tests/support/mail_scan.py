@@ -42,3 +42,21 @@ def calendars(message: EmailMessage) -> list[Calendar]:
 
 def everything(message: EmailMessage) -> str:
     return "\n".join(text for _, text in readable_parts(message))
+
+
+def calendar_parts(raw: bytes) -> list[bytes]:
+    """The decoded bytes of every calendar in a mail as it travelled (the inline
+    ``text/calendar`` part and the ``.ics`` file), from the raw bytes received."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    found = []
+    for part in message.walk():
+        if part.get_content_type() in {"text/calendar", "application/ics"}:
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            found.append(payload)
+    return found
+
+
+def bare_line_feeds(data: bytes) -> int:
+    """How many line ends in ``data`` are not CRLF (RFC 5545 wants CRLF only)."""
+    return data.count(b"\n") - data.count(b"\r\n")

@@ -154,7 +154,7 @@ def canary_scan(run: Run, *, signed_links: bool) -> None:
             continue
         # A doctor's mail: no patient contact at all; a raw Zoom start link only without
         # signed links; only the patient of that appointment.
-        appointment_id = str(message["Message-ID"]).strip("<").split(".v")[0]
+        appointment_id = str(message["Message-ID"]).strip().strip("<").split(".v")[0]
         clean(text, where, allow_start=True)
         if signed_links:
             assert "zak=" not in text and "/s/" not in text, where

@@ -1,6 +1,6 @@
-"""Validating bodies against Zoom's Meetings OpenAPI spec (shared/zoom/).
+"""Validating bodies against Zoom's Meetings OpenAPI spec.
 
-The spec is found beside the repository (``../shared/zoom/``) or at ``$TELEMED_ZOOM_SPEC``.
+The spec is the repository's own copy, ``tests/data/zoom/`` (provenance in its README.md).
 Schemas are addressed by JSON pointer into the whole document, held in a ``referencing``
 registry, so any ``$ref`` inside resolves against the spec itself.
 """
@@ -8,7 +8,6 @@ registry, so any ``$ref`` inside resolves against the spec itself.
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,8 @@ from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator, oa
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-SPEC_ENV = "TELEMED_ZOOM_SPEC"
 SPEC_NAME = "zoom-meetings-openapi-2025.json"
+SPEC_DIR = Path(__file__).resolve().parent.parent / "data" / "zoom"
 SPEC_URI = "urn:telemed:zoom-meetings-openapi"
 
 # Zoom's error body. The spec documents error codes only in prose, with no schema.
@@ -96,10 +95,7 @@ class SpecMissing(FileNotFoundError):
 
 
 def spec_path() -> Path:
-    configured = os.environ.get(SPEC_ENV)
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "zoom" / SPEC_NAME
+    return SPEC_DIR / SPEC_NAME
 
 
 def load_spec() -> dict[str, Any]:
@@ -111,8 +107,8 @@ def _load(path: str) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
         raise SpecMissing(
-            f"Zoom OpenAPI spec not found at {file}. Put {SPEC_NAME} in ../shared/zoom/ beside "
-            f"the repository, or set {SPEC_ENV} to its path."
+            f"Zoom OpenAPI spec not found at {file}: it is part of the repository "
+            f"(see {SPEC_DIR / 'README.md'}); restore it from git."
         )
     spec: dict[str, Any] = json.loads(file.read_text(encoding="utf-8"))
     return spec

@@ -12,6 +12,7 @@ host names, exactly like production.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import email.policy
@@ -23,7 +24,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -210,6 +211,11 @@ class _Handler:
             return reply
         raw = envelope.original_content or b""
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        hold = self.server._take_hold(parsed)  # type: ignore[arg-type]
+        if hold is not None:  # answer (and record) only once the test lets go
+            hold.arrived.set()
+            while not hold.released.is_set():
+                await asyncio.sleep(0.01)  # other sessions go on meanwhile
         auth = session.auth_data
         login = auth.login.decode() if isinstance(auth, LoginPassword) else None
         ssl_object = smtp.transport.get_extra_info("ssl_object") if smtp.transport else None
@@ -227,6 +233,18 @@ class _Handler:
 
 
 @dataclass
+class Hold:
+    """A message whose DATA the server holds unanswered: the sender is mid-send."""
+
+    matches: Callable[[EmailMessage], bool]
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass
 class SmtpTestServer:
     host: str
     port: int
@@ -237,6 +255,7 @@ class SmtpTestServer:
     auth_attempts: list[AuthAttempt] = field(default_factory=list)
     rejected_recipients: dict[str, int] = field(default_factory=dict)
     _failures: _Failures = field(default_factory=_Failures)
+    _holds: list[Hold] = field(default_factory=list)
     _lock: threading.Condition = field(default_factory=threading.Condition)
 
     # -- for tests ---------------------------------------------------------------------
@@ -279,6 +298,14 @@ class SmtpTestServer:
         with self._lock:
             self._failures = _Failures(times, code, stage)
 
+    def hold_next(self, matches: Callable[[EmailMessage], bool]) -> Hold:
+        """Hold the next message ``matches`` accepts at DATA, unanswered and unrecorded, until
+        ``release()``: its sender is stuck mid-send while everything else flows."""
+        hold = Hold(matches)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
+
     def reject_recipient(self, address: str, code: int = 550) -> None:
         with self._lock:
             self.rejected_recipients[address.lower()] = code
@@ -298,6 +325,14 @@ class SmtpTestServer:
             failures.remaining -= 1
             enhanced = "4.3.0" if 400 <= failures.code < 500 else "5.3.0"
             return f"{failures.code} {enhanced} Simulated failure, try again later"
+
+    def _take_hold(self, message: EmailMessage) -> Hold | None:
+        with self._lock:
+            for hold in self._holds:
+                if hold.matches(message):
+                    self._holds.remove(hold)
+                    return hold
+        return None
 
     def _record(self, mail: ReceivedMail) -> None:
         with self._lock:

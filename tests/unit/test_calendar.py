@@ -97,7 +97,7 @@ def test_attached_as_calendar_alternative_and_as_a_file() -> None:
     assert [k.lower() for k in alternative] == ["content-type"]
     [cal_part] = [p for p in received.walk() if p.get_content_type() == "text/calendar"]
     assert cal_part.get_param("method") == "REQUEST" and cal_part["Content-Transfer-Encoding"] == "base64"
-    assert cal_part.get_content() == ics.decode().replace("\r\n", "\n")
+    assert cal_part.get_payload(decode=True) == ics  # byte for byte: CRLF line ends (RFC 5545)
     [file_part] = [p for p in received.walk() if p.get_content_type() == "application/ics"]
     assert file_part.get_filename() == "invite.ics" and file_part.get_content() == ics
     assert file_part.get_content_disposition() == "attachment"

@@ -153,8 +153,13 @@ def test_line_breaks_never_reach_a_header_even_past_the_notice_checks(bad: str) 
 
 
 def test_a_non_ascii_address_is_refused() -> None:
+    # The notice refuses it first (events.rules); the renderer still defends itself.
+    with pytest.raises(ValueError, match="patient_email"):
+        patient(patient_email="grace@exämple.org")
+    notice = patient()
+    object.__setattr__(notice, "patient_email", "grace@exämple.org")
     with pytest.raises(RenderError, match="To"):
-        render_patient(patient(patient_email="grace@exämple.org"), FROM)
+        render_patient(notice, FROM)
 
 
 # --- patient ------------------------------------------------------------------------------

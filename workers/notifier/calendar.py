@@ -156,8 +156,8 @@ def attach(message: Message, ics: bytes, method: Method) -> None:
             ("Content-Type", f'text/calendar; charset="utf-8"; method="{method.value}"'),
             ("MIME-Version", "1.0"),
         ],
-        # As a text part, with LF line ends (what email.policy.default wrote).
-        mime.base64_body(mime.text_lines(text)),
+        # The entry's own CRLF line ends (RFC 5545), kept by base64 on any transport.
+        mime.base64_body(ics),
     )
     file_part = mime.leaf(
         [

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from events.rules import MAX_EMAIL_LENGTH, email_problem, text_problem, time_problem
 from foundation.urls import is_loopback_host
 
 MAX_DURATION_MINUTES = 1440  # the event contract's upper bound
@@ -29,7 +29,10 @@ MAX_DURATION_MINUTES = 1440  # the event contract's upper bound
 # A Zoom host link is ``https://<host>.zoom.us/s/<meeting id>?zak=<host token>``; the
 # patient's join link uses ``/j/``. Either marker is enough to refuse a value.
 _HOST_LINK_MARKERS = re.compile(r"/s/|zak=", re.IGNORECASE)
-_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\]+$")
+# The administrator's address is configuration, not booking data: it may be on a local
+# domain (ops@localhost) that the contract's rule refuses, so it only needs to be a
+# plain ASCII address the MIME layer can write.
+_CONFIGURED_ADDRESS = re.compile(r"^[!-?A-~]+@[!-?A-~]+$")
 
 
 class NoticeKind(enum.StrEnum):
@@ -56,6 +59,10 @@ class MeetingTime:
     def __post_init__(self) -> None:
         if not isinstance(self.start_utc, datetime) or self.start_utc.utcoffset() is None:
             raise ValueError("start_utc: must be a timezone-aware datetime")
+        # The door's range (events.rules): outside it the end or local time may not exist.
+        problem = time_problem(self.start_utc)
+        if problem:
+            raise ValueError(f"start_utc: {problem}")
         # Normalise to UTC so equal instants compare and hash equal.
         object.__setattr__(self, "start_utc", self.start_utc.astimezone(UTC))
         if (
@@ -93,15 +100,18 @@ def _check_line(name: str, value: object, *, optional: bool = False, max_len: in
         raise ValueError(f"{name}: must be a non-empty string")
     if len(value) > max_len:
         raise ValueError(f"{name}: longer than {max_len} characters")
-    if any(unicodedata.category(ch) in {"Cc", "Zl", "Zp"} for ch in value):
-        raise ValueError(f"{name}: must not contain control characters or line breaks")
+    # The door's rule (events.rules), checked again for rows stored before it existed.
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(f"{name}: {problem}")
 
 
 def _check_email(name: str, value: object) -> None:
-    _check_line(name, value, max_len=254)
+    _check_line(name, value, max_len=MAX_EMAIL_LENGTH)
     assert isinstance(value, str)
-    if not _EMAIL.match(value):
-        raise ValueError(f"{name}: not an e-mail address")
+    problem = email_problem(value)
+    if problem:
+        raise ValueError(f"{name}: {problem}")
 
 
 def _check_link(name: str, value: object) -> None:
@@ -248,4 +258,6 @@ class AdminAlert:
         _check_line("subject", self.subject, max_len=200)
         if not isinstance(self.body, str):
             raise ValueError("body: must be a string")
-        _check_email("admin_email", self.admin_email)
+        _check_line("admin_email", self.admin_email, max_len=MAX_EMAIL_LENGTH)
+        if not _CONFIGURED_ADDRESS.match(self.admin_email):
+            raise ValueError("admin_email: not a plain ASCII e-mail address")

@@ -124,7 +124,7 @@ def base64_body(data: bytes) -> str:
 
 def text_lines(text: str) -> bytes:
     """``text`` as utf-8 with its lines joined by LF and a final LF: how ``set_content``
-    prepares a text part before base64 (so a CRLF calendar becomes LF in the part)."""
+    prepares a text part before quoted-printable or base64."""
     return b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
 
 
