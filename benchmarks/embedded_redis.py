@@ -2,7 +2,7 @@
 
 Inside the benchmark process it would share one interpreter lock with the Zoom simulator
 and the load generator and slow all three; the product's own embedded server
-(``workers.embedded_redis``) runs in whichever process starts it first.
+(``workers.queue.embedded_redis``) runs in whichever process starts it first.
 Prints its URL on one line, then serves until terminated.
 """
 
@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 
-from workers.embedded_redis import EmbeddedRedisServer
+from workers.queue.embedded_redis import EmbeddedRedisServer
 
 
 def main() -> int:

@@ -173,7 +173,7 @@ def _still_stranded(arm: Arm) -> int:
 
 
 def _locks(stack: Stack) -> list[float]:
-    """Seconds until each per-appointment sync lock (workers/sync.py) left in Redis expires."""
+    """Seconds until each per-appointment sync lock (workers/meetings/sync.py) left in Redis expires."""
     keys = list(stack.redis.scan_iter(match=f"{stack.namespace}:lock:sync:*", count=1000))
     return [max(0.0, int(stack.redis.pttl(key)) / 1000) for key in keys]
 

@@ -247,7 +247,7 @@ def _token_process(arm: Arm, out: Any, ready: Any, go: Any, start: Any) -> None:
 def _rate_process(arm: Arm, out: Any, ready: Any, go: Any, start: Any) -> None:
     import redis as redis_lib
 
-    from workers.retry_policy import rate_limit_delay_ms
+    from workers.policy.retries import rate_limit_delay_ms
     from zoom.client import ZoomClient
     from zoom.errors import ZoomError, ZoomRateLimited
     from zoom.policy import build_meeting_request, generate_passcode, make_marker
@@ -496,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     embedded = None
     redis_url = args.redis_url
     if not redis_url:
-        from workers.embedded_redis import EmbeddedRedisServer
+        from workers.queue.embedded_redis import EmbeddedRedisServer
 
         embedded = EmbeddedRedisServer.start()
         redis_url = embedded.url

@@ -4,7 +4,7 @@ The Redis broker moves a message that failed for good to ``{namespace}:{queue}.X
 sorted set of message ids scored by when they died) and ``{namespace}:{queue}.XQ.msgs``
 (id → encoded message). The reason travels in the message's options: ``traceback`` (set by
 Dramatiq's Retries) and ``failure`` (``Type: message`` of the final exception, written by
-``workers.metrics_middleware`` when the message is dead-lettered). Both are scrubbed of
+``workers.queue.metrics_middleware`` when the message is dead-lettered). Both are scrubbed of
 secrets before they are shown. Messages carry ids only, so nothing else here is secret.
 
 Used by ``telemed dlq`` and the admin page; it needs only a Redis client, and re-sending

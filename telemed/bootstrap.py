@@ -23,13 +23,13 @@ from foundation.cipher import Cipher
 from store.db import Database
 from telemed.settings import Settings, get_settings
 from web.services import WebServices
-from workers.actors import Actors, declare_actors
-from workers.broker import WorkerThreads, build_broker
 from workers.context import WorkerContext
-from workers.embedded_redis import EmbeddedRedisServer, answers, port_is_free
-from workers.metrics_middleware import serve_worker_metrics
-from workers.start_urls import fetch_start_url
-from workers.work_queue import WorkQueue
+from workers.hosting.start_urls import fetch_start_url
+from workers.queue.actors import Actors, declare_actors
+from workers.queue.broker import WorkerThreads, build_broker
+from workers.queue.embedded_redis import EmbeddedRedisServer, answers, port_is_free
+from workers.queue.metrics_middleware import serve_worker_metrics
+from workers.queue.work_queue import WorkQueue
 
 # The embedded Redis-protocol server this process started, if any: it lives as long as
 # the process (the demo, ``telemed run``, or the first process that needed it).
@@ -131,7 +131,7 @@ def web_services(settings: Settings) -> WebServices:
     db = database(settings)
     queue = WorkQueue(broker(settings))
     # Start links and the access API mint fresh start_urls with the workers' Zoom wiring
-    # (workers.start_urls picks the client), sharing the web's engine.
+    # (workers.hosting.start_urls picks the client), sharing the web's engine.
     zoom_context = worker_context(settings, queue)
     zoom_context.database = db  # type: ignore[misc]
     return WebServices(

@@ -20,7 +20,7 @@ def _redis():  # type: ignore[no-untyped-def]
 
 
 def _known_queues() -> tuple[str, ...]:
-    from workers.work_queue import QUEUES
+    from workers.queue.work_queue import QUEUES
 
     return QUEUES
 

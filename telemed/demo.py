@@ -28,7 +28,7 @@ from store.migrate import upgrade
 from store.status_view import appointment_status
 from telemed.samples import sample_events
 from telemed.settings import reset_settings_cache
-from workers.embedded_redis import EmbeddedRedisServer
+from workers.queue.embedded_redis import EmbeddedRedisServer
 from zoom.simulator import ZoomSimulator
 
 DEMO_ACCOUNT = {"account_id": "demo-account", "client_id": "demo-client", "client_secret": "demo-secret"}

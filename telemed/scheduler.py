@@ -44,7 +44,7 @@ def run_scheduler(interval: float, once: bool = False, jobs: list[ScheduledJob] 
                   stop: threading.Event | None = None) -> int:
     """Run due jobs while holding the lock; ``stop`` (or SIGTERM/SIGINT) ends the loop."""
     from telemed import bootstrap
-    from workers.work_queue import WorkQueue
+    from workers.queue.work_queue import WorkQueue
 
     settings = get_settings()
     ctx = bootstrap.worker_context(settings, WorkQueue(bootstrap.broker(settings)))

@@ -10,8 +10,8 @@ from events.parsing import parse_event
 from store import appointments, inbox, states
 from store.db import Database
 from store.models import Appointment, utcnow
-from workers.decisions import decide_event
-from workers.retry_policy import PermanentFailure
+from workers.policy.decisions import decide_event
+from workers.policy.retries import PermanentFailure
 
 log = structlog.get_logger("telemed.workers")
 

@@ -16,7 +16,7 @@ import redis
 from foundation.cipher import Cipher
 from foundation.settings import Settings
 from store.db import Database
-from workers.work_queue import WorkQueue
+from workers.queue.work_queue import WorkQueue
 from zoom.client import LIGHT, MEDIUM, ZoomClient
 from zoom.ratelimit import DailyQuota, RateLimiter
 from zoom.tokens import AccountTokenProvider, StaticTokenProvider, TokenProvider
@@ -96,7 +96,7 @@ class WorkerContext:
         with self._lock:
             client = self._doctor_clients.get(doctor_id)
             if client is None:
-                from workers.hosts import doctor_token_provider
+                from workers.hosting.hosts import doctor_token_provider
 
                 s = self.settings
                 client = ZoomClient(s.zoom_api_url, doctor_token_provider(self, doctor_id),

@@ -33,7 +33,7 @@ def gauges_job(ctx: WorkerContext) -> dict[str, int]:
     """Measure queue depth, dead letters and outbox pending into Redis for every /metrics."""
     from foundation import queue_gauges as gauges
     from store.operations import count_outbox_pending
-    from workers.work_queue import QUEUES
+    from workers.queue.work_queue import QUEUES
 
     with ctx.database.session() as session:
         pending = count_outbox_pending(session)
@@ -44,19 +44,19 @@ def gauges_job(ctx: WorkerContext) -> dict[str, int]:
 
 
 def _reminders_job(ctx: WorkerContext) -> dict[str, int]:
-    from workers.reminders import reminders_job
+    from workers.delivery.reminders import reminders_job
 
     return reminders_job(ctx)
 
 
 def _zoom_tokens_job(ctx: WorkerContext) -> dict[str, int]:
-    from workers.token_refresher import refresh_tokens_job
+    from workers.hosting.token_refresher import refresh_tokens_job
 
     return refresh_tokens_job(ctx)
 
 
 def _zoom_orphans_job(ctx: WorkerContext) -> dict[str, int]:
-    from workers.orphans import sweep_orphans_job
+    from workers.meetings.orphans import sweep_orphans_job
 
     return sweep_orphans_job(ctx)
 

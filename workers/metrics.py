@@ -22,7 +22,7 @@ END_TO_END = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
 )
 
-# Worker processes (workers/metrics_middleware.py), exported on TELEMED_WORKER_METRICS_PORT.
+# Worker processes (workers/queue/metrics_middleware.py), exported on TELEMED_WORKER_METRICS_PORT.
 MESSAGES = Counter("telemed_worker_messages_total", "Messages handled, per actor and outcome",
                    ["actor", "outcome"])  # succeeded | failed | skipped | dead_lettered
 

@@ -28,7 +28,7 @@ count together:
   at the simulator at least 1.05 s apart per 21; a worker whose other threads keep the
   GIL busy can still, rarely, hold a send up longer (1 × 429 in one of two runs of
   benchmark item 3 on such a host, docs/benchmarks/runs). Zoom's Retry-After then
-  brings the call back (``workers.retry_policy``).
+  brings the call back (``workers.policy.retries``).
   A caller that would wait longer than ``max_wait`` in all fails with a local
   :class:`~zoom.errors.ZoomRateLimited` and is retried later.
 - **per host user per UTC day** for meeting create/update (Zoom: 100). A counter per host

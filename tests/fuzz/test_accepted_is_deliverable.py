@@ -32,19 +32,19 @@ from events import InvalidEvent
 from events.models import CancelledEvent, event_to_json
 from events.parsing import Event, parse_event
 from events.rules import EARLIEST
+from foundation import start_tokens
 from store import inbox
 from store.db import Database
 from store.models import Appointment, Doctor
-from foundation import start_tokens
 from telemed.settings import load_settings
 from tests.fuzz.settings import fuzz
 from tests.support.smtp import SmtpTestServer
 from workers.apply_event import apply_event
 from workers.context import WorkerContext
-from workers.delivery import Snapshot
-from workers.delivery_mail import compose
+from workers.delivery.mail import compose
+from workers.delivery.relay import Snapshot
 from workers.notifier.mail import SmtpChannel
-from workers.reminder_plan import parse_offsets, plan, reminder_kind
+from workers.policy.reminder_plan import parse_offsets, plan, reminder_kind
 
 # Every start time in the range is "in the future" for the door.
 DOOR_NOW = EARLIEST - timedelta(days=1)

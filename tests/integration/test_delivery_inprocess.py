@@ -17,8 +17,8 @@ from store import notifications, outbox
 from telemed.settings import load_settings
 from tests.support.contexts import cipher_database, worker_context
 from workers.context import WorkerContext
-from workers.delivery import deliver_notification
-from workers.retry_policy import PermanentFailure
+from workers.delivery.relay import deliver_notification
+from workers.policy.retries import PermanentFailure
 
 pytestmark = pytest.mark.integration
 

@@ -94,7 +94,7 @@ def test_an_old_inbox_row_the_rules_now_refuse_fails_for_good_naming_the_field(d
     """Accepted before the rules (a C1 name, a year-9999 start): no retry loop."""
     from store import inbox
     from workers.apply_event import apply_event
-    from workers.retry_policy import PermanentFailure
+    from workers.policy.retries import PermanentFailure
 
     event = _event(("appointment", "start_time"), "9999-12-31T23:00:00+00:00", 1)
     event["appointment"]["patient"]["name"] = "Grace\u0085Hopper"

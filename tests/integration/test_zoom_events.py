@@ -14,7 +14,7 @@ from store.db import Database
 from store.models import Appointment, Doctor, Meeting, OutboxMessage, utcnow
 from telemed.settings import load_settings
 from workers.context import WorkerContext
-from workers.zoom_events import handle_zoom_webhook
+from workers.meetings.zoom_events import handle_zoom_webhook
 
 pytestmark = pytest.mark.integration
 ZOOM_ID = 90000000001

@@ -10,7 +10,7 @@ from foundation.cipher import Cipher
 from store.db import Database
 from telemed.settings import Settings
 from workers.context import WorkerContext
-from workers.work_queue import WorkQueue
+from workers.queue.work_queue import WorkQueue
 
 
 def cipher_database(url: str, keys: Sequence[str], **options: object) -> Database:

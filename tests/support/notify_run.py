@@ -28,7 +28,7 @@ from tests.support.webserver import serve
 from web.app import create_app
 from web.services import WebServices
 from workers.context import WorkerContext
-from workers.start_urls import fetch_start_url
+from workers.hosting.start_urls import fetch_start_url
 
 WEBHOOK_SECRET = "booking-webhook-secret-3f9"
 ADMIN = "ops@clinic.example"

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests.support.webserver import free_port
-from workers.embedded_redis import EmbeddedRedisServer, answers
+from workers.queue.embedded_redis import EmbeddedRedisServer, answers
 
 
 @contextmanager

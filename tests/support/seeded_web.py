@@ -21,7 +21,7 @@ from tests.support.contexts import cipher_database, worker_context
 from tests.support.webapp import Recorder, running_app
 from web.services import WebServices
 from workers.context import WorkerContext
-from workers.start_urls import fetch_start_url
+from workers.hosting.start_urls import fetch_start_url
 from zoom import policy
 
 PATIENT_NAMES = {"A-1": "Canary Patientone", "A-2": "Canary Patienttwo", "A-C": "Canary Cancelled",

@@ -11,7 +11,7 @@ import pytest
 import redis
 import sqlalchemy
 
-from workers.embedded_redis import EmbeddedRedisServer
+from workers.queue.embedded_redis import EmbeddedRedisServer
 
 
 @dataclass

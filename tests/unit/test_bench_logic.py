@@ -42,12 +42,12 @@ def test_nearest_rank_percentiles() -> None:
 
 def test_profile_attributes_each_sample_to_the_deepest_known_component() -> None:
     raw = "\n".join([
-        'process 1:"python";run (dramatiq/worker.py:1);wrapper (workers/actors.py:2);'
-        "sync_meeting (workers/sync.py:3);execute (sqlalchemy/engine/base.py:4);"
+        'process 1:"python";run (dramatiq/worker.py:1);wrapper (workers/queue/actors.py:2);'
+        "sync_meeting (workers/meetings/sync.py:3);execute (sqlalchemy/engine/base.py:4);"
         "_execute_send (psycopg/_cursor_base.py:5) 6",
-        'process 1:"python";run (dramatiq/worker.py:1);wrapper (workers/actors.py:2);'
-        "deliver (workers/delivery.py:3);render (jinja2/environment.py:4);escape (re/__init__.py:5) 3",
-        'process 1:"python";run (dramatiq/worker.py:1);plan_sync (workers/decisions.py:9) 1',
+        'process 1:"python";run (dramatiq/worker.py:1);wrapper (workers/queue/actors.py:2);'
+        "deliver (workers/delivery/relay.py:3);render (jinja2/environment.py:4);escape (re/__init__.py:5) 3",
+        'process 1:"python";run (dramatiq/worker.py:1);plan_sync (workers/policy/decisions.py:9) 1',
         "not a stack line",
     ])
     profile = summarize(raw)
@@ -56,7 +56,7 @@ def test_profile_attributes_each_sample_to_the_deepest_known_component() -> None
     assert profile.by_component["mail: render and send"] == 3
     assert profile.by_component["Dramatiq (consumer, middleware, messages)"] == 1
     assert profile.self_time["_execute_send (psycopg/_cursor_base.py)"] == 6
-    assert profile.own_inclusive["wrapper (workers/actors.py)"] == 9
+    assert profile.own_inclusive["wrapper (workers/queue/actors.py)"] == 9
 
 
 def test_targets_judge_ratio_or_value() -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from store import states
-from workers.decisions import SyncAction, decide_event, plan_sync
+from workers.policy.decisions import SyncAction, decide_event, plan_sync
 
 T0 = datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
 

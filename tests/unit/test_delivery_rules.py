@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 
 from tests.unit.test_calendar import JOIN, START, snapshot
-from workers.delivery import superseded_reason
-from workers.delivery_webhook import webhook_payload
+from workers.delivery.relay import superseded_reason
+from workers.delivery.webhook import webhook_payload
 from workers.notifier.errors import PermanentDeliveryError, TransientDeliveryError
 from workers.notifier.webhook import WebhookChannel, WebhookGone, classify_status, encode_payload
-from workers.retry_policy import OUTBOX_MAX_ATTEMPTS, outbox_retry_delay
+from workers.policy.retries import OUTBOX_MAX_ATTEMPTS, outbox_retry_delay
 
 NOW = START - timedelta(hours=3)
 

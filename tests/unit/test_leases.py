@@ -6,7 +6,7 @@ import time
 
 import fakeredis
 
-from workers.leases import renewed
+from workers.meetings.leases import renewed
 
 
 def test_a_held_lock_is_renewed_and_a_dropped_one_expires() -> None:

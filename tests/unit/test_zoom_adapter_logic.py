@@ -20,11 +20,11 @@ from foundation.connect_links import (
 )
 from store.zoom_tokens import StoredGrant
 from web.oauth import pkce_challenge
-from workers.alerts import connect_link_placeholder, expand_links
-from workers.hosts import ME, choose_host, quota_key
-from workers.orphans import find_orphans
-from workers.retry_policy import DAILY_RESET_SPREAD_MS, PermanentFailure, classify, rate_limit_delay_ms
-from workers.zoom_guard import definitely_not_created, quota_resets_too_late
+from workers.delivery.alerts import connect_link_placeholder, expand_links
+from workers.hosting.hosts import ME, choose_host, quota_key
+from workers.meetings.orphans import find_orphans
+from workers.meetings.zoom_guard import definitely_not_created, quota_resets_too_late
+from workers.policy.retries import DAILY_RESET_SPREAD_MS, PermanentFailure, classify, rate_limit_delay_ms
 from zoom.errors import (
     ZoomAuthError,
     ZoomError,

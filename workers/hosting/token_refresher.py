@@ -17,7 +17,7 @@ import structlog
 from store import zoom_tokens
 from store.models import utcnow
 from workers.context import WorkerContext
-from workers.hosts import NoZoomHost, doctor_token_provider
+from workers.hosting.hosts import NoZoomHost, doctor_token_provider
 from zoom.errors import ZoomError, ZoomGrantRevoked
 
 log = structlog.get_logger("telemed.scheduler")

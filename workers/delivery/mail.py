@@ -20,12 +20,12 @@ from email.utils import parseaddr
 from foundation import start_tokens
 from store import notifications
 from workers.context import WorkerContext
-from workers.delivery import Snapshot
+from workers.delivery.relay import Snapshot
+from workers.hosting.start_urls import NoLiveMeeting, fresh_start_url
 from workers.notifier import calendar
 from workers.notifier.errors import MeetingGone
 from workers.notifier.messages import DoctorNotice, MeetingTime, NoticeKind, PatientNotice
 from workers.notifier.render import default_renderer, doctor_context, patient_context
-from workers.start_urls import NoLiveMeeting, fresh_start_url
 from zoom.errors import ZoomNotFound
 
 CALENDAR_KINDS = {NoticeKind.INVITE, NoticeKind.UPDATED, NoticeKind.CANCELLED}

@@ -3,7 +3,7 @@
 - a doctor who connected their own Zoom: their token, host ``me``;
 - otherwise the account (server-to-server) app, host = the doctor's ``zoom_user``;
 - neither: :class:`NoZoomHost`; the booking is still accepted, the appointment goes to
-  ``needs_attention`` and the admin is told (``workers.sync``).
+  ``needs_attention`` and the admin is told (``workers.meetings.sync``).
 
 An existing meeting is always reached the way it was made: host ``me`` with the doctor's
 token, anything else with the account's (``client_for_meeting``).
@@ -21,8 +21,8 @@ import structlog
 
 from store import zoom_tokens
 from store.zoom_tokens import CONNECTED, DatabaseTokenStore
-from workers import alerts
 from workers.context import WorkerContext
+from workers.delivery import alerts
 from zoom.client import ZoomClient
 from zoom.errors import ZoomGrantRevoked
 from zoom.user_tokens import UserTokenProvider
@@ -71,7 +71,7 @@ def host_choice(ctx: WorkerContext, doctor_id: str) -> HostChoice:
 def host_choice_from(
     ctx: WorkerContext, token_status: str | None, doctor_connection: str | None, zoom_user: str | None
 ) -> HostChoice:
-    """The choice from values already read (``workers.sync`` reads them with the appointment)."""
+    """The choice from values already read (``workers.meetings.sync`` reads them with the appointment)."""
     # No tokens but a doctor marked needs_reconnect: the app was removed in Zoom and the
     # tokens deleted (the app_deauthorized webhook).
     connection = token_status if token_status is not None else doctor_connection

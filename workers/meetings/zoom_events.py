@@ -29,7 +29,7 @@ from store import notifications as alerts
 from store.models import Appointment, utcnow
 from workers import metrics
 from workers.context import WorkerContext
-from workers.retry_policy import PermanentFailure
+from workers.policy.retries import PermanentFailure
 from zoom import webhooks
 
 log = structlog.get_logger("telemed.workers.zoom_events")

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from store import notifications, outbox
 from store.models import utcnow
 from workers.context import WorkerContext
-from workers.reminder_plan import Decision, offsets_for, parse_offsets, plan, reminder_kind
+from workers.policy.reminder_plan import Decision, offsets_for, parse_offsets, plan, reminder_kind
 
 log = structlog.get_logger("telemed.workers")
 ROLES = ("patient", "doctor")

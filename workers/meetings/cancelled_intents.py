@@ -21,7 +21,7 @@ import structlog
 
 from store import appointments, intents, states
 from workers.context import WorkerContext
-from workers.hosts import NoZoomHost, client_for_meeting
+from workers.hosting.hosts import NoZoomHost, client_for_meeting
 from workers.metrics import MEETINGS
 from zoom import policy
 from zoom.errors import ZoomAuthError, ZoomPermanentError

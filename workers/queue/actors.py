@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 import dramatiq
 
 from workers import apply_event as _apply
-from workers import delivery as _delivery
-from workers import sync as _sync
-from workers import zoom_events as _zoom_events
 from workers.context import WorkerContext
-from workers.retry_policy import PermanentFailure, classify
-from workers.work_queue import (
+from workers.delivery import relay as _delivery
+from workers.meetings import sync as _sync
+from workers.meetings import zoom_events as _zoom_events
+from workers.policy.retries import PermanentFailure, classify
+from workers.queue.work_queue import (
     ACTOR_QUEUES,
     DELIVER_NOTIFICATION,
     NOTIFICATION_FAILED,

@@ -20,9 +20,9 @@ import redis
 import structlog
 
 from store import appointments, attention
-from workers import alerts
 from workers.context import WorkerContext
-from workers.hosts import quota_key
+from workers.delivery import alerts
+from workers.hosting.hosts import quota_key
 from workers.metrics import POLICY_MISMATCHES
 from zoom import policy
 from zoom.errors import (

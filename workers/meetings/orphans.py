@@ -21,7 +21,7 @@ import structlog
 from store import appointments, intents, states
 from store.models import utcnow
 from workers.context import WorkerContext
-from workers.hosts import ME, NoZoomHost, client_for_meeting
+from workers.hosting.hosts import ME, NoZoomHost, client_for_meeting
 from workers.metrics import MEETINGS
 from zoom import policy
 from zoom.errors import ZoomError

@@ -5,7 +5,7 @@ update, delete or nothing), so running it twice, late or concurrently is harmles
 A create is preceded by a committed intent; a retry that finds the intent still open
 first looks for the meeting the earlier attempt may have made (by its marker).
 
-Zoom side (``workers.hosts``, ``workers.zoom_guard``): a new meeting is hosted by the
+Zoom side (``workers.hosting.hosts``, ``workers.meetings.zoom_guard``): a new meeting is hosted by the
 doctor's own token (host ``me``) or the account app (host = zoom_user), an existing one
 is reached the way it was made; every create/update counts against the host's daily cap
 first; a meeting whose settings differ from policy raises an alert. A booking nobody can
@@ -26,13 +26,19 @@ from redis.exceptions import LockError
 
 from store import appointments, attention, intents, outbox, states
 from store.models import Meeting, utcnow
-from workers import zoom_guard
 from workers.context import WorkerContext
-from workers.decisions import NOTICE_FOR_ACTION, RECIPIENT_ROLES, SyncAction, plan_sync
-from workers.hosts import HostChoice, NoZoomHost, client_for_meeting, host_choice_from, zoom_for_appointment
-from workers.leases import LEASE_TTL_S, renewed
+from workers.hosting.hosts import (
+    HostChoice,
+    NoZoomHost,
+    client_for_meeting,
+    host_choice_from,
+    zoom_for_appointment,
+)
+from workers.meetings import zoom_guard
+from workers.meetings.leases import LEASE_TTL_S, renewed
 from workers.metrics import MEETINGS
-from workers.retry_policy import PermanentFailure
+from workers.policy.decisions import NOTICE_FOR_ACTION, RECIPIENT_ROLES, SyncAction, plan_sync
+from workers.policy.retries import PermanentFailure
 from zoom import policy
 from zoom.errors import (
     ZoomAuthError,
@@ -44,7 +50,7 @@ from zoom.errors import (
 )
 
 log = structlog.get_logger("telemed.workers")
-LOCK_TTL_S = LEASE_TTL_S  # renewed while held (workers.leases): a killed holder's lock frees soon
+LOCK_TTL_S = LEASE_TTL_S  # renewed while held (workers.meetings.leases): a killed holder's lock frees soon
 LOCK_WAIT_S = 10
 
 
@@ -115,7 +121,7 @@ def _sync_locked(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
         return SyncOutcome(SyncAction.NOTHING)
     try:
         if plan.action is not SyncAction.CREATE and plan.action is not SyncAction.UPDATE:
-            from workers.cancelled_intents import settle_cancelled_intent
+            from workers.meetings.cancelled_intents import settle_cancelled_intent
 
             settle_cancelled_intent(ctx, appointment_id)  # a cancel after an ambiguous create
         if plan.action is SyncAction.CREATE:
@@ -303,7 +309,7 @@ def _finish(
 
         notifications = _owed_notifications(session, appointment_id, plan)
         # The booking system's signed callbacks (TELEMED_WEBHOOK_URL), owed with the mails.
-        from workers.delivery_webhook import owe_webhooks
+        from workers.delivery.webhook import owe_webhooks
 
         notifications += owe_webhooks(session, ctx.settings.webhook_url, notifications)
         outcome = SyncOutcome(plan.action, [m for m in notifications], resync=not caught_up)

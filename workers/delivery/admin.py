@@ -10,7 +10,7 @@ from workers.context import WorkerContext
 from workers.notifier.errors import PermanentDeliveryError
 from workers.notifier.messages import AdminAlert
 from workers.notifier.render import render_admin
-from workers.retry_policy import PermanentFailure
+from workers.policy.retries import PermanentFailure
 
 log = structlog.get_logger("telemed.workers")
 MAIL_DOMAIN = "telemed.invalid"
@@ -28,7 +28,7 @@ def send_admin_alert(ctx: WorkerContext, outbox_id: int, alert_id: int, token: s
             raise PermanentFailure("admin outbox row without its alert")
         subject, body = alert.subject, alert.body
     # Alerts name a doctor's connect link by a placeholder; a fresh link is minted now.
-    from workers.alerts import expand_links
+    from workers.delivery.alerts import expand_links
 
     body = expand_links(ctx, body)
     try:

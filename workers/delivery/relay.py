@@ -34,17 +34,17 @@ from store import notifications, outbox, states
 from store.models import utcnow
 from workers import metrics
 from workers.context import WorkerContext
-from workers.decisions import RecipientMail, Send, SendDecision, decide_send
-from workers.leases import LEASE_TTL_S, renewed
-from workers.metrics_middleware import EVENT_DRIVEN_KINDS, observe_end_to_end
+from workers.meetings.leases import LEASE_TTL_S, renewed
 from workers.notifier.errors import DeliveryError, MeetingGone, PermanentDeliveryError, TransientDeliveryError
 from workers.notifier.webhook import WebhookGone
-from workers.reminder_plan import base_kind, is_reminder
-from workers.retry_policy import PermanentFailure, outbox_retry_delay
+from workers.policy.decisions import RecipientMail, Send, SendDecision, decide_send
+from workers.policy.reminder_plan import base_kind, is_reminder
+from workers.policy.retries import PermanentFailure, outbox_retry_delay
+from workers.queue.metrics_middleware import EVENT_DRIVEN_KINDS, observe_end_to_end
 
 log = structlog.get_logger("telemed.workers")
 MAIL_DOMAIN = "telemed.invalid"
-LOCK_TTL_S = LEASE_TTL_S  # renewed while held (workers.leases): a killed holder's lock frees soon
+LOCK_TTL_S = LEASE_TTL_S  # renewed while held (workers.meetings.leases): a killed holder's lock frees soon
 # A retry is Dramatiq's job; the reconciler re-queues the row only if that retry was lost.
 RECONCILER_SLACK = timedelta(seconds=60)
 # How soon a mail waiting for an older one to the same recipient tries again (a send
@@ -125,7 +125,7 @@ def _deliver_locked(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
     if found is None:
         return DeliveryResult("done")
     if isinstance(found, AdminRow):
-        from workers.delivery_admin import send_admin_alert
+        from workers.delivery.admin import send_admin_alert
 
         return _attempt(ctx, outbox_id, "mail", notifications.ADMIN_ROLE, "alert",
                         partial(send_admin_alert, ctx, outbox_id, found.alert_id, found.token))
@@ -151,11 +151,11 @@ def _deliver_locked(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
                      kind=snapshot.kind)
             snapshot = replace(snapshot, kind=decision.kind)
     if snapshot.channel == "webhook":
-        from workers.delivery_webhook import send_webhook
+        from workers.delivery.webhook import send_webhook
 
         send: Callable[[], Any] = partial(send_webhook, ctx, snapshot)
     elif snapshot.channel == "mail" and snapshot.role in {"patient", "doctor"}:
-        from workers.delivery_mail import send_mail
+        from workers.delivery.mail import send_mail
 
         send = partial(send_mail, ctx, snapshot, message_id)
     else:
@@ -175,7 +175,7 @@ def _attempt(
     try:
         outcome = send()
     except WebhookGone:
-        from workers.delivery_webhook import disable_after_gone
+        from workers.delivery.webhook import disable_after_gone
 
         follow_ups = disable_after_gone(ctx, outbox_id)
         _count(channel, role, kind, "gone")

@@ -1,7 +1,7 @@
 """Fresh host start links from Zoom: fetched when needed, never stored, logged or queued.
 
 ``zoom_for_meeting`` is THE one place that picks the Zoom client for an existing meeting:
-it is reached the way it was made (``workers.hosts.client_for_meeting``: the doctor's own
+it is reached the way it was made (``workers.hosting.hosts.client_for_meeting``: the doctor's own
 token for host ``me``, the account client otherwise).
 """
 
@@ -19,7 +19,7 @@ class NoLiveMeeting(LookupError):
 
 def zoom_for_meeting(ctx: WorkerContext, doctor_id: str, host: str) -> Any:
     """The Zoom client that may act on ``doctor_id``'s meeting made for ``host``."""
-    from workers.hosts import client_for_meeting
+    from workers.hosting.hosts import client_for_meeting
 
     return client_for_meeting(ctx, doctor_id, host)
 

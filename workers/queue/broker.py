@@ -1,7 +1,7 @@
 """The Dramatiq broker: Redis, our middleware, and recovery tuned for seconds, not minutes.
 
 Built by ``telemed.bootstrap`` from a Redis URL; the actors are declared on it afterwards
-(``workers.actors.declare_actors``). Recovery tuning: a killed worker's messages come back only
+(``workers.queue.actors.declare_actors``). Recovery tuning: a killed worker's messages come back only
 after its heartbeat is older than ``heartbeat_timeout`` *and* a maintenance run hits
 that queue. Dramatiq's defaults (60 s, 0.1 % of commands) measured about ten minutes.
 
@@ -24,10 +24,10 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
 
-from workers.log_context import install_log_context
-from workers.metrics_middleware import MetricsMiddleware
-from workers.poison import ArgumentCheck, PoisonAwareRedisBroker
-from workers.work_queue import QUEUES
+from workers.queue.log_context import install_log_context
+from workers.queue.metrics_middleware import MetricsMiddleware
+from workers.queue.poison import ArgumentCheck, PoisonAwareRedisBroker
+from workers.queue.work_queue import QUEUES
 
 HEARTBEAT_TIMEOUT_MS = 5_000
 HEARTBEAT_INTERVAL_S = 1.0
@@ -106,7 +106,7 @@ def build_broker(url: str, namespace: str, *, metrics_forks: list[Any] | None = 
         Pipelines(),
         Retries(max_retries=10, min_backoff=1_000, max_backoff=5 * 60_000),
     ]
-    broker = PoisonAwareRedisBroker(  # dead-letters undecodable bodies (workers/poison.py)
+    broker = PoisonAwareRedisBroker(  # dead-letters undecodable bodies (workers/queue/poison.py)
         url=url,
         namespace=namespace,
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
