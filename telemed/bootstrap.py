@@ -15,6 +15,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
+import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
@@ -85,7 +86,7 @@ class Pipeline:
     """The worker side of one process: broker, actors, queue and (built on first use) context."""
 
     settings: Settings
-    broker: RedisBroker
+    broker: dramatiq.Broker
     queue: WorkQueue
     actors: Actors = field(init=False)
     threads: int = field(default=8, init=False)

@@ -9,6 +9,11 @@ from typing import IO
 
 import click
 
+from telemed.cli_dlq import dlq
+from telemed.cli_doctors import doctors
+from telemed.cli_keys import keys
+from telemed.cli_notifications import webhook
+from telemed.logging import setup_cli_logging as _setup_logging
 from telemed.settings import SettingsError, get_settings
 
 
@@ -32,13 +37,6 @@ class _Group(click.Group):
 @click.version_option(package_name="telemed")
 def main() -> None:
     """Appointment events in, secure Zoom meetings and role-filtered notifications out."""
-
-
-def _setup_logging() -> None:
-    from telemed.logging import configure_logging
-
-    settings = get_settings()
-    configure_logging(format=settings.log_format, level=settings.log_level)
 
 
 @main.command()
@@ -130,21 +128,6 @@ def run(host: str, port: int | None, processes: int, threads: int) -> None:
 
 
 @main.group()
-def keys() -> None:
-    """API keys and encryption keys."""
-
-
-@main.group()
-def doctors() -> None:
-    """Doctors and their Zoom connections."""
-
-
-@main.group()
-def dlq() -> None:
-    """Dead letters: messages that failed for good."""
-
-
-@main.group()
 def db() -> None:
     """Database schema."""
 
@@ -189,14 +172,9 @@ def bench(only: str | None, scale: str, out: Path, processes: int | None, thread
                                echo=click.echo))
 
 
-# Commands that belong to a part of the product live beside it and attach here.
-from telemed import (  # noqa: E402,F401
-    cli_dlq,
-    cli_doctors,
-    cli_keys,
-    cli_notifications,
-    cli_rotate,
-)
+# Commands that belong to a part of the product live beside it; they attach here.
+for _group in (keys, doctors, dlq, webhook):
+    main.add_command(_group)
 
 if __name__ == "__main__":
     main()

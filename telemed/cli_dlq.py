@@ -7,7 +7,7 @@ import sys
 import click
 
 from foundation import dead_letters
-from telemed.cli import _setup_logging, dlq
+from telemed.logging import setup_cli_logging as _setup_logging
 from telemed.settings import get_settings
 
 
@@ -32,6 +32,11 @@ def _resend(letter: dead_letters.DeadLetter) -> None:
 
     broker(get_settings()).enqueue(Message(queue_name=letter.queue, actor_name=letter.actor, args=tuple(letter.args),
                                   kwargs=letter.kwargs, options={}))
+
+
+@click.group()
+def dlq() -> None:
+    """Dead letters: messages that failed for good."""
 
 
 @dlq.command("list")

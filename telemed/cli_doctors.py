@@ -16,7 +16,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from telemed.cli import doctors
 from telemed.settings import get_settings
 
 
@@ -37,6 +36,11 @@ def _store_errors() -> Iterator[None]:
         click.echo(f"error: the database is not reachable or not set up ({type(exc.orig).__name__}); "
                    "check TELEMED_DATABASE_URL and run 'telemed db upgrade'", err=True)
         sys.exit(2)
+
+
+@click.group()
+def doctors() -> None:
+    """Doctors and their Zoom connections."""
 
 
 @doctors.command("connect-link")

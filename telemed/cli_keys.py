@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from telemed.cli import keys
+from telemed.logging import setup_cli_logging as _setup_logging
 from telemed.settings import get_settings
 
 
@@ -20,6 +20,11 @@ def _database():  # type: ignore[no-untyped-def]
     from telemed.bootstrap import database as build_database
 
     return build_database(get_settings())
+
+
+@click.group()
+def keys() -> None:
+    """API keys and encryption keys."""
 
 
 @keys.command("create")
@@ -79,3 +84,35 @@ def revoke(prefix: str) -> None:
         click.echo(f"error: no active key with prefix {prefix!r}", err=True)
         sys.exit(1)
     click.echo(f"key {prefix} revoked")
+
+
+# ``telemed keys rotate``: re-encrypt every stored secret under the newest key.
+#
+# Rotation in three steps (docs/deploy.md): put a new key first in TELEMED_SECRET_KEYS
+# everywhere (the old ones stay, so everything still decrypts), run this, then remove the
+# old keys. Safe to run again: values already under the newest key are left alone.
+@keys.command("rotate")
+def rotate() -> None:
+    """Re-encrypt every stored secret (all tables) under the first key of TELEMED_SECRET_KEYS."""
+    from foundation.cipher import DecryptionError
+    from store.rotation import rotate_all
+    from telemed.bootstrap import database as build_database
+
+    _setup_logging()
+    settings = get_settings()
+    fernet_keys = settings.fernet_keys
+    database = build_database(settings)
+    try:
+        report = rotate_all(database, fernet_keys,
+                            progress=lambda column, count: click.echo(f"{column}: {count} re-encrypted"))
+    except DecryptionError as exc:
+        click.echo(click.style("error: ", fg="red", bold=True) + str(exc), err=True)
+        sys.exit(1)
+    finally:
+        database.dispose()
+    click.echo(f"{report.total_rotated} value(s) re-encrypted under the newest key; "
+               f"{sum(report.current.values())} already were.")
+    if len(fernet_keys) > 1:
+        click.echo("Every stored value now uses the newest key: the older keys can be removed from "
+                   "TELEMED_SECRET_KEYS once every process runs with the new list (and within an hour, "
+                   "when Redis-cached tokens encrypted under them have expired).")

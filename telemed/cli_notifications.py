@@ -10,11 +10,10 @@ import sys
 
 import click
 
-from telemed.cli import main
 from telemed.settings import get_settings
 
 
-@main.group()
+@click.group()
 def webhook() -> None:
     """The signed status webhook to the booking system."""
 

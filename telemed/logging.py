@@ -34,6 +34,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from foundation.redaction import mask_request_target, redact_event_dict, scrub_text
+from telemed.settings import get_settings
 
 __all__ = [
     "LogFormat",
@@ -344,3 +345,9 @@ def bound_context(**ids: object) -> Iterator[None]:
         **{k: v for k, v in ids.items() if v is not None}
     ):
         yield
+
+
+def setup_cli_logging() -> None:
+    """Logging for a ``telemed`` subcommand, as the settings say."""
+    settings = get_settings()
+    configure_logging(format=settings.log_format, level=settings.log_level)

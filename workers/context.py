@@ -7,7 +7,7 @@ Redis URL and the work queue; nothing here reads the environment or global state
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -16,6 +16,7 @@ import redis
 from foundation.cipher import Cipher
 from foundation.settings import Settings
 from store.db import Database
+from workers.notifier.mail import MailChannel, build_mail_channel
 from workers.queue.work_queue import WorkQueue
 from zoom.client import LIGHT, MEDIUM, ZoomClient
 from zoom.ratelimit import DailyQuota, RateLimiter
@@ -88,25 +89,14 @@ class WorkerContext:
         return ZoomClient(s.zoom_api_url, self.account_tokens, timeout=s.zoom_timeout_seconds,
                           limiter=self.rate_limiter.for_scope(f"account:{s.zoom_account_id or '-'}"))
 
-    def doctor_zoom(self, doctor_id: str) -> ZoomClient:
-        """A client acting as the doctor (their own OAuth token, host "me").
-
-        Each doctor's Zoom account has its own rate limits, so the pacer's scope is theirs.
-        """
+    def doctor_client(self, doctor_id: str, build: Callable[[], ZoomClient]) -> ZoomClient:
+        """The doctor's client, built once per process by ``build`` (workers.hosting.hosts)."""
         with self._lock:
             client = self._doctor_clients.get(doctor_id)
             if client is None:
-                from workers.hosting.hosts import doctor_token_provider
-
-                s = self.settings
-                client = ZoomClient(s.zoom_api_url, doctor_token_provider(self, doctor_id),
-                                    timeout=s.zoom_timeout_seconds,
-                                    limiter=self.rate_limiter.for_scope(f"doctor:{doctor_id}"))
-                self._doctor_clients[doctor_id] = client
+                client = self._doctor_clients[doctor_id] = build()
             return client
 
     @cached_property
-    def mail(self):  # type: ignore[no-untyped-def]
-        from workers.notifier.mail import build_mail_channel
-
+    def mail(self) -> MailChannel:
         return build_mail_channel(self.settings)

@@ -42,7 +42,7 @@ from tests.support.smtp import SmtpTestServer
 from workers.apply_event import apply_event
 from workers.context import WorkerContext
 from workers.delivery.mail import compose
-from workers.delivery.relay import Snapshot
+from workers.delivery.snapshot import Snapshot
 from workers.notifier.mail import SmtpChannel
 from workers.policy.reminder_plan import parse_offsets, plan, reminder_kind
 

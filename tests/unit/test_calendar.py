@@ -17,7 +17,7 @@ from icalendar import Calendar
 from tests.support.mail_scan import parsed
 from tests.unit.test_notifier_messages import patient
 from workers.delivery.mail import compose
-from workers.delivery.relay import Snapshot
+from workers.delivery.snapshot import Snapshot
 from workers.notifier import calendar
 from workers.notifier.calendar import Invitation, Method
 from workers.notifier.render import render_patient

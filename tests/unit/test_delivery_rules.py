@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from tests.unit.test_calendar import JOIN, START, snapshot
-from workers.delivery.relay import superseded_reason
+from workers.delivery.snapshot import superseded_reason
 from workers.delivery.webhook import webhook_payload
 from workers.notifier.errors import PermanentDeliveryError, TransientDeliveryError
 from workers.notifier.webhook import WebhookChannel, WebhookGone, classify_status, encode_payload

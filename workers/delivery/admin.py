@@ -7,13 +7,13 @@ import structlog
 
 from store import notifications
 from workers.context import WorkerContext
+from workers.delivery.snapshot import MAIL_DOMAIN
 from workers.notifier.errors import PermanentDeliveryError
 from workers.notifier.messages import AdminAlert
 from workers.notifier.render import render_admin
 from workers.policy.retries import PermanentFailure
 
 log = structlog.get_logger("telemed.workers")
-MAIL_DOMAIN = "telemed.invalid"
 
 
 def send_admin_alert(ctx: WorkerContext, outbox_id: int, alert_id: int, token: str) -> str | tuple[str, str]:

@@ -20,7 +20,7 @@ from email.utils import parseaddr
 from foundation import start_tokens
 from store import notifications
 from workers.context import WorkerContext
-from workers.delivery.relay import Snapshot
+from workers.delivery.snapshot import Snapshot
 from workers.hosting.start_urls import NoLiveMeeting, fresh_start_url
 from workers.notifier import calendar
 from workers.notifier.errors import MeetingGone

@@ -34,16 +34,19 @@ from store import notifications, outbox, states
 from store.models import utcnow
 from workers import metrics
 from workers.context import WorkerContext
+from workers.delivery.admin import send_admin_alert
+from workers.delivery.mail import send_mail
+from workers.delivery.snapshot import AdminRow, Snapshot, read_snapshot, superseded_reason
+from workers.delivery.snapshot import message_id as message_id_of
+from workers.delivery.webhook import disable_after_gone, send_webhook
 from workers.meetings.leases import LEASE_TTL_S, renewed
 from workers.notifier.errors import DeliveryError, MeetingGone, PermanentDeliveryError, TransientDeliveryError
 from workers.notifier.webhook import WebhookGone
 from workers.policy.decisions import RecipientMail, Send, SendDecision, decide_send
-from workers.policy.reminder_plan import base_kind, is_reminder
 from workers.policy.retries import PermanentFailure, outbox_retry_delay
-from workers.queue.metrics_middleware import EVENT_DRIVEN_KINDS, observe_end_to_end
+from workers.queue.metrics_middleware import observe_end_to_end
 
 log = structlog.get_logger("telemed.workers")
-MAIL_DOMAIN = "telemed.invalid"
 LOCK_TTL_S = LEASE_TTL_S  # renewed while held (workers.meetings.leases): a killed holder's lock frees soon
 # A retry is Dramatiq's job; the reconciler re-queues the row only if that retry was lost.
 RECONCILER_SLACK = timedelta(seconds=60)
@@ -51,50 +54,6 @@ RECONCILER_SLACK = timedelta(seconds=60)
 # takes tens of milliseconds; the reconciler is the backstop if this message is lost).
 WAIT_FOR_OLDER_MS = 500
 STORY_ROLES = frozenset({"patient", "doctor"})
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What one outbox row needs, read in one transaction (secrets kept out of repr)."""
-
-    outbox_id: int
-    role: str
-    kind: str
-    channel: str
-    version: int
-    appointment_id: str
-    current_version: int
-    desired: str
-    state: str
-    doctor_id: str
-    patient_name: str = field(repr=False)
-    patient_email: str = field(repr=False)
-    doctor_name: str
-    doctor_email: str = field(repr=False)
-    clinic_name: str | None
-    timezone: str
-    start_time: datetime | None
-    duration_minutes: int | None
-    zoom_meeting_id: int | None
-    join_url: str | None = field(repr=False)
-    passcode: str | None = field(repr=False)
-    host: str = ""  # the Zoom host the meeting was made for ("me": the doctor's own token)
-    token: str = field(default="", repr=False)  # the row's random part of its Message-ID
-    # When the inbox first received this version's event (event-driven notices only): the
-    # end-to-end metric's start, read with the rest so sending costs no extra query.
-    event_received_at: datetime | None = None
-
-    @property
-    def template_kind(self) -> str:
-        return base_kind(self.kind)
-
-
-@dataclass(frozen=True)
-class AdminRow:
-    """An admin alert's outbox row: its text lives in the ``alerts`` table."""
-
-    alert_id: int
-    token: str = field(default="", repr=False)
 
 
 @dataclass
@@ -121,19 +80,17 @@ def deliver_notification(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
 
 
 def _deliver_locked(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
-    found = _read(ctx, outbox_id)
+    found = read_snapshot(ctx.database, outbox_id)
     if found is None:
         return DeliveryResult("done")
     if isinstance(found, AdminRow):
-        from workers.delivery.admin import send_admin_alert
-
         return _attempt(ctx, outbox_id, "mail", notifications.ADMIN_ROLE, "alert",
                         partial(send_admin_alert, ctx, outbox_id, found.alert_id, found.token))
     snapshot = found
     superseded = superseded_reason(snapshot, utcnow())
     if superseded:
         return _supersede(ctx, snapshot, superseded)
-    message_id = _message_id(snapshot)  # the row's own, whatever kind of mail it goes out as
+    message_id = message_id_of(snapshot)  # the row's own, whatever kind of mail it goes out as
     if snapshot.channel == "mail" and snapshot.role in STORY_ROLES:
         decision = _claim(ctx, snapshot)
         if decision is None:
@@ -151,12 +108,8 @@ def _deliver_locked(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
                      kind=snapshot.kind)
             snapshot = replace(snapshot, kind=decision.kind)
     if snapshot.channel == "webhook":
-        from workers.delivery.webhook import send_webhook
-
         send: Callable[[], Any] = partial(send_webhook, ctx, snapshot)
     elif snapshot.channel == "mail" and snapshot.role in {"patient", "doctor"}:
-        from workers.delivery.mail import send_mail
-
         send = partial(send_mail, ctx, snapshot, message_id)
     else:
         raise PermanentFailure(f"no way to deliver role {snapshot.role!r} on channel {snapshot.channel!r}")
@@ -175,8 +128,6 @@ def _attempt(
     try:
         outcome = send()
     except WebhookGone:
-        from workers.delivery.webhook import disable_after_gone
-
         follow_ups = disable_after_gone(ctx, outbox_id)
         _count(channel, role, kind, "gone")
         return DeliveryResult("failed", follow_ups)
@@ -258,7 +209,7 @@ def _after_meeting_gone(
     """Zoom lost the meeting between reading the row and building the notice. A cancel
     applied meanwhile makes it superseded (found by the crash-and-fault run: it used to
     fail for good and alert an admin); otherwise retry, with the store's meeting then."""
-    found = _read(ctx, outbox_id)
+    found = read_snapshot(ctx.database, outbox_id)
     if found is None:
         return DeliveryResult("done")
     if isinstance(found, Snapshot) and (superseded := superseded_reason(found, utcnow())):
@@ -313,54 +264,6 @@ def give_up(ctx: WorkerContext, outbox_id: int, reason: str) -> list[int]:
     return [alert_outbox_id]
 
 
-def superseded_reason(s: Snapshot, now: datetime) -> str | None:
-    """Why a notice should no longer go out (a pure rule; see the unit tests)."""
-    kind = s.template_kind
-    if kind in {"invite", "updated"} or is_reminder(s.kind):
-        if s.desired == states.CANCELLED:
-            return "appointment cancelled before the notice went out"
-        if s.zoom_meeting_id is None:
-            return "meeting no longer exists"
-    if is_reminder(s.kind):
-        if s.current_version != s.version:
-            return "appointment moved after the reminder was queued"
-        if s.start_time is None or now >= s.start_time:
-            return "appointment already started"
-    return None
-
-
-def _read(ctx: WorkerContext, outbox_id: int) -> Snapshot | AdminRow | None:
-    """Everything one delivery needs, in one transaction; None when the row is settled."""
-    with ctx.database.session() as session:
-        view = outbox.delivery_view(session, outbox_id)
-    if view is None:
-        raise PermanentFailure("no such outbox message")
-    message, appointment, doctor, meeting = view.message, view.appointment, view.doctor, view.meeting
-    if message.status != states.OUTBOX_PENDING:
-        return None
-    if message.role == notifications.ADMIN_ROLE and message.channel == "mail":
-        return AdminRow(alert_id=message.version, token=message.token)
-    if appointment is None:
-        raise PermanentFailure("outbox message for an unknown appointment")
-    live = meeting is not None and meeting.deleted_at is None
-    return Snapshot(
-        outbox_id=outbox_id, role=message.role, kind=message.kind, channel=message.channel,
-        version=message.version, appointment_id=appointment.id, current_version=appointment.version,
-        desired=appointment.desired, state=appointment.state, doctor_id=appointment.doctor_id,
-        patient_name=appointment.patient_name, patient_email=appointment.patient_email,
-        doctor_name=doctor.name if doctor else "", doctor_email=doctor.email if doctor else "",
-        clinic_name=appointment.clinic_name, timezone=appointment.timezone,
-        start_time=meeting.start_time if meeting else appointment.start_time,
-        duration_minutes=meeting.duration_minutes if meeting else appointment.duration_minutes,
-        zoom_meeting_id=meeting.zoom_meeting_id if live and meeting else None,
-        join_url=meeting.join_url if live and meeting else None,
-        passcode=meeting.passcode if live and meeting else None,
-        host=meeting.host if meeting else "",
-        token=message.token,
-        event_received_at=view.event_received_at if message.kind in EVENT_DRIVEN_KINDS else None,
-    )
-
-
 def _finish(ctx: WorkerContext, outbox_id: int, change: Callable[[Any, Any], None]) -> None:
     with ctx.database.session() as session:
         message = outbox.get_message(session, outbox_id)
@@ -370,9 +273,3 @@ def _finish(ctx: WorkerContext, outbox_id: int, change: Callable[[Any, Any], Non
 
 def _count(channel: str, role: str, kind: str, outcome: str) -> None:
     metrics.NOTIFICATIONS.labels(channel=channel, role=role, kind=kind, outcome=outcome).inc()
-
-
-def _message_id(s: Snapshot) -> str:
-    """Stable per outbox row (a retry sends the same one) and unique across installations
-    (the row's random token): readable prefix, random tail."""
-    return f"<{s.appointment_id}.v{s.version}.{s.role}.{s.kind}.{s.token}@{MAIL_DOMAIN}>"

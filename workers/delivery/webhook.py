@@ -17,7 +17,7 @@ import structlog
 from store import notifications, outbox, states
 from workers import metrics
 from workers.context import WorkerContext
-from workers.delivery.relay import Snapshot
+from workers.delivery.snapshot import Snapshot
 from workers.notifier.webhook import WebhookChannel
 
 log = structlog.get_logger("telemed.workers")

@@ -84,7 +84,7 @@ def zoom_for_appointment(
     """(client, host) to create a new meeting for ``doctor_id``; raises NoZoomHost."""
     choice = choice or host_choice(ctx, doctor_id)
     if choice.mode == "doctor":
-        return ctx.doctor_zoom(doctor_id), ME
+        return doctor_zoom(ctx, doctor_id), ME
     if choice.mode == "account":
         assert choice.host is not None
         return ctx.zoom, choice.host
@@ -96,12 +96,12 @@ def zoom_for_appointment(
 
 def client_for_meeting(ctx: WorkerContext, doctor_id: str, host: str) -> ZoomClient:
     """The client that can act on a meeting created for ``host`` (e.g. to fetch a start_url)."""
-    return ctx.doctor_zoom(doctor_id) if host == ME else ctx.zoom
+    return doctor_zoom(ctx, doctor_id) if host == ME else ctx.zoom
 
 
 def zoom_for_doctor(ctx: WorkerContext, doctor_id: str) -> ZoomClient:
     """The doctor's own client when connected, else the account's (no host needed)."""
-    return ctx.doctor_zoom(doctor_id) if host_choice(ctx, doctor_id).mode == "doctor" else ctx.zoom
+    return doctor_zoom(ctx, doctor_id) if host_choice(ctx, doctor_id).mode == "doctor" else ctx.zoom
 
 
 def quota_key(doctor_id: str, host: str) -> str:
@@ -146,6 +146,17 @@ def revoke_doctor(ctx: WorkerContext, doctor_id: str, expected_version: int | No
     alerts.deliver_soon(ctx, outbox_id)
     log.error("doctor must reconnect Zoom", doctor_id=doctor_id, parked=len(parked))
     return True
+
+
+def doctor_zoom(ctx: WorkerContext, doctor_id: str) -> ZoomClient:
+    """A client acting as the doctor (their own OAuth token, host "me"), one per process.
+
+    Each doctor's Zoom account has its own rate limits, so the pacer's scope is theirs.
+    """
+    s = ctx.settings
+    return ctx.doctor_client(doctor_id, lambda: ZoomClient(
+        s.zoom_api_url, doctor_token_provider(ctx, doctor_id), timeout=s.zoom_timeout_seconds,
+        limiter=ctx.rate_limiter.for_scope(f"doctor:{doctor_id}")))
 
 
 def doctor_token_provider(
