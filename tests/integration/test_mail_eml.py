@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_notifier_messages import JOIN, patient
+from tests.support.notices import JOIN, patient
 from workers.notifier.mail import DeliveryError, EmlDirectoryChannel
 from workers.notifier.render import render_patient
 

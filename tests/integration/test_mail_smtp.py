@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from telemed.settings import load_settings
+from tests.support.notices import JOIN, START, doctor, patient
 from tests.support.smtp import silent_server, smtp_server, unused_port
-from tests.unit.test_notifier_messages import JOIN, START, doctor, patient
 from workers.notifier.mail import (
     DeliveryError,
     PermanentDeliveryError,
