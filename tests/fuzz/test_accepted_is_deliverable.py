@@ -37,8 +37,8 @@ from store.db import Database
 from store.models import Appointment, Doctor
 from telemed import start_tokens
 from telemed.settings import load_settings
-from tests.fuzz.settings import fuzz
 from tests.support.contexts import worker_context
+from tests.support.fuzz.settings import fuzz
 from tests.support.smtp import SmtpTestServer
 from workers.apply_event import apply_event
 from workers.context import WorkerContext
