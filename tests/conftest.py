@@ -15,10 +15,15 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.support.leaks import leftovers
 from tests.support.services import EmbeddedRedis, require_services
 
 REAL_REDIS_URL = os.environ.get("TELEMED_TEST_REDIS_URL")
 REAL_DATABASE_URL = os.environ.get("TELEMED_TEST_DATABASE_URL")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    leftovers.register(config, REAL_REDIS_URL)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -26,9 +31,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedded_redis() -> Iterator[EmbeddedRedis]:
+def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
     server = EmbeddedRedis.start()
     yield server
+    leftovers.record_embedded_redis(server.url, tmp_path_factory.getbasetemp())  # for the session's scan
     server.stop()
 
 

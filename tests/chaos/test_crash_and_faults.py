@@ -31,14 +31,14 @@ from cryptography.fernet import Fernet
 from foundation.cipher import Cipher
 from store.db import Database
 from telemed.samples import DOCTORS
-from tests.chaos import checks
-from tests.chaos.cluster import REPO, Cluster, Killer
-from tests.chaos.plan import ChaosPlan, build_plan
-from tests.chaos.poster import post_all
-from tests.chaos.report import render
 from tests.conftest import REAL_DATABASE_URL, REAL_REDIS_URL
-from tests.leaks import scan
+from tests.support.chaos import checks
+from tests.support.chaos.cluster import REPO, Cluster, Killer
+from tests.support.chaos.plan import ChaosPlan, build_plan
+from tests.support.chaos.poster import post_all
+from tests.support.chaos.report import render
 from tests.support.databases import fresh_database
+from tests.support.leaks import scan
 from tests.support.private_redis import private_redis
 from tests.support.smtp import smtp_server
 from tests.support.webserver import free_port

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from events.parsing import parse_event
-from tests.chaos.plan import build_plan
+from tests.support.chaos.plan import build_plan
 
 
 def test_the_plan_is_valid_varied_and_repeatable() -> None:

@@ -37,7 +37,8 @@ from store import inbox
 from store.db import Database
 from store.models import Appointment, Doctor
 from telemed.settings import load_settings
-from tests.fuzz.settings import fuzz
+from tests.support.contexts import worker_context
+from tests.support.fuzz.settings import fuzz
 from tests.support.smtp import SmtpTestServer
 from workers.apply_event import apply_event
 from workers.context import WorkerContext
@@ -132,7 +133,7 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
 def _settings_and_keys() -> tuple[WorkerContext, list[str]]:
     key = Fernet.generate_key().decode()
     settings = load_settings(secret_keys=key, public_url=PUBLIC_URL)
-    return WorkerContext(settings), settings.fernet_keys
+    return worker_context(settings), settings.fernet_keys
 
 
 CTX, KEYS = _settings_and_keys()

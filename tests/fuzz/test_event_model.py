@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from events import InvalidEvent
 from events.parsing import parse_event
-from tests.fuzz.settings import fuzz
-from tests.fuzz.strategies import (
+from tests.support.fuzz.settings import fuzz
+from tests.support.fuzz.strategies import (
     Mutation,
     assert_well_formed,
     json_values,

@@ -21,8 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from store.db import Database
-from tests.fuzz.settings import fuzz
-from tests.fuzz.strategies import (
+from tests.support.fuzz.settings import fuzz
+from tests.support.fuzz.strategies import (
     Mutation,
     assert_well_formed,
     base_event,

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from foundation import dead_letters
 from telemed.samples import booking
-from tests.fuzz.settings import fuzz
-from tests.fuzz.strategies import json_values
+from tests.support.fuzz.settings import fuzz
+from tests.support.fuzz.strategies import json_values
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from events.publish import Publisher
 from telemed.publish_cli import format_loc
-from tests.fuzz.settings import fuzz
-from tests.fuzz.strategies import Mutation, base_event, junk_bodies, mutations
+from tests.support.fuzz.settings import fuzz
+from tests.support.fuzz.strategies import Mutation, base_event, junk_bodies, mutations
 
 pytestmark = pytest.mark.integration
 

@@ -21,11 +21,11 @@ from redis.retry import Retry
 from store.db import Database
 from telemed.samples import booking
 from telemed.settings import load_settings
+from tests.support.contexts import worker_context
 from tests.support.pipeline import Pipeline
 from tests.support.single_backend import most_real_backend
 from tests.support.webapp import INGRESS_SECRET, running_app, settings_for, web_services
 from tests.support.webserver import free_port
-from workers.context import WorkerContext
 from workers.jobs import gauges_job
 
 pytestmark = pytest.mark.integration
@@ -64,8 +64,8 @@ def test_health_readiness_and_web_metrics(database: Database, redis_client: redi
                    options={"failure": "PermanentFailure: test"})
     redis_client.zadd(f"{redis_namespace}:notifications.XQ", {dead.message_id: time.time() * 1000})
     redis_client.hset(f"{redis_namespace}:notifications.XQ.msgs", dead.message_id, dead.encode())
-    ctx = WorkerContext(settings)
-    ctx.__dict__.update(database=database, redis=redis_client)
+    ctx = worker_context(settings, database)
+    ctx.__dict__.update(redis=redis_client)
     gauges_job(ctx)
 
     with running_app(web_services(settings, database, redis_client)) as url:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.invitations import invitation
 from tests.support.mail_scan import bare_line_feeds, calendar_parts
-from tests.unit.test_calendar import invitation
-from tests.unit.test_notifier_messages import JOIN, patient
+from tests.support.notices import JOIN, patient
 from workers.notifier import calendar
 from workers.notifier.mail import DeliveryError, EmlDirectoryChannel
 from workers.notifier.render import render_patient

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from telemed.settings import load_settings
+from tests.support.invitations import invitation
 from tests.support.mail_scan import bare_line_feeds, calendar_parts
+from tests.support.notices import JOIN, START, doctor, patient
 from tests.support.smtp import silent_server, smtp_server, unused_port
-from tests.unit.test_calendar import invitation
-from tests.unit.test_notifier_messages import JOIN, START, doctor, patient
 from workers.notifier import calendar
 from workers.notifier.mail import (
     DeliveryError,

@@ -13,6 +13,7 @@ from store import notifications, operations, states
 from store.db import Database
 from store.models import Appointment, Doctor, Meeting, OutboxMessage, utcnow
 from telemed.settings import load_settings
+from tests.support.contexts import worker_context
 from workers.context import WorkerContext
 from workers.meetings.zoom_events import handle_zoom_webhook
 
@@ -21,9 +22,8 @@ ZOOM_ID = 90000000001
 
 
 def _context(database: Database, **settings: object) -> WorkerContext:
-    ctx = WorkerContext(load_settings(secret_keys=Fernet.generate_key().decode(), **settings))  # type: ignore[arg-type]
-    ctx.__dict__["database"] = database  # the cached property, preset
-    return ctx
+    return worker_context(load_settings(secret_keys=Fernet.generate_key().decode(), **settings),  # type: ignore[arg-type]
+                          database)
 
 
 def _seed(database: Database, *, desired: str = states.SCHEDULED, starts_in: timedelta = timedelta(days=1)) -> None:

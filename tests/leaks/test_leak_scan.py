@@ -35,8 +35,8 @@ from foundation.cipher import Cipher
 from store.db import Database
 from store.models import Meeting, OutboxMessage
 from telemed.samples import booking
-from tests.chaos.cluster import REPO, Cluster
-from tests.leaks import scan
+from tests.support.chaos.cluster import REPO, Cluster
+from tests.support.leaks import scan
 from tests.support.smtp import smtp_server
 from tests.support.webhook_receiver import webhook_receiver
 from tests.support.webserver import free_port

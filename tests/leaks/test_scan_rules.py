@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from email.message import EmailMessage
 
-from tests.leaks import scan
-from tests.leaks.test_zz_session_leftovers import _hits
+from tests.support.leaks import scan
+from tests.support.leaks.leftovers import hits as _hits
 
 ZAK = "Zk3_9xQvTq2-LmN8pR4sW7yB1cD5fG6hJ0kL"
 PWD = "bP9xK2mQ7vN4wR8tY1zA3cE6gH"

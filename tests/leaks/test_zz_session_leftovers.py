@@ -1,77 +1,73 @@
-"""After everything else: what the whole test session left behind, searched for secrets.
+"""The session-leftover scan (tests/support/leaks/leftovers.py) sees every process's leftovers.
 
-Runs after tests/chaos, tests/fuzz and tests/integration (pytest collects in path order,
-and this file sorts last in tests/leaks). Every process log and SQLite file those tests
-wrote under the session's temporary directory, and every key left in the test Redis,
-is searched by shape for secrets that must never be written down: start-link ZAKs,
-join-link passcodes, API keys, bearer tokens and, in logs and Redis, any email address.
-The exact-value scan of one run is tests/leaks/test_leak_scan.py; this one covers what
-the other suites' runs wrote, whatever their secrets were.
+Running this module arms the scan: when the whole run has finished (every xdist worker
+included) the controlling process searches every process log and SQLite file the run
+wrote, and every key left in the test Redis and in each worker's embedded Redis, for
+secrets by shape; a hit fails the run and is listed under "session leftovers". The test
+here proves the scan sees what other workers left: a run of two workers, each planting
+a ZAK in a log and an address in its own embedded Redis, must fail naming all four.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+
+from tests.support.leaks.leftovers import MARKER
+
+pytestmark = [pytest.mark.integration, getattr(pytest.mark, MARKER)]
+REPO = Path(__file__).resolve().parents[2]
+
+CONFTEST = """
+from tests.conftest import embedded_redis  # noqa: F401  (records its leftovers when it stops)
+from tests.support.leaks import leftovers
+
+
+def pytest_configure(config):
+    leftovers.register(config, None)
+"""
+
+PLANTING = """
+import os
 
 import pytest
 import redis
 
-pytestmark = pytest.mark.integration
-
-SECRETS = {
-    "a start link's ZAK": re.compile(rb"zak=[A-Za-z0-9_-]{16,}"),
-    "a join link's passcode": re.compile(rb"pwd=[A-Za-z0-9_.-]{8,}"),
-    "an API key": re.compile(rb"tmk_[0-9a-f]{10}_[A-Za-z0-9_-]{20,}"),
-    "a bearer token": re.compile(rb"[Bb]earer [A-Za-z0-9_-]{24,}"),
-}
-EMAIL = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-# Logs of programs that are not telemed (the benchmarks' baselines) and browser profiles.
-NOT_OURS = ("chromium-profile", "baseline", "raw-dramatiq")
+pytestmark = pytest.mark.session_leftovers
 
 
-def _files(root: Path, *patterns: str) -> Iterator[Path]:
-    for pattern in patterns:
-        for path in sorted(root.rglob(pattern)):
-            if path.is_file() and not any(part in str(path) for part in NOT_OURS):
-                yield path
+def test_leave_something_behind(tmp_path, embedded_redis):
+    worker = os.environ["PYTEST_XDIST_WORKER"]
+    (tmp_path / "worker.log").write_text(f"GET /s/9?zak=PLANTED{worker}xxxxxxxxxxxxxxxx")
+    redis.Redis.from_url(embedded_redis.url).set(f"planted:{worker}", f"{worker}@example.org")
+"""
 
 
-def _hits(name: str, data: bytes, *, emails: bool) -> list[str]:
-    found = [f"{what} in {name}: {m.group(0)[:24]!r}…" for what, rx in SECRETS.items() for m in rx.finditer(data)]
-    if emails:
-        found += [f"an email address in {name}: {m.group(0)[:3]!r}…" for m in EMAIL.finditer(data)]
-    return found
-
-
-def test_nothing_the_session_wrote_holds_a_secret(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> None:
-    root = tmp_path_factory.getbasetemp()
-    hits: list[str] = []
-    logs = list(_files(root, "*.log"))
-    for path in logs:
-        hits += _hits(f"log {path.relative_to(root)}", path.read_bytes(), emails=True)
-    databases = list(_files(root, "*.db", "*.db-wal", "*.db-journal"))
-    for path in databases:  # doctors' work addresses are stored in the clear by design
-        hits += _hits(f"SQLite file {path.relative_to(root)}", path.read_bytes(), emails=False)
-    client = redis.Redis.from_url(redis_url)
-    keys = 0
-    for key in client.scan_iter(count=1000):
-        keys += 1
-        kind = client.type(key)
-        value: bytes = key
-        if kind == b"string":
-            value += b"\n" + (client.get(key) or b"")
-        elif kind == b"hash":
-            value += b"\n" + b"\n".join(k + b"=" + v for k, v in client.hgetall(key).items())
-        elif kind == b"list":
-            value += b"\n" + b"\n".join(client.lrange(key, 0, -1))
-        elif kind in (b"set", b"zset"):
-            members = client.smembers(key) if kind == b"set" else client.zrange(key, 0, -1)
-            value += b"\n" + b"\n".join(members)
-        hits += _hits(f"Redis key {key.decode(errors='replace')}", value, emails=True)
-    client.close()
-    if not logs:
-        pytest.skip("no process logs in this session to scan: run it after the integration suites")
-    assert hits == [], f"{len(hits)} secret(s) left behind in {len(logs)} logs, {len(databases)} SQLite files, " \
-        f"{keys} Redis keys:\n  " + "\n  ".join(sorted(set(hits))[:50])
+def test_the_scan_sees_what_every_worker_left(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "conftest.py").write_text(CONFTEST)
+    (project / "test_planting.py").write_text(PLANTING)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEMED_TEST_", "PYTEST_"))}
+    env["PYTHONPATH"] = str(REPO)
+    basetemp = tmp_path / "basetemp"
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-n", "2", "--dist", "each", "-p", "no:cacheprovider",
+             f"--basetemp={basetemp}", "-o", "addopts=", "-q"],
+            cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )
+    finally:
+        shutil.rmtree(basetemp, ignore_errors=True)  # planted on purpose: not this session's leftovers
+    out = run.stdout + run.stderr
+    assert "2 passed" in out, out  # both workers planted
+    assert run.returncode == pytest.ExitCode.TESTS_FAILED, out
+    assert "session leftovers: FAILED" in out, out
+    for worker in ("gw0", "gw1"):
+        assert f"a start link's ZAK in log popen-{worker}/" in out, out
+        assert f"an email address in embedded Redis ({worker}) key planted:{worker}" in out, out

@@ -16,10 +16,10 @@ from typing import Any
 import redis
 
 from events import signing
-from store.db import Database
 from store.models import OutboxMessage
 from telemed.samples import booking
 from telemed.settings import load_settings
+from tests.support.contexts import cipher_database, worker_context
 from tests.support.mail_scan import calendars, everything
 from tests.support.pipeline import Pipeline
 from tests.support.webapp import Recorder
@@ -27,7 +27,6 @@ from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 from tests.support.webserver import serve
 from web.app import create_app
 from web.services import WebServices
-from workers.context import WorkerContext
 from workers.hosting.start_urls import fetch_start_url
 
 WEBHOOK_SECRET = "booking-webhook-secret-3f9"
@@ -58,9 +57,8 @@ class Run:
 
 def _start_web(pipeline: Pipeline, settings_values: dict[str, Any]) -> Any:
     settings = load_settings(**settings_values)
-    database = Database(pipeline.database_url)
-    ctx = WorkerContext(settings)
-    ctx.database = database  # type: ignore[misc]
+    database = cipher_database(pipeline.database_url, [pipeline.secret_key])
+    ctx = worker_context(settings, database)
     client = redis.Redis.from_url(pipeline.redis_url)
     services = WebServices(settings=settings, database=database, redis=client, publisher=None,  # type: ignore[arg-type]
                            enqueue=Recorder(), start_url_fetcher=lambda a: fetch_start_url(ctx, a))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -23,6 +24,12 @@ def serve(app: Any, *, access_log: bool = False) -> Iterator[str]:
     """Serve ``app`` until the block ends; yields its base URL. ``access_log`` as
     ``telemed web`` has it (uvicorn's access lines through the root logger)."""
     port = free_port()
+    # uvicorn turns the access logger off process-wide when access_log is False (no
+    # handlers, no propagation) and never turns it back on: a later server in the same
+    # test process would log nothing. Each server here gets the logger as telemed web has it.
+    access = logging.getLogger("uvicorn.access")
+    saved = (access.propagate, list(access.handlers))
+    access.propagate, access.handlers = True, []
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off",
                             access_log=access_log)
     server = uvicorn.Server(config)
@@ -38,3 +45,4 @@ def serve(app: Any, *, access_log: bool = False) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        access.propagate, access.handlers = saved

@@ -14,27 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
 
+from tests.support.invitations import invitation
 from tests.support.mail_scan import parsed
-from tests.unit.test_notifier_messages import patient
+from tests.support.notices import patient
+from tests.support.snapshots import JOIN, START, snapshot
 from workers.delivery.mail import compose
-from workers.delivery.snapshot import Snapshot
 from workers.notifier import calendar
-from workers.notifier.calendar import Invitation, Method
+from workers.notifier.calendar import Method
 from workers.notifier.render import render_patient
-
-START = datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
-JOIN = "https://us02web.zoom.us/j/85012345678?pwd=Q2x1c3RlcjE"
-
-
-def invitation(**changes: Any) -> Invitation:
-    values: dict[str, Any] = dict(
-        appointment_id="A-1001", version=1, method=Method.REQUEST, start=START, duration_minutes=30,
-        summary="Video appointment", description="Join: " + JOIN, location=JOIN,
-        organizer_email="no-reply@clinic.example", organizer_name="Northside Clinic",
-        attendee_email="grace@example.org", attendee_name="Grace Hopper", uid_domain="clinic.example",
-    )
-    values.update(changes)
-    return Invitation(**values)
 
 
 def parse(ics: bytes) -> tuple[Calendar, Any]:
@@ -137,16 +124,6 @@ def test_folded_lines_cannot_hide_a_host_link() -> None:
 # --- the mails built by the relay -----------------------------------------------------------
 
 
-def snapshot(**changes: Any) -> Snapshot:
-    values: dict[str, Any] = dict(
-        outbox_id=1, role="patient", kind="invite", channel="mail", version=1, appointment_id="A-1001",
-        current_version=1, desired="scheduled", state="provisioned", doctor_id="D-7",
-        patient_name="Grace Hopper", patient_email="grace@example.org", doctor_name="Dr. Ada Lovelace",
-        doctor_email="ada@clinic.example", clinic_name="Northside Clinic", timezone="Europe/Berlin",
-        start_time=START, duration_minutes=30, zoom_meeting_id=85012345678, join_url=JOIN, passcode="Xy12ab",
-    )
-    values.update(changes)
-    return Snapshot(**values)
 
 
 def context(public_url: str | None = "https://telemed.clinic.example") -> Any:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.test_calendar import JOIN, START, snapshot
+from tests.support.snapshots import JOIN, START, snapshot
 from workers.delivery.snapshot import superseded_reason
 from workers.delivery.webhook import webhook_payload
 from workers.notifier.errors import PermanentDeliveryError, TransientDeliveryError

@@ -22,7 +22,7 @@ from events.rules import (
     time_problem,
 )
 from telemed.samples import booking
-from tests.unit.test_notifier_messages import doctor, patient
+from tests.support.notices import doctor, patient
 from workers.notifier.messages import MeetingTime
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

@@ -30,7 +30,7 @@ from telemed.logging import (
     reset_logging,
     unbind_context,
 )
-from tests.unit.test_redaction import (
+from tests.support.redaction_canaries import (
     ACCESS_TOKEN,
     BASIC_CRED,
     BEARER_TOKEN,

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.notices import JOIN, START, TIME, doctor, patient
 from workers.notifier.messages import (
     AdminAlert,
     DoctorNotice,
@@ -19,45 +20,6 @@ from workers.notifier.messages import (
     PatientNotice,
     looks_like_host_link,
 )
-
-JOIN = "https://us02web.zoom.us/j/85012345678?pwd=Q2x1c3RlcjE"
-START = "https://us02web.zoom.us/s/85012345678?zak=eyJ0eXAiOiJKV1QiLCJzdiI6IjAwMDAwMSJ9.abc"
-TIME = MeetingTime(datetime(2026, 12, 3, 8, 30, tzinfo=UTC), 30, "Europe/Berlin")
-
-
-def patient(**changes: Any) -> PatientNotice:
-    values: dict[str, Any] = {
-        "kind": NoticeKind.INVITE,
-        "appointment_id": "A-1001",
-        "version": 1,
-        "patient_name": "Grace Hopper",
-        "patient_email": "grace@example.org",
-        "doctor_name": "Dr. Ada Lovelace",
-        "clinic_name": "Northside Clinic",
-        "time": TIME,
-        "join_url": JOIN,
-        "passcode": "Xy12ab",
-    }
-    values.update(changes)
-    return PatientNotice(**values)
-
-
-def doctor(**changes: Any) -> DoctorNotice:
-    values: dict[str, Any] = {
-        "kind": NoticeKind.INVITE,
-        "appointment_id": "A-1001",
-        "version": 1,
-        "doctor_name": "Dr. Ada Lovelace",
-        "doctor_email": "ada@clinic.example",
-        "patient_name": "Grace Hopper",
-        "clinic_name": "Northside Clinic",
-        "time": TIME,
-        "start_url": START,
-        "join_url": JOIN,
-    }
-    values.update(changes)
-    return DoctorNotice(**values)
-
 
 # --- least privilege by construction ------------------------------------------------------
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.mail_scan import parsed
-from tests.unit.test_notifier_messages import patient
+from tests.support.notices import patient
 from workers.notifier import mime
 from workers.notifier.render import render_patient
 

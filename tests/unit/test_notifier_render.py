@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from jinja2 import ChoiceLoader, DictLoader
 
 from tests.support.mail_scan import parsed
-from tests.unit.test_notifier_messages import JOIN, START, TIME, doctor, patient
+from tests.support.notices import JOIN, START, TIME, doctor, patient
 from workers.notifier.messages import AdminAlert, MeetingTime, NoticeKind
 from workers.notifier.render import (
     MailRenderer,

@@ -9,7 +9,7 @@ import pytest
 from jinja2 import Environment, meta, nodes
 
 from tests.support.mail_scan import parsed
-from tests.unit.test_notifier_messages import doctor, patient
+from tests.support.notices import doctor, patient
 from workers.notifier.messages import NoticeKind
 from workers.notifier.render import build_environment, doctor_context, patient_context
 

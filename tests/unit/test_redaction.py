@@ -1,13 +1,12 @@
 """The redaction chain's content scanner and key rules, tested with canary values.
 
 Each canary is a made-up secret with a distinctive core ("CANARY...", "Cn4ryPass1"): a
-test fails if any core survives, wherever the canary was put. test_logging.py reuses
-these canaries to drive whole log lines through both renderers.
+test fails if any core survives, wherever the canary was put. The canaries live in
+tests/support/redaction_canaries.py; test_logging.py drives them through both renderers.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import re
 import time
@@ -28,31 +27,24 @@ from foundation.redaction import (
     redact_value,
     scrub_text,
 )
-
-# --- Canaries ---------------------------------------------------------------------------
-
-ACCESS_TOKEN = "eyJhbGciOiJIUzI1NiJ9.CANARYpayload.CANARYsig"
-ZAK = "CANARY_ZAK"
-START_URL = f"https://zoom.us/s/123456789?zak={ZAK}"
-JOIN_URL = "https://zoom.us/j/987654321?pwd=CANARYPWD"
-PASSCODE = "Cn4ryPass1"
-PATIENT_EMAIL = "canary.patient@example.org"
-REFRESH_TOKEN = "CANARYrefresh0123456789abcdef"
-FERNET_TOKEN = "gAAAAABnCANARYfernet0123456789abcdefABCDEF_-xyzQ=="
-SMTP_URL = "smtps://mailer:Sm7pCanaryPw@smtp.example.org:465"
-BEARER_TOKEN = "CANARYbearer0123456789"
-BASIC_CRED = base64.b64encode(b"client-id:CANARYbasicSecret").decode()
-CLIENT_SECRET = "CANARYclientSecret42"
-OAUTH_CODE = "CANARYoauthCode77"
-PATIENT_NAME = "Canarina Patientova"
-PHONE = "+49-30-5550199-CANARYphone"
-
-# Substrings that must never appear in scrubbed output.
-SECRET_FRAGMENTS: tuple[str, ...] = (
-    "CANARYpayload", "CANARYsig", ZAK, "CANARYPWD", PASSCODE, "canary.patient",
-    "CANARYrefresh", "CANARYfernet", "Sm7pCanaryPw", "CANARYbearer", BASIC_CRED,
-    "CANARYclientSecret", "CANARYoauthCode", "Canarina", "CANARYphone", "CANARYredis",
-    "CANARYkey", "CANARYsession", "CANARYstartlink", "CANARYconnect",
+from tests.support.redaction_canaries import (
+    ACCESS_TOKEN,
+    BASIC_CRED,
+    BEARER_TOKEN,
+    CLIENT_SECRET,
+    FERNET_TOKEN,
+    JOIN_URL,
+    OAUTH_CODE,
+    PASSCODE,
+    PATIENT_EMAIL,
+    PATIENT_NAME,
+    PHONE,
+    REFRESH_TOKEN,
+    SECRET_FRAGMENTS,
+    SMTP_URL,
+    START_URL,
+    ZAK,
+    assert_no_canary,
 )
 
 # A canary in a context that identifies it: each must be masked all by itself.
@@ -97,11 +89,6 @@ CANARY_UNITS: dict[str, str] = {
     "connect_link_encoded_key": "/oauth/zoom/connect?%74oken=CANARYconnect",
     "connect_link_encoded_equals": "/oauth/zoom/connect?token%3DCANARYconnect",
 }
-
-
-def assert_no_canary(text: str) -> None:
-    leaked = [f for f in SECRET_FRAGMENTS if f in text]
-    assert not leaked, f"canary fragments {leaked} leaked in: {text!r}"
 
 
 # --- scrub_text ---------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from types import ModuleType
 
 import pytest
 
+pytestmark = pytest.mark.integration  # git in subprocesses, on trees it makes
+
 SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "check_standalone.py"
 UP = ".." + "/"
 SHARED = UP + "shared"

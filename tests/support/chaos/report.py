@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tests.chaos.checks import Verdict
+from tests.support.chaos.checks import Verdict
 
 
 def tables(verdict: Verdict, title: str) -> list[Table]:

@@ -1,7 +1,7 @@
 """The verdict of a crash run: what the store, Zoom and the inboxes must show, checked
 one claim at a time, each with what was expected and what was found.
 
-The claims (tests/chaos/README in docs/proving.md):
+The claims (docs/proving.md, part 1):
 
 - no event lost: every event got a 202, is in the inbox and was applied or recorded as stale;
 - every appointment is at its newest version and desired state, synced;
@@ -26,7 +26,7 @@ from sqlmodel import select
 
 from store.db import Database
 from store.models import Appointment, InboxEvent, Meeting, OutboxMessage, ProvisioningIntent
-from tests.chaos.plan import ChaosPlan
+from tests.support.chaos.plan import ChaosPlan
 from zoom import policy
 
 EVENT_KINDS = {"invite", "updated", "cancelled"}
