@@ -65,12 +65,13 @@ leaks: $(STAMP)  ## the integration suites, then the leak scans over what they l
 	$(BIN)/python -m pytest tests/integration tests/leaks $(PYTEST_ARGS)
 
 # Static checks: lint, types, security findings of medium or high severity, known CVEs,
-# and nothing read from outside the repository.
+# nothing read from outside the repository, and imports one way with no cycles (.importlinter).
 lint: $(STAMP)
 	$(BIN)/python .ci/check_standalone.py
 	$(BIN)/ruff check .
-	$(BIN)/mypy events store zoom workers web telemed
-	$(BIN)/bandit -q -r events store zoom workers web telemed --severity-level medium
+	$(BIN)/mypy -p telemed
+	$(BIN)/bandit -q -r events store zoom workers web foundation telemed --severity-level medium
+	$(BIN)/lint-imports
 	$(BIN)/python .ci/audit_dependencies.py $(BIN)/python
 
 clean:

@@ -26,14 +26,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import loadgen, plots
-from benchmarks.broker_efficiency import ingress_available
-from benchmarks.context import Context
-from benchmarks.procs import Proc, machine_busy_seconds
-from benchmarks.profiling import Profile, Recorder, profile_markdown
-from benchmarks.report import Row, Section, below, fmt, table
-from benchmarks.services import python_env
-from benchmarks.stack import Stack, free_port, start_simulator, wait_http
+from telemed.benchmarks import loadgen, plots
+from telemed.benchmarks.broker_efficiency import ingress_available
+from telemed.benchmarks.context import Context
+from telemed.benchmarks.procs import Proc, machine_busy_seconds
+from telemed.benchmarks.profiling import Profile, Recorder, profile_markdown
+from telemed.benchmarks.report import Row, Section, below, fmt, table
+from telemed.benchmarks.services import python_env
+from telemed.benchmarks.stack import Stack, free_port, start_simulator, wait_http
 from telemed.run import WORKER_NICENESS
 
 ITEM, KEY, TITLE = 5, "booking-latency", "Booking latency"
@@ -90,7 +90,7 @@ def _profile_web(stack: Stack, web: Proc, url: str, seconds: float, rate: float)
 def _baseline_arm(ctx: Context, stack: Stack, ready: Callable[[], None]) -> dict[str, Any]:
     port = free_port()
     env = python_env(BENCH_ZOOM_API_URL=stack.sim.api_url, BENCH_ZOOM_TOKEN=stack.sim.issue_token())
-    proc = Proc.start("sync-baseline", [sys.executable, "-m", "benchmarks.sync_baseline", "--port", str(port)],
+    proc = Proc.start("sync-baseline", [sys.executable, "-m", "telemed.benchmarks.sync_baseline", "--port", str(port)],
                       env=env, cwd=stack.workdir, log_path=stack.workdir / "sync-baseline.log")
     try:
         url = f"http://127.0.0.1:{port}"

@@ -24,13 +24,13 @@ from typing import Any
 import httpx
 from dramatiq.message import Message
 
-from benchmarks import cpu_groups, loadgen, plots
-from benchmarks.context import Context
-from benchmarks.procs import CpuMeter, PeakMemory, Proc, machine_busy_seconds
-from benchmarks.profiling import Profile, Recorder, profile_markdown
-from benchmarks.report import Row, Section, at_least, fmt, table
-from benchmarks.stack import Stack, sample_bookings, start_simulator, wait_http
-from benchmarks.timeline import Timeline, follow
+from telemed.benchmarks import cpu_groups, loadgen, plots
+from telemed.benchmarks.context import Context
+from telemed.benchmarks.procs import CpuMeter, PeakMemory, Proc, machine_busy_seconds
+from telemed.benchmarks.profiling import Profile, Recorder, profile_markdown
+from telemed.benchmarks.report import Row, Section, at_least, fmt, table
+from telemed.benchmarks.stack import Stack, sample_bookings, start_simulator, wait_http
+from telemed.benchmarks.timeline import Timeline, follow
 
 ITEM, KEY, TITLE = 1, "broker", "Broker efficiency"
 TARGET = at_least(0.5)
@@ -86,7 +86,7 @@ def _fill_noop_queue(stack: Stack, count: int) -> None:
 def _measure_commit(stack: Stack, processes: int, threads: int, count: int) -> dict[str, Any]:
     from sqlalchemy import create_engine
 
-    from store.db import normalise_url
+    from telemed.store.db import normalise_url
 
     engine = create_engine(normalise_url(stack.database_url))
     with engine.begin() as conn:
@@ -94,11 +94,11 @@ def _measure_commit(stack: Stack, processes: int, threads: int, count: int) -> d
     engine.dispose()
     for n in range(count):
         stack.broker.enqueue(Message(queue_name=COMMIT_QUEUE, actor_name="commit", args=(n,), kwargs={}, options={}))
-    return _measure_noop(stack, processes, threads, count, module="benchmarks.commit_actor", queue=COMMIT_QUEUE,
+    return _measure_noop(stack, processes, threads, count, module="telemed.benchmarks.commit_actor", queue=COMMIT_QUEUE,
                          label="dramatiq-commit")
 
 
-def _measure_noop(stack: Stack, processes: int, threads: int, count: int, *, module: str = "benchmarks.noop_actor",
+def _measure_noop(stack: Stack, processes: int, threads: int, count: int, *, module: str = "telemed.benchmarks.noop_actor",
                   queue: str = NOOP_QUEUE, label: str = "raw-dramatiq") -> dict[str, Any]:
     pending_key = f"{stack.namespace}:{queue}.msgs"  # message bodies live here until acked
     timeline = Timeline(total=count)

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.scale import Scale
-from benchmarks.services import Services
+from telemed.benchmarks.scale import Scale
+from telemed.benchmarks.services import Services
 
 
 @dataclass

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import psutil
 
-from benchmarks.procs import Proc, local_server_processes
-from benchmarks.services import Services
+from telemed.benchmarks.procs import Proc, local_server_processes
+from telemed.benchmarks.services import Services
 
 
 def groups(services: Services, **procs: Proc | None) -> dict[str, Callable[[], list[psutil.Process]]]:

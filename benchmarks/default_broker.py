@@ -14,7 +14,7 @@ from dramatiq.brokers.redis import RedisBroker
 from telemed.bootstrap import Pipeline
 from telemed.logging import configure_logging
 from telemed.settings import get_settings
-from workers.queue.work_queue import WorkQueue
+from telemed.workers.queue.work_queue import WorkQueue
 
 settings = get_settings()
 configure_logging(format=settings.log_format, level=settings.log_level)

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 
-from workers.queue.embedded_redis import EmbeddedRedisServer
+from telemed.workers.queue.embedded_redis import EmbeddedRedisServer
 
 
 def main() -> int:

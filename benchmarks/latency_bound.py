@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from benchmarks import cpu_groups, plots
-from benchmarks.context import Context
-from benchmarks.procs import CpuMeter, machine_busy_seconds
-from benchmarks.report import Row, Section, at_least, fmt, table
-from benchmarks.stack import Stack, sample_bookings, start_simulator
-from benchmarks.timeline import Timeline, follow
+from telemed.benchmarks import cpu_groups, plots
+from telemed.benchmarks.context import Context
+from telemed.benchmarks.procs import CpuMeter, machine_busy_seconds
+from telemed.benchmarks.report import Row, Section, at_least, fmt, table
+from telemed.benchmarks.stack import Stack, sample_bookings, start_simulator
+from telemed.benchmarks.timeline import Timeline, follow
 
 ITEM, KEY, TITLE = 2, "latency-bound", "Latency-bound efficiency"
 LATENCY_S = 0.1

@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from benchmarks.bookings import base_time, bench_booking
-from events import signing
-from foundation.urls import is_loopback_host
+from telemed.benchmarks.bookings import base_time, bench_booking
+from telemed.events import signing
+from telemed.foundation.urls import is_loopback_host
 
 MAX_REQUESTS = 100_000
 MAX_SECONDS = 600
@@ -138,10 +138,10 @@ def run_process(url: str, *, mode: str, secret: str, workdir: Path, prefix: str,
     """Run the generator in a child process and return its summary."""
     import subprocess
 
-    from benchmarks.services import python_env
+    from telemed.benchmarks.services import python_env
 
     out = workdir / f"loadgen-{prefix.strip('-').lower()}.json"
-    args = [sys.executable, "-m", "benchmarks.loadgen", "--url", url, "--mode", mode, "--rate", str(rate),
+    args = [sys.executable, "-m", "telemed.benchmarks.loadgen", "--url", url, "--mode", mode, "--rate", str(rate),
             "--seconds", str(seconds), "--count", str(count), "--concurrency", str(concurrency),
             "--warmup", str(warmup), "--prefix", prefix, "--out", str(out)]
     completed = subprocess.run(args, env=python_env(BENCH_INGRESS_SECRET=secret), cwd=workdir,

@@ -7,10 +7,10 @@ its bookings; ``worker`` is the Dramatiq supervisor that ``telemed worker`` star
 
 from __future__ import annotations
 
-from benchmarks import plots
-from benchmarks.context import Context
-from benchmarks.procs import MB
-from benchmarks.report import Row, Section, below
+from telemed.benchmarks import plots
+from telemed.benchmarks.context import Context
+from telemed.benchmarks.procs import MB
+from telemed.benchmarks.report import Row, Section, below
 
 ITEM, KEY, TITLE = 7, "memory", "Memory"
 LIMIT_MB = 150

@@ -137,7 +137,7 @@ def summarize(raw: str) -> Profile:
 
 def profile_markdown(profile: Profile, cpu_ms: float, unit: str, whose: str) -> str:
     """Tables of a profile: components, hottest functions, telemed's own functions."""
-    from benchmarks.report import table
+    from telemed.benchmarks.report import table
 
     if profile.error or not profile.samples:
         return f"Profile: not taken ({profile.error or 'no samples'})."

@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from benchmarks import plots
-from benchmarks.context import Context
-from benchmarks.procs import Proc, wait_until
-from benchmarks.report import Row, Section, below, table
-from benchmarks.stack import Stack, sample_bookings, start_simulator
-from store.models import ProvisioningIntent
-from zoom.simulator import ZoomSimulator
+from telemed.benchmarks import plots
+from telemed.benchmarks.context import Context
+from telemed.benchmarks.procs import Proc, wait_until
+from telemed.benchmarks.report import Row, Section, below, table
+from telemed.benchmarks.stack import Stack, sample_bookings, start_simulator
+from telemed.store.models import ProvisioningIntent
+from telemed.zoom.simulator import ZoomSimulator
 
 ITEM, KEY, TITLE = 6, "recovery", "Recovery"
 TARGET = below(10, on="value", unit=" s")
@@ -81,7 +81,7 @@ def _arm(ctx: Context, key: str) -> Arm:
         return Arm(key, "telemed broker settings", "heartbeat timeout 5 s, maintenance 10 %, heartbeat thread",
                    scale.recovery_cap_ours, sim, stack, None)
     return Arm(key, "Dramatiq defaults", "heartbeat timeout 60 s, maintenance 0.1 %", scale.recovery_cap_default,
-               sim, stack, [sys.executable, "-m", "dramatiq", "benchmarks.default_broker:broker", "--processes", "1",
+               sim, stack, [sys.executable, "-m", "dramatiq", "telemed.benchmarks.default_broker:broker", "--processes", "1",
                             "--threads", str(scale.threads)])
 
 

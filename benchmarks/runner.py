@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-from benchmarks import machine
-from benchmarks.context import Context
-from benchmarks.report import Report, Section
-from benchmarks.scale import Scale
-from benchmarks.services import Services
-from benchmarks.zoom_items import run as run_zoom_item
+from telemed.benchmarks import machine
+from telemed.benchmarks.context import Context
+from telemed.benchmarks.report import Report, Section
+from telemed.benchmarks.scale import Scale
+from telemed.benchmarks.services import Services
+from telemed.benchmarks.zoom_items import run as run_zoom_item
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,13 @@ class Benchmark:
 
 
 BENCHMARKS: tuple[Benchmark, ...] = (
-    Benchmark(1, "broker", "benchmarks.broker_efficiency", "Broker efficiency"),
-    Benchmark(2, "latency-bound", "benchmarks.latency_bound", "Latency-bound efficiency"),
-    Benchmark(3, "zoom-limits", "benchmarks.zoom_limits", "Zoom limits"),
-    Benchmark(4, "tokens", "benchmarks.zoom_limits", "Tokens"),
-    Benchmark(5, "booking-latency", "benchmarks.booking_latency", "Booking latency"),
-    Benchmark(6, "recovery", "benchmarks.recovery", "Recovery"),
-    Benchmark(7, "memory", "benchmarks.memory", "Memory"),
+    Benchmark(1, "broker", "telemed.benchmarks.broker_efficiency", "Broker efficiency"),
+    Benchmark(2, "latency-bound", "telemed.benchmarks.latency_bound", "Latency-bound efficiency"),
+    Benchmark(3, "zoom-limits", "telemed.benchmarks.zoom_limits", "Zoom limits"),
+    Benchmark(4, "tokens", "telemed.benchmarks.zoom_limits", "Tokens"),
+    Benchmark(5, "booking-latency", "telemed.benchmarks.booking_latency", "Booking latency"),
+    Benchmark(6, "recovery", "telemed.benchmarks.recovery", "Recovery"),
+    Benchmark(7, "memory", "telemed.benchmarks.memory", "Memory"),
 )
 
 

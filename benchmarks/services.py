@@ -22,9 +22,9 @@ import sqlalchemy
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
-from benchmarks.procs import Proc, wait_until
-from store.db import normalise_url
-from store.migrate import upgrade
+from telemed.benchmarks.procs import Proc, wait_until
+from telemed.store.db import normalise_url
+from telemed.store.migrate import upgrade
 
 REDIS_ENV = "TELEMED_BENCH_REDIS_URL"
 DATABASE_ENV = "TELEMED_BENCH_DATABASE_URL"
@@ -57,7 +57,7 @@ class Services:
 
     def _start_embedded_redis(self) -> None:
         log = self.workdir / "logs" / "embedded-redis.log"
-        self._embedded = Proc.start("embedded Redis", [sys.executable, "-m", "benchmarks.embedded_redis"],
+        self._embedded = Proc.start("embedded Redis", [sys.executable, "-m", "telemed.benchmarks.embedded_redis"],
                                     env=python_env(), cwd=self.workdir, log_path=log)
         wait_until(lambda: "redis://" in self._embedded.log_tail(), timeout=30,  # type: ignore[union-attr]
                    what="the embedded Redis server", watch=[self._embedded])

@@ -18,14 +18,14 @@ from dramatiq.message import Message
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from benchmarks.bookings import PER_DOCTOR, base_time, bench_booking
-from benchmarks.procs import Proc, wait_until
-from benchmarks.services import Services, python_env
-from events.publish import Publisher
-from foundation.cipher import Cipher
-from store.db import Database
-from store.models import Appointment, InboxEvent, Meeting, OutboxMessage
-from zoom.simulator import ZoomSimulator
+from telemed.benchmarks.bookings import PER_DOCTOR, base_time, bench_booking
+from telemed.benchmarks.procs import Proc, wait_until
+from telemed.benchmarks.services import Services, python_env
+from telemed.events.publish import Publisher
+from telemed.foundation.cipher import Cipher
+from telemed.store.db import Database
+from telemed.store.models import Appointment, InboxEvent, Meeting, OutboxMessage
+from telemed.zoom.simulator import ZoomSimulator
 
 UNLIMITED = 100_000  # calls per second: no pacing
 # The per-second pacing settings: left unset (production's defaults) on a paced stack.

@@ -20,9 +20,9 @@ import uvicorn
 from fastapi import Body, FastAPI
 from fastapi.responses import JSONResponse
 
-from events import InvalidEvent, parse_event
-from zoom.client import ZoomClient
-from zoom.tokens import StaticTokenProvider
+from telemed.events import InvalidEvent, parse_event
+from telemed.zoom.client import ZoomClient
+from telemed.zoom.tokens import StaticTokenProvider
 
 app = FastAPI(title="synchronous booking baseline")
 _local = threading.local()

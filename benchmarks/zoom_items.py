@@ -10,9 +10,9 @@ import dataclasses
 from types import ModuleType
 from typing import Any
 
-from benchmarks import plots
-from benchmarks.context import Context
-from benchmarks.report import Row, Section, Target, fmt, table
+from telemed.benchmarks import plots
+from telemed.benchmarks.context import Context
+from telemed.benchmarks.report import Row, Section, Target, fmt, table
 
 FUNCTIONS = {3: "run_zoom_limits", 4: "run_tokens"}
 TOKEN_PROCESSES = 6

@@ -113,7 +113,7 @@ class NaiveUserProvider:
     """A doctor's token, refreshed on expiry with no coordination between processes."""
 
     def __init__(self, arm: Arm, database: Any, rereads: int) -> None:
-        from store import zoom_tokens
+        from telemed.store import zoom_tokens
 
         self._arm, self._database, self._zt, self._rereads = arm, database, zoom_tokens, rereads
         self._force = False
@@ -123,8 +123,8 @@ class NaiveUserProvider:
             return self._zt.load_grant(session, DOCTOR)
 
     def access_token(self) -> str:
-        from zoom.errors import ZoomGrantRevoked
-        from zoom.oauth import request_token
+        from telemed.zoom.errors import ZoomGrantRevoked
+        from telemed.zoom.oauth import request_token
 
         grant = self._load()
         if not self._force and time.time() < grant.expires_at - 1:
@@ -160,7 +160,7 @@ class PerProcessAccountProvider:
         self._token, self._expires = "", 0.0
 
     def access_token(self) -> str:
-        from zoom.oauth import request_token
+        from telemed.zoom.oauth import request_token
 
         with self._lock:
             if time.time() >= self._expires - 1:
@@ -187,11 +187,11 @@ def _quiet() -> None:
 def _provider(arm: Arm) -> Any:
     import redis as redis_lib
 
-    from foundation.cipher import Cipher
-    from store.db import Database
-    from store.zoom_tokens import DatabaseTokenStore
-    from zoom.tokens import AccountTokenProvider
-    from zoom.user_tokens import UserTokenProvider
+    from telemed.foundation.cipher import Cipher
+    from telemed.store.db import Database
+    from telemed.store.zoom_tokens import DatabaseTokenStore
+    from telemed.zoom.tokens import AccountTokenProvider
+    from telemed.zoom.user_tokens import UserTokenProvider
 
     client_redis = redis_lib.Redis.from_url(arm.redis_url)
     if arm.mode == "account:telemed":
@@ -208,8 +208,8 @@ def _provider(arm: Arm) -> Any:
 
 
 def _token_process(arm: Arm, out: Any, ready: Any, go: Any, start: Any) -> None:
-    from zoom.client import ZoomClient
-    from zoom.errors import ZoomError, ZoomGrantRevoked
+    from telemed.zoom.client import ZoomClient
+    from telemed.zoom.errors import ZoomError, ZoomGrantRevoked
 
     _quiet()
     provider = _provider(arm)
@@ -247,12 +247,12 @@ def _token_process(arm: Arm, out: Any, ready: Any, go: Any, start: Any) -> None:
 def _rate_process(arm: Arm, out: Any, ready: Any, go: Any, start: Any) -> None:
     import redis as redis_lib
 
-    from workers.policy.retries import rate_limit_delay_ms
-    from zoom.client import ZoomClient
-    from zoom.errors import ZoomError, ZoomRateLimited
-    from zoom.policy import build_meeting_request, generate_passcode, make_marker
-    from zoom.ratelimit import SAFETY, RateLimiter
-    from zoom.tokens import StaticTokenProvider
+    from telemed.workers.policy.retries import rate_limit_delay_ms
+    from telemed.zoom.client import ZoomClient
+    from telemed.zoom.errors import ZoomError, ZoomRateLimited
+    from telemed.zoom.policy import build_meeting_request, generate_passcode, make_marker
+    from telemed.zoom.ratelimit import SAFETY, RateLimiter
+    from telemed.zoom.tokens import StaticTokenProvider
 
     _quiet()
     limiter = None
@@ -320,12 +320,12 @@ def measure_tokens(redis_url: str, workdir: Path, processes: int, threads: int, 
                    lifetime: float, database_url: str | None = None) -> list[TokenRow]:
     from cryptography.fernet import Fernet
 
-    from foundation.cipher import Cipher
-    from store import zoom_tokens
-    from store.db import Database
-    from store.migrate import upgrade
-    from zoom.simulator import ZoomSimulator
-    from zoom.simulator.connect import connect_doctor
+    from telemed.foundation.cipher import Cipher
+    from telemed.store import zoom_tokens
+    from telemed.store.db import Database
+    from telemed.store.migrate import upgrade
+    from telemed.zoom.simulator import ZoomSimulator
+    from telemed.zoom.simulator.connect import connect_doctor
 
     rows = []
     for token, arms in (("doctor", USER_ARMS), ("account", ACCOUNT_ARMS)):
@@ -376,7 +376,7 @@ def measure_tokens(redis_url: str, workdir: Path, processes: int, threads: int, 
 def _grant_overlap(sim: Any, token: str, since: float, lifetime: float) -> tuple[int, float]:
     """(max, mean) other grants while a grant's token was valid, from the simulator's
     grant log: the run's grants of this token only (setup's grants left out)."""
-    from benchmarks.zoom_log import overlap_summary
+    from telemed.benchmarks.zoom_log import overlap_summary
 
     kind = "refresh_token" if token == "doctor" else "account"
     return overlap_summary((g["at"] for g in sim.grant_log(kind) if g["at"] >= since), lifetime)
@@ -386,8 +386,8 @@ def measure_rates(redis_url: str, processes: int, threads: int, seconds: float, 
                   safety: float = 0.0) -> list[RateRow]:
     """Both bare-thread arms; ``safety`` overrides the pacer's ``SAFETY`` (trials of
     another margin without editing it)."""
-    from benchmarks.zoom_log import busiest_second, created_arrivals, shortest_span_ms
-    from zoom.simulator import ZoomSimulator
+    from telemed.benchmarks.zoom_log import busiest_second, created_arrivals, shortest_span_ms
+    from telemed.zoom.simulator import ZoomSimulator
 
     rows = []
     for name in ("telemed", "unpaced"):
@@ -450,7 +450,7 @@ def markdown(tokens: list[TokenRow], rates: list[RateRow], note: str = "") -> st
                      f"{r.created} | {r.created_per_second:g} | {r.share_of_limit:.0%} | {r.busiest_second} | "
                      f"{r.least_ms_for_limit_plus_one if r.least_ms_for_limit_plus_one is not None else '—'} | "
                      f"{r.answers_429} |")
-    from zoom.ratelimit import SAFETY, WINDOW_ALLOWANCE_MS
+    from telemed.zoom.ratelimit import SAFETY, WINDOW_ALLOWANCE_MS
 
     lines += ["", f"telemed paces at {SAFETY:.0%} of the plan's limit (`zoom.ratelimit.SAFETY`) and lets no "
               f"limit + 1 calls go within {1 + WINDOW_ALLOWANCE_MS / 1000:g} s (see its docstring for why): Zoom "
@@ -472,7 +472,7 @@ def run_zoom_limits(ctx: Any) -> dict[str, Any]:
     """For ``telemed bench``: item 3 at the runner's scale. ``pipeline``: the headline,
     bookings through real workers (:mod:`benchmarks.zoom_pipeline`); ``rows``: the pacer
     alone, from bare threads."""
-    from benchmarks.zoom_pipeline import measure_pipeline
+    from telemed.benchmarks.zoom_pipeline import measure_pipeline
 
     pipeline = measure_pipeline(ctx)
     rows = measure_rates(ctx.services.redis_url, ctx.scale.processes, ctx.scale.threads,
@@ -496,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     embedded = None
     redis_url = args.redis_url
     if not redis_url:
-        from workers.queue.embedded_redis import EmbeddedRedisServer
+        from telemed.workers.queue.embedded_redis import EmbeddedRedisServer
 
         embedded = EmbeddedRedisServer.start()
         redis_url = embedded.url

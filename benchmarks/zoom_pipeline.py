@@ -27,11 +27,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks import zoom_log
-from benchmarks.context import Context
-from benchmarks.procs import Proc
-from benchmarks.stack import Stack, sample_bookings, start_simulator
-from zoom.simulator.limits import MEDIUM, PRO_PLAN
+from telemed.benchmarks import zoom_log
+from telemed.benchmarks.context import Context
+from telemed.benchmarks.procs import Proc
+from telemed.benchmarks.stack import Stack, sample_bookings, start_simulator
+from telemed.zoom.simulator.limits import MEDIUM, PRO_PLAN
 
 DOCTORS = 40
 DAILY_CAP = 100  # Zoom's creates/updates per host per UTC day

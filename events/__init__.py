@@ -1,15 +1,15 @@
 """The contract with booking systems: event models, JSON Schema, signing, ``publish``."""
 
-from events.errors import FieldError, InvalidEvent
-from events.models import (
+from telemed.events.errors import FieldError, InvalidEvent
+from telemed.events.models import (
     SCHEMA_VERSION,
     BookedEvent,
     CancelledEvent,
     RescheduledEvent,
     event_to_json,
 )
-from events.parsing import Event, parse_event
-from events.publish import Publisher, PublishResult, configure, publish
+from telemed.events.parsing import Event, parse_event
+from telemed.events.publish import Publisher, PublishResult, configure, publish
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -10,7 +10,7 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, StringConstraints, WithJsonSchema
 
-from events.rules import (
+from telemed.events.rules import (
     EMAIL_SCHEMA_PATTERN,
     MAX_EMAIL_LENGTH,
     TEXT_SCHEMA_PATTERN,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from events.fields import (
+from telemed.events.fields import (
     DisplayName,
     DurationMinutes,
     EmailAddress,

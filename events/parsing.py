@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from events import strict_json
-from events.errors import FieldError, InvalidEvent
-from events.fields import ID_PATTERN
-from events.models import BookedEvent, CancelledEvent, EventEnvelope, RescheduledEvent
+from telemed.events import strict_json
+from telemed.events.errors import FieldError, InvalidEvent
+from telemed.events.fields import ID_PATTERN
+from telemed.events.models import BookedEvent, CancelledEvent, EventEnvelope, RescheduledEvent
 
 Event = BookedEvent | RescheduledEvent | CancelledEvent
 _TAGS = {"appointment.booked", "appointment.rescheduled", "appointment.cancelled"}

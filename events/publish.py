@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 import structlog
 
-from events.models import event_to_json
-from events.parsing import Event, parse_event
-from store import inbox
-from store.db import Database
+from telemed.events.models import event_to_json
+from telemed.events.parsing import Event, parse_event
+from telemed.store import inbox
+from telemed.store.db import Database
 
 Enqueue = Callable[[str], object]  # what it returns (a Dramatiq Message) is ignored
 log = structlog.get_logger("telemed.events")

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from events.models import AppointmentEvent
+from telemed.events.models import AppointmentEvent
 
 SCHEMA_ID = "https://telemed.invalid/schemas/event.v1.json"
 

@@ -21,6 +21,8 @@ import re
 import time
 from dataclasses import dataclass
 
+from telemed.foundation.signatures import SignatureError
+
 SCHEME = "v1"
 TIMESTAMP_HEADER = "X-Telemed-Timestamp"
 SIGNATURE_HEADER = "X-Telemed-Signature"
@@ -29,17 +31,7 @@ DEFAULT_TOLERANCE_SECONDS = 300
 _TIMESTAMP = re.compile(r"^\d{1,12}$")
 _SIGNATURE = re.compile(r"^v1=([0-9a-f]{64})$")
 
-
-class SignatureError(ValueError):
-    """The request is not signed, badly signed, or signed too long ago (or ahead).
-
-    ``reason`` is a short label for metrics (``missing``, ``malformed``, ``expired``,
-    ``mismatch``); the message is safe to return to the caller.
-    """
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        super().__init__(message)
+__all__ = ["SignatureError", "Signed", "compute", "sign", "signature_header", "verify"]
 
 
 def _key(secret: str | bytes) -> bytes:

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from foundation.signed_tokens import SignedTokenError, serializer
+from telemed.foundation.signed_tokens import SignedTokenError, serializer
 
 SALT = "telemed.zoom-connect.v1"
 CONNECT_PATH = "/oauth/zoom/connect"

@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 
-from foundation.redaction import scrub_text
+from telemed.foundation.redaction import scrub_text
 
 
 @dataclass(frozen=True)

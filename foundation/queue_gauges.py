@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 import redis
 from prometheus_client import Gauge
 
-from foundation.dead_letters import count_by_queue
+from telemed.foundation.dead_letters import count_by_queue
 
 OUTBOX_PENDING = Gauge("telemed_outbox_pending", "Outbox rows waiting to be sent")
 

@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from foundation.urls import is_loopback_host, require_secure_url
+from telemed.foundation.urls import is_loopback_host, require_secure_url
 
 
 class SettingsError(RuntimeError):

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from foundation.signed_tokens import SignedTokenError, serializer
+from telemed.foundation.signed_tokens import SignedTokenError, serializer
 
 SALT = "telemed.start-link.v1"
 GRACE = timedelta(minutes=30)

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from store.models import _ts, utcnow
+from telemed.store.models import _ts, utcnow
 
 ROLE_PATTERN = re.compile(r"^(admin|booking|doctor:[A-Za-z0-9._:-]{1,128})$")
 KEY_PATTERN = re.compile(r"^tmk_([a-z0-9]{10})_([A-Za-z0-9_-]{43})$")

@@ -10,10 +10,10 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four entities
 from sqlmodel import Session, col, func, select
 
-from store import states
-from store.db import insert_unless_exists
-from store.models import Appointment, Doctor, Meeting, utcnow
-from store.zoom_tokens import DoctorZoomToken
+from telemed.store import states
+from telemed.store.db import insert_unless_exists
+from telemed.store.models import Appointment, Doctor, Meeting, utcnow
+from telemed.store.zoom_tokens import DoctorZoomToken
 
 # Built once: building and keying a statement costs more CPU than PostgreSQL spends on it.
 _APPOINTMENT = select(Appointment).where(col(Appointment.id) == bindparam("appointment_id"))

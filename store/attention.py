@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from store import states
-from store.models import ATTENTION_REASON_MAX_LENGTH, Appointment, utcnow
+from telemed.store import states
+from telemed.store.models import ATTENTION_REASON_MAX_LENGTH, Appointment, utcnow
 
 
 def fit_reason(reason: str) -> str:

@@ -13,11 +13,11 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from store import states
-from store.models import Appointment, Doctor, OutboxMessage
-from store.notifications import Alert
-from store.operations import RECEIPT_FAILED, ZoomWebhookReceipt
-from store.zoom_tokens import DoctorZoomToken
+from telemed.store import states
+from telemed.store.models import Appointment, Doctor, OutboxMessage
+from telemed.store.notifications import Alert
+from telemed.store.operations import RECEIPT_FAILED, ZoomWebhookReceipt
+from telemed.store.zoom_tokens import DoctorZoomToken
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, create_engine
 
-from foundation.cipher import Cipher
-from store.types import CIPHER_ATTRIBUTE
+from telemed.foundation.cipher import Cipher
+from telemed.store.types import CIPHER_ATTRIBUTE
 
 RowT = TypeVar("RowT", bound=SQLModel)
 

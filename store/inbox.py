@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
-from store import states
-from store.db import insert_unless_exists
-from store.models import InboxEvent, utcnow
+from telemed.store import states
+from telemed.store.db import insert_unless_exists
+from telemed.store.models import InboxEvent, utcnow
 
 
 def record_event(

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from store import states
-from store.db import insert_unless_exists
-from store.models import Appointment, ProvisioningIntent, utcnow
+from telemed.store import states
+from telemed.store.db import insert_unless_exists
+from telemed.store.models import Appointment, ProvisioningIntent, utcnow
 
 
 def open_intent(session: Session, appointment_id: str) -> ProvisioningIntent | None:

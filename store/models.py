@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import BigInteger, Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from store.types import EncryptedText, UTCDateTime
+from telemed.store.types import EncryptedText, UTCDateTime
 
 # Shared with store.attention, which cuts every reason to fit.
 ATTENTION_REASON_MAX_LENGTH = 300

@@ -14,8 +14,8 @@ from sqlalchemy import Column, Text, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from store import states
-from store.models import Appointment, InboxEvent, OutboxMessage, _ts, utcnow
+from telemed.store import states
+from telemed.store.models import Appointment, InboxEvent, OutboxMessage, _ts, utcnow
 
 # How a start link was disclosed.
 VIA_START_LINK = "start_link"  # a doctor clicked the signed /start/{token} link

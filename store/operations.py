@@ -16,9 +16,9 @@ from sqlalchemy import BigInteger, Column, String, exists
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
-from store import states
-from store.models import Appointment, Meeting, OutboxMessage, _ts, utcnow
-from store.types import EncryptedText
+from telemed.store import states
+from telemed.store.models import Appointment, Meeting, OutboxMessage, _ts, utcnow
+from telemed.store.types import EncryptedText
 
 RECEIPT_PENDING = "pending"
 RECEIPT_PROCESSED = "processed"

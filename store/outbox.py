@@ -10,9 +10,9 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four entities
 from sqlmodel import Session, col, func, select, update
 
-from store import states
-from store.db import insert_unless_exists
-from store.models import Appointment, Doctor, InboxEvent, Meeting, OutboxMessage, utcnow
+from telemed.store import states
+from telemed.store.db import insert_unless_exists
+from telemed.store.models import Appointment, Doctor, InboxEvent, Meeting, OutboxMessage, utcnow
 
 # The unique constraint uq_outbox_key: one row per notification.
 OUTBOX_KEY = ("appointment_id", "version", "role", "kind", "channel")

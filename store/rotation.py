@@ -18,9 +18,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Table, Text, and_, select, tuple_, type_coerce, update
 from sqlmodel import SQLModel
 
-from foundation.cipher import Cipher, DecryptionError
-from store.db import Database
-from store.types import EncryptedText
+from telemed.foundation.cipher import Cipher, DecryptionError
+from telemed.store.db import Database
+from telemed.store.types import EncryptedText
 
 BATCH = 500
 
@@ -36,7 +36,7 @@ class RotationReport:
 
 
 def encrypted_columns() -> list[tuple[Table, str]]:
-    import store.schema  # noqa: F401  (every table module, as for alembic)
+    import telemed.store.schema  # noqa: F401  (every table module, as for alembic)
 
     found = []
     for table in SQLModel.metadata.sorted_tables:

@@ -1,7 +1,7 @@
 """Every table module, imported so SQLModel.metadata (and alembic) knows them all."""
 
-import store.api_keys
-import store.models
-import store.notifications
-import store.operations
-import store.zoom_tokens  # noqa: F401  (doctor OAuth tokens: Zoom adapter issue)
+import telemed.store.api_keys
+import telemed.store.models
+import telemed.store.notifications
+import telemed.store.operations
+import telemed.store.zoom_tokens  # noqa: F401  (doctor OAuth tokens: Zoom adapter issue)

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from store import outbox
-from store.models import Appointment, Meeting
+from telemed.store import outbox
+from telemed.store.models import Appointment, Meeting
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from sqlalchemy import DateTime, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from foundation.cipher import Cipher, NoCipher
+from telemed.foundation.cipher import Cipher, NoCipher
 
 # The cipher lives on the engine's dialect (``store.db.Database`` puts it there): a column
 # type sees only the dialect, and a process-wide cipher would be wiring at import.

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Column, Float, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from store import attention, states
-from store.db import Database
-from store.models import Appointment, Doctor, _ts, utcnow
-from store.types import EncryptedText
+from telemed.store import attention, states
+from telemed.store.db import Database
+from telemed.store.models import Appointment, Doctor, _ts, utcnow
+from telemed.store.types import EncryptedText
 
 CONNECTED = "connected"
 NEEDS_RECONNECT = "needs_reconnect"

@@ -23,8 +23,8 @@ def run_bench_command(*, only: str | None, scale: str, out: Path, processes: int
     except ImportError as exc:
         echo(f"error: the benchmarks need the bench extra ({exc.name} is missing): pip install 'telemed[bench]'")
         return 2
-    from benchmarks.runner import UnknownBenchmark, run_bench, select
-    from benchmarks.scale import scale_named
+    from telemed.benchmarks.runner import UnknownBenchmark, run_bench, select
+    from telemed.benchmarks.scale import scale_named
 
     names = parse_only(only)
     try:

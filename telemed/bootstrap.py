@@ -19,18 +19,18 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from events.publish import Publisher
-from foundation.cipher import Cipher
-from store.db import Database
+from telemed.events.publish import Publisher
+from telemed.foundation.cipher import Cipher
 from telemed.settings import Settings, get_settings
-from web.services import WebServices
-from workers.context import WorkerContext
-from workers.hosting.start_urls import fetch_start_url
-from workers.queue.actors import Actors, declare_actors
-from workers.queue.broker import WorkerThreads, build_broker
-from workers.queue.embedded_redis import EmbeddedRedisServer, answers, port_is_free
-from workers.queue.metrics_middleware import serve_worker_metrics
-from workers.queue.work_queue import WorkQueue
+from telemed.store.db import Database
+from telemed.web.services import WebServices
+from telemed.workers.actors import Actors, declare_actors
+from telemed.workers.context import WorkerContext
+from telemed.workers.hosting.start_urls import fetch_start_url
+from telemed.workers.queue.broker import WorkerThreads, build_broker
+from telemed.workers.queue.embedded_redis import EmbeddedRedisServer, answers, port_is_free
+from telemed.workers.queue.metrics_middleware import serve_worker_metrics
+from telemed.workers.queue.work_queue import WorkQueue
 
 # The embedded Redis-protocol server this process started, if any: it lives as long as
 # the process (the demo, ``telemed run``, or the first process that needed it).

@@ -106,7 +106,7 @@ def web(host: str, port: int | None) -> None:
     import uvicorn
 
     from telemed.bootstrap import web_services as build_web_services
-    from web.app import create_app
+    from telemed.web.app import create_app
 
     _setup_logging()
     port = port or int(os.environ.get("PORT", "8000"))
@@ -136,7 +136,7 @@ def db() -> None:
 @click.option("--revision", default="heads", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION."""
-    from store.migrate import upgrade
+    from telemed.store.migrate import upgrade
 
     settings = get_settings()
     upgrade(settings.resolved_database_url, revision)
@@ -147,7 +147,7 @@ def db_upgrade(revision: str) -> None:
 @click.pass_context
 def zoom_sim(ctx: click.Context) -> None:
     """Run the local Zoom simulator (arguments: see telemed zoom-sim --help)."""
-    from zoom.simulator.cli import main as simulator_main
+    from telemed.zoom.simulator.cli import main as simulator_main
 
     sys.exit(simulator_main(list(ctx.args)))
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from foundation import dead_letters
+from telemed.foundation import dead_letters
 from telemed.logging import setup_cli_logging as _setup_logging
 from telemed.settings import get_settings
 
@@ -20,7 +20,7 @@ def _redis():  # type: ignore[no-untyped-def]
 
 
 def _known_queues() -> tuple[str, ...]:
-    from workers.queue.work_queue import QUEUES
+    from telemed.workers.queue.work_queue import QUEUES
 
     return QUEUES
 

@@ -53,9 +53,9 @@ def doctors() -> None:
 def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, email: str | None,
                  zoom_user: str | None) -> None:
     """Print a signed, expiring link DOCTOR_ID opens to connect their own Zoom account."""
-    from events.rules import EmailProblem, ascii_email, text_problem
-    from foundation.connect_links import connect_url, make_connect_token
-    from store import appointments
+    from telemed.events.rules import EmailProblem, ascii_email, text_problem
+    from telemed.foundation.connect_links import connect_url, make_connect_token
+    from telemed.store import appointments
 
     settings = get_settings()
     if not settings.public_url:
@@ -95,7 +95,7 @@ def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, emai
 @doctors.command("list")
 def list_() -> None:
     """Doctors and their Zoom connection: none, connected, needs_reconnect."""
-    from store.zoom_tokens import connection_rows
+    from telemed.store.zoom_tokens import connection_rows
 
     with _store_errors(), _database().session() as session:
         rows = connection_rows(session)

@@ -34,7 +34,7 @@ def keys() -> None:
 @click.option("--label", default=None, help="A note for people: who or what uses the key.")
 def create(role: str, label: str | None) -> None:
     """Make an API key and print it once."""
-    from store.api_keys import ROLE_PATTERN, create_key
+    from telemed.store.api_keys import ROLE_PATTERN, create_key
 
     if not ROLE_PATTERN.match(role):
         raise click.BadParameter("must be admin, booking or doctor:<doctor id> "
@@ -52,7 +52,7 @@ def create(role: str, label: str | None) -> None:
 @keys.command("list")
 def list_() -> None:
     """List API keys (prefix, role, label, dates); never the keys themselves."""
-    from store.api_keys import list_keys
+    from telemed.store.api_keys import list_keys
 
     with _database().session() as session:
         rows = list_keys(session)
@@ -73,7 +73,7 @@ def list_() -> None:
 @click.argument("prefix")
 def revoke(prefix: str) -> None:
     """Revoke the key with PREFIX (as shown by 'telemed keys list')."""
-    from store.api_keys import revoke_key
+    from telemed.store.api_keys import revoke_key
 
     prefix = prefix.strip()
     if prefix.startswith("tmk_"):  # a whole key pasted: take its prefix, never echo the rest
@@ -94,9 +94,9 @@ def revoke(prefix: str) -> None:
 @keys.command("rotate")
 def rotate() -> None:
     """Re-encrypt every stored secret (all tables) under the first key of TELEMED_SECRET_KEYS."""
-    from foundation.cipher import DecryptionError
-    from store.rotation import rotate_all
     from telemed.bootstrap import database as build_database
+    from telemed.foundation.cipher import DecryptionError
+    from telemed.store.rotation import rotate_all
 
     _setup_logging()
     settings = get_settings()

@@ -27,7 +27,7 @@ def _database():  # type: ignore[no-untyped-def]
 @webhook.command("status")
 def status() -> None:
     """Say whether the configured webhook is enabled."""
-    from store.notifications import webhook_disabled
+    from telemed.store.notifications import webhook_disabled
 
     url = get_settings().webhook_url
     if not url:
@@ -43,7 +43,7 @@ def status() -> None:
 @webhook.command("enable")
 def enable() -> None:
     """Turn the configured webhook back on after a 410 Gone."""
-    from store.notifications import enable_webhook
+    from telemed.store.notifications import enable_webhook
 
     url = get_settings().webhook_url
     if not url:

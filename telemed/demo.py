@@ -23,13 +23,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from store import appointments, inbox, operations
-from store.migrate import upgrade
-from store.status_view import appointment_status
 from telemed.samples import sample_events
 from telemed.settings import reset_settings_cache
-from workers.queue.embedded_redis import EmbeddedRedisServer
-from zoom.simulator import ZoomSimulator
+from telemed.store import appointments, inbox, operations
+from telemed.store.migrate import upgrade
+from telemed.store.status_view import appointment_status
+from telemed.workers.queue.embedded_redis import EmbeddedRedisServer
+from telemed.zoom.simulator import ZoomSimulator
 
 DEMO_ACCOUNT = {"account_id": "demo-account", "client_id": "demo-client", "client_secret": "demo-secret"}
 

@@ -33,7 +33,7 @@ from typing import Any, Literal, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from foundation.redaction import mask_request_target, redact_event_dict, scrub_text
+from telemed.foundation.redaction import mask_request_target, redact_event_dict, scrub_text
 from telemed.settings import get_settings
 
 __all__ = [

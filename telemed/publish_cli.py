@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from events.errors import InvalidEvent
+from telemed.events.errors import InvalidEvent
 
 
 def split_events(raw: bytes) -> Iterator[tuple[str, str]]:
@@ -65,7 +65,7 @@ def _skip_space(text: str, position: int) -> int:
 def publish_stream(raw: bytes, out: Callable[[str], None], publish: Callable[[Any], Any] | None = None) -> int:
     """Publish every event; report each one. Exit status 1 when any was rejected."""
     if publish is None:
-        from events import publish as default_publish
+        from telemed.events import publish as default_publish
 
         publish = default_publish
     accepted = duplicate = rejected = 0

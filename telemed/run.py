@@ -49,8 +49,8 @@ def child_commands(host: str, port: int, processes: int, threads: int) -> dict[s
 
 
 def run_all(settings: Settings, host: str, port: int, processes: int, threads: int) -> int:
-    from store.migrate import upgrade
     from telemed.bootstrap import redis_url
+    from telemed.store.migrate import upgrade
 
     upgrade(settings.resolved_database_url)
     env = dict(os.environ)

@@ -35,7 +35,7 @@ class ScheduledJob:
 
 def default_jobs(interval: float) -> list[ScheduledJob]:
     """The jobs, from the modules that own them (the workers package)."""
-    from workers import jobs
+    from telemed.workers import jobs
 
     return [ScheduledJob(name, every or interval, fn) for name, every, fn in jobs.JOBS]
 
@@ -44,7 +44,7 @@ def run_scheduler(interval: float, once: bool = False, jobs: list[ScheduledJob] 
                   stop: threading.Event | None = None) -> int:
     """Run due jobs while holding the lock; ``stop`` (or SIGTERM/SIGINT) ends the loop."""
     from telemed import bootstrap
-    from workers.queue.work_queue import WorkQueue
+    from telemed.workers.queue.work_queue import WorkQueue
 
     settings = get_settings()
     ctx = bootstrap.worker_context(settings, WorkQueue(bootstrap.broker(settings)))

@@ -14,8 +14,8 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 
-from foundation.settings import Settings, SettingsError
-from foundation.urls import is_loopback_host, require_secure_url
+from telemed.foundation.settings import Settings, SettingsError
+from telemed.foundation.urls import is_loopback_host, require_secure_url
 
 __all__ = ["Settings", "SettingsError", "get_settings", "is_loopback_host", "load_settings", "require_secure_url",
            "reset_settings_cache"]

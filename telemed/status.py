@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from store.status_view import appointment_status
 from telemed.bootstrap import database as build_database
 from telemed.settings import get_settings
+from telemed.store.status_view import appointment_status
 
 
 def show_status(appointment_id: str, console: Console | None = None) -> int:

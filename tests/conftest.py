@@ -76,8 +76,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
 def database(database_url: str):  # type: ignore[no-untyped-def]
     from cryptography.fernet import Fernet
 
-    from foundation.cipher import Cipher
-    from store.db import Database
+    from telemed.foundation.cipher import Cipher
+    from telemed.store.db import Database
 
     db = Database(database_url, cipher=Cipher([Fernet.generate_key().decode()]))
     yield db
@@ -103,7 +103,7 @@ def backend(request: pytest.FixtureRequest, tmp_path, embedded_redis: EmbeddedRe
 
 @pytest.fixture
 def zoom_sim():  # type: ignore[no-untyped-def]
-    from zoom.simulator import ZoomSimulator
+    from telemed.zoom.simulator import ZoomSimulator
 
     with ZoomSimulator(client_id="test-client", client_secret="test-secret", account_id="test-account") as sim:
         yield sim

@@ -23,12 +23,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from store import appointments, notifications, states
-from store.api_keys import Principal
-from store.status_view import AppointmentStatus, appointment_status
-from web.deps import principal, services
-from web.services import WebServices
-from zoom.errors import ZoomError, ZoomNotFound, ZoomRateLimited, ZoomTransientError
+from telemed.store import appointments, notifications, states
+from telemed.store.api_keys import Principal
+from telemed.store.status_view import AppointmentStatus, appointment_status
+from telemed.web.deps import principal, services
+from telemed.web.services import WebServices
+from telemed.zoom.errors import ZoomError, ZoomNotFound, ZoomRateLimited, ZoomTransientError
 
 log = structlog.get_logger("telemed.web.access")
 router = APIRouter(prefix="/v1/appointments", tags=["appointments"])

@@ -6,16 +6,16 @@ import importlib
 
 from fastapi import FastAPI
 
-from web.services import WebServices
+from telemed.web.services import WebServices
 
 ROUTER_MODULES = (
-    "web.health",  # /healthz, /readyz, /metrics
-    "web.ingress",  # POST /v1/events
-    "web.zoom_webhook",  # POST /zoom/webhook
-    "web.oauth",  # /oauth/zoom/connect, /oauth/zoom/callback
-    "web.start_links",  # /start/{token}
-    "web.access_api",  # /v1/appointments/...
-    "web.admin",  # /admin
+    "telemed.web.health",  # /healthz, /readyz, /metrics
+    "telemed.web.ingress",  # POST /v1/events
+    "telemed.web.zoom_webhook",  # POST /zoom/webhook
+    "telemed.web.oauth",  # /oauth/zoom/connect, /oauth/zoom/callback
+    "telemed.web.start_links",  # /start/{token}
+    "telemed.web.access_api",  # /v1/appointments/...
+    "telemed.web.admin",  # /admin
 )
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import Depends, HTTPException, Request, status
 
-from store import api_keys
-from store.api_keys import Principal
-from web.services import WebServices
+from telemed.store import api_keys
+from telemed.store.api_keys import Principal
+from telemed.web.services import WebServices
 
 
 def services(request: Request) -> WebServices:

@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from foundation import queue_gauges as gauges
-from web.deps import presented_key, services
-from web.services import WebServices
+from telemed.foundation import queue_gauges as gauges
+from telemed.web.deps import presented_key, services
+from telemed.web.services import WebServices
 
 log = structlog.get_logger("telemed.web.health")
 router = APIRouter(tags=["operations"])

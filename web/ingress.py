@@ -19,13 +19,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from events import InvalidEvent, signing, strict_json
-from events.publish import PublishResult
-from events.schema import event_json_schema
-from web import metrics
-from web.body import BodyTooLarge, read_limited
-from web.deps import services
-from web.services import WebServices
+from telemed.events import InvalidEvent, signing, strict_json
+from telemed.events.publish import PublishResult
+from telemed.events.schema import event_json_schema
+from telemed.web import metrics
+from telemed.web.body import BodyTooLarge, read_limited
+from telemed.web.deps import services
+from telemed.web.services import WebServices
 
 log = structlog.get_logger("telemed.web.ingress")
 router = APIRouter(tags=["events"])

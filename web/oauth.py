@@ -25,14 +25,14 @@ import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from foundation import connect_links
-from store import appointments, zoom_tokens
-from web.deps import services
-from web.pages import PRIVATE_HEADERS, Notice, mark, render_notice
-from web.services import WebServices
-from zoom.errors import ZoomAuthError, ZoomError, ZoomGrantRevoked
-from zoom.metrics import TOKEN_REFRESHES
-from zoom.oauth import request_token
+from telemed.foundation import connect_links
+from telemed.store import appointments, zoom_tokens
+from telemed.web.deps import services
+from telemed.web.pages import PRIVATE_HEADERS, Notice, mark, render_notice
+from telemed.web.services import WebServices
+from telemed.zoom.errors import ZoomAuthError, ZoomError, ZoomGrantRevoked
+from telemed.zoom.metrics import TOKEN_REFRESHES
+from telemed.zoom.oauth import request_token
 
 log = structlog.get_logger("telemed.web.oauth")
 router = APIRouter(tags=["doctor Zoom connection"])

@@ -8,9 +8,9 @@ from typing import Any
 
 import redis
 
-from events.publish import Publisher
-from foundation.settings import Settings
-from store.db import Database
+from telemed.events.publish import Publisher
+from telemed.foundation.settings import Settings
+from telemed.store.db import Database
 
 Enqueue = Callable[..., object]  # enqueue(actor_name, *args): ids only
 

@@ -14,12 +14,12 @@ import structlog
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from foundation import start_tokens
-from store import appointments, notifications, states
-from web.deps import services
-from web.pages import PRIVATE_HEADERS, Notice, mark, render_notice
-from web.services import WebServices
-from zoom.errors import ZoomError, ZoomNotFound, ZoomRateLimited, ZoomTransientError
+from telemed.foundation import start_tokens
+from telemed.store import appointments, notifications, states
+from telemed.web.deps import services
+from telemed.web.pages import PRIVATE_HEADERS, Notice, mark, render_notice
+from telemed.web.services import WebServices
+from telemed.zoom.errors import ZoomError, ZoomNotFound, ZoomRateLimited, ZoomTransientError
 
 log = structlog.get_logger("telemed.web.start_links")
 router = APIRouter(tags=["start links"])

@@ -23,14 +23,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from events import strict_json
-from events.signing import SignatureError
-from store import operations
-from web import metrics
-from web.body import BodyTooLarge, read_limited
-from web.deps import services
-from web.services import WebServices
-from zoom import webhooks
+from telemed.events import strict_json
+from telemed.events.signing import SignatureError
+from telemed.store import operations
+from telemed.web import metrics
+from telemed.web.body import BodyTooLarge, read_limited
+from telemed.web.deps import services
+from telemed.web.services import WebServices
+from telemed.zoom import webhooks
 
 log = structlog.get_logger("telemed.web.zoom_webhook")
 router = APIRouter(tags=["zoom"])

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import structlog
 
-from events.errors import InvalidEvent
-from events.models import CancelledEvent
-from events.parsing import parse_event
-from store import appointments, inbox, states
-from store.db import Database
-from store.models import Appointment, utcnow
-from workers.policy.decisions import decide_event
-from workers.policy.retries import PermanentFailure
+from telemed.events.errors import InvalidEvent
+from telemed.events.models import CancelledEvent
+from telemed.events.parsing import parse_event
+from telemed.store import appointments, inbox, states
+from telemed.store.db import Database
+from telemed.store.models import Appointment, utcnow
+from telemed.workers.policy.decisions import decide_event
+from telemed.workers.policy.retries import PermanentFailure
 
 log = structlog.get_logger("telemed.workers")
 

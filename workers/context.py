@@ -13,14 +13,14 @@ from functools import cached_property
 
 import redis
 
-from foundation.cipher import Cipher
-from foundation.settings import Settings
-from store.db import Database
-from workers.notifier.mail import MailChannel, build_mail_channel
-from workers.queue.work_queue import WorkQueue
-from zoom.client import LIGHT, MEDIUM, ZoomClient
-from zoom.ratelimit import DailyQuota, RateLimiter
-from zoom.tokens import AccountTokenProvider, StaticTokenProvider, TokenProvider
+from telemed.foundation.cipher import Cipher
+from telemed.foundation.settings import Settings
+from telemed.store.db import Database
+from telemed.workers.notifier.mail import MailChannel, build_mail_channel
+from telemed.workers.queue.work_queue import WorkQueue
+from telemed.zoom.client import LIGHT, MEDIUM, ZoomClient
+from telemed.zoom.ratelimit import DailyQuota, RateLimiter
+from telemed.zoom.tokens import AccountTokenProvider, StaticTokenProvider, TokenProvider
 
 
 @dataclass

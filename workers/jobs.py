@@ -11,11 +11,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from workers.context import WorkerContext
+from telemed.workers.context import WorkerContext
 
 
 def reconcile_job(ctx: WorkerContext) -> dict[str, int]:
-    from workers.reconciler import reconcile
+    from telemed.workers.reconciler import reconcile
 
     report = reconcile(
         ctx.database,
@@ -31,9 +31,9 @@ def reconcile_job(ctx: WorkerContext) -> dict[str, int]:
 
 def gauges_job(ctx: WorkerContext) -> dict[str, int]:
     """Measure queue depth, dead letters and outbox pending into Redis for every /metrics."""
-    from foundation import queue_gauges as gauges
-    from store.operations import count_outbox_pending
-    from workers.queue.work_queue import QUEUES
+    from telemed.foundation import queue_gauges as gauges
+    from telemed.store.operations import count_outbox_pending
+    from telemed.workers.queue.work_queue import QUEUES
 
     with ctx.database.session() as session:
         pending = count_outbox_pending(session)
@@ -44,19 +44,19 @@ def gauges_job(ctx: WorkerContext) -> dict[str, int]:
 
 
 def _reminders_job(ctx: WorkerContext) -> dict[str, int]:
-    from workers.delivery.reminders import reminders_job
+    from telemed.workers.delivery.reminders import reminders_job
 
     return reminders_job(ctx)
 
 
 def _zoom_tokens_job(ctx: WorkerContext) -> dict[str, int]:
-    from workers.hosting.token_refresher import refresh_tokens_job
+    from telemed.workers.hosting.token_refresher import refresh_tokens_job
 
     return refresh_tokens_job(ctx)
 
 
 def _zoom_orphans_job(ctx: WorkerContext) -> dict[str, int]:
-    from workers.meetings.orphans import sweep_orphans_job
+    from telemed.workers.meetings.orphans import sweep_orphans_job
 
     return sweep_orphans_job(ctx)
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from store import appointments, inbox, intents, operations, outbox
-from store.db import Database
-from store.models import utcnow
+from telemed.store import appointments, inbox, intents, operations, outbox
+from telemed.store.db import Database
+from telemed.store.models import utcnow
 
 DEFAULT_GRACE = timedelta(seconds=30)
 

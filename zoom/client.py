@@ -21,9 +21,9 @@ from urllib.parse import quote
 import requests
 import structlog
 
-from foundation import tls
-from foundation.urls import require_secure_url
-from zoom.errors import (
+from telemed.foundation import tls
+from telemed.foundation.urls import require_secure_url
+from telemed.zoom.errors import (
     ZoomAuthError,
     ZoomNotFound,
     ZoomRateLimited,
@@ -31,9 +31,9 @@ from zoom.errors import (
     classify_exception,
     classify_response,
 )
-from zoom.metrics import ZOOM_CALLS, ZOOM_RATE_LIMITED
-from zoom.oauth import USER_AGENT
-from zoom.tokens import TokenProvider
+from telemed.zoom.metrics import ZOOM_CALLS, ZOOM_RATE_LIMITED
+from telemed.zoom.oauth import USER_AGENT
+from telemed.zoom.tokens import TokenProvider
 
 log = structlog.get_logger(__name__)
 

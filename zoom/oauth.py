@@ -14,8 +14,8 @@ from typing import Any
 
 import requests
 
-from foundation import tls
-from zoom.errors import ZoomTransientError, classify_exception, classify_response
+from telemed.foundation import tls
+from telemed.zoom.errors import ZoomTransientError, classify_exception, classify_response
 
 USER_AGENT = "telemed-zoom/0.1"
 

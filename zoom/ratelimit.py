@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 import redis
 import structlog
 
-from zoom.errors import ZoomRateLimited, ZoomTransientError, seconds_until_utc_midnight
+from telemed.zoom.errors import ZoomRateLimited, ZoomTransientError, seconds_until_utc_midnight
 
 log = structlog.get_logger(__name__)
 

@@ -20,8 +20,8 @@ from typing import Generic, TypeVar
 import redis
 import structlog
 
-from zoom.errors import ZoomError, ZoomTransientError
-from zoom.singleflight import RedisLock
+from telemed.zoom.errors import ZoomError, ZoomTransientError
+from telemed.zoom.singleflight import RedisLock
 
 log = structlog.get_logger(__name__)
 

@@ -21,12 +21,12 @@ import redis
 import requests
 import structlog
 
-from foundation.cipher import Cipher, DecryptionError
-from foundation.urls import require_secure_url
-from zoom.errors import ZoomAuthError, ZoomError, ZoomTransientError
-from zoom.metrics import TOKEN_REFRESHES
-from zoom.oauth import request_token
-from zoom.refresh import SingleFlightRefresh
+from telemed.foundation.cipher import Cipher, DecryptionError
+from telemed.foundation.urls import require_secure_url
+from telemed.zoom.errors import ZoomAuthError, ZoomError, ZoomTransientError
+from telemed.zoom.metrics import TOKEN_REFRESHES
+from telemed.zoom.oauth import request_token
+from telemed.zoom.refresh import SingleFlightRefresh
 
 log = structlog.get_logger(__name__)
 

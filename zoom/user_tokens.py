@@ -32,13 +32,13 @@ import redis
 import requests
 import structlog
 
-from foundation.cipher import Cipher, DecryptionError
-from foundation.urls import require_secure_url
-from store.zoom_tokens import CONNECTED, NewGrant, StoredGrant
-from zoom.errors import ZoomError, ZoomGrantRevoked, ZoomTransientError
-from zoom.metrics import TOKEN_REFRESHES
-from zoom.oauth import request_token
-from zoom.refresh import SingleFlightRefresh
+from telemed.foundation.cipher import Cipher, DecryptionError
+from telemed.foundation.urls import require_secure_url
+from telemed.store.zoom_tokens import CONNECTED, NewGrant, StoredGrant
+from telemed.zoom.errors import ZoomError, ZoomGrantRevoked, ZoomTransientError
+from telemed.zoom.metrics import TOKEN_REFRESHES
+from telemed.zoom.oauth import request_token
+from telemed.zoom.refresh import SingleFlightRefresh
 
 log = structlog.get_logger(__name__)
 

@@ -4,7 +4,7 @@
     x-zm-signature: v0=<hex HMAC-SHA256(secret token, "v0:" + timestamp + ":" + raw body)>
 
 The challenge (``endpoint.url_validation``) is answered with the plain token and its hex
-HMAC-SHA256 under the same secret token. Errors reuse ``events.signing.SignatureError``
+HMAC-SHA256 under the same secret token. Errors reuse ``foundation.signatures.SignatureError``
 so both endpoints count rejections under the same reasons.
 """
 
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from events.signing import SignatureError
+from telemed.foundation.signatures import SignatureError
 
 TIMESTAMP_HEADER = "x-zm-request-timestamp"
 SIGNATURE_HEADER = "x-zm-signature"

@@ -29,10 +29,10 @@ passcode in prose, a name in free text -- cannot be told from a word. Keep such 
 in keyword fields with telling names (``passcode=...``), which are redacted by key.
 """
 
-from foundation.redaction.keys import ALLOWED_KEYS, REDACTED, is_sensitive_key
-from foundation.redaction.paths import mask_request_target
-from foundation.redaction.processor import redact_event_dict, redact_value
-from foundation.redaction.scanner import scrub_text
+from telemed.foundation.redaction.keys import ALLOWED_KEYS, REDACTED, is_sensitive_key
+from telemed.foundation.redaction.paths import mask_request_target
+from telemed.foundation.redaction.processor import redact_event_dict, redact_value
+from telemed.foundation.redaction.scanner import scrub_text
 
 __all__ = [
     "ALLOWED_KEYS",

@@ -6,7 +6,7 @@ import re
 from typing import Final
 from urllib.parse import quote, unquote, unquote_plus
 
-from foundation.redaction.keys import REDACTED
+from telemed.foundation.redaction.keys import REDACTED
 
 # Query parameters that are never credentials; a query holding anything else is masked
 # whole (default deny: Zoom join links carry pwd= and uname=, OAuth callbacks code=).

@@ -10,8 +10,8 @@ from typing import Any, Final
 
 from structlog.processors import format_exc_info
 
-from foundation.redaction.keys import ALLOWED_KEYS, REDACTED, is_sensitive_key
-from foundation.redaction.scanner import scrub_text
+from telemed.foundation.redaction.keys import ALLOWED_KEYS, REDACTED, is_sensitive_key
+from telemed.foundation.redaction.scanner import scrub_text
 
 # --- Event dict processing -------------------------------------------------------------
 

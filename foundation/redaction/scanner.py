@@ -10,8 +10,13 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from foundation.redaction.keys import REDACTED, is_sensitive_key, is_strong_colon_key
-from foundation.redaction.paths import SECRET_PATH_SEGMENTS, any_encoding, fully_unquoted, query_is_safe
+from telemed.foundation.redaction.keys import REDACTED, is_sensitive_key, is_strong_colon_key
+from telemed.foundation.redaction.paths import (
+    SECRET_PATH_SEGMENTS,
+    any_encoding,
+    fully_unquoted,
+    query_is_safe,
+)
 
 _URL_VALUE = r"[A-Za-z][A-Za-z0-9+.\-]*+://[^\s\"'<>\\^`{|}]+"
 # A value after "key=" / "key:": escaped-quoted, quoted, a URL, or a bare token.

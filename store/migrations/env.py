@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import store.schema  # noqa: F401  (registers every table on SQLModel.metadata)
-from store.db import create_db_engine
+import telemed.store.schema  # noqa: F401  (registers every table on SQLModel.metadata)
+from telemed.store.db import create_db_engine
 
 config = context.config
 target_metadata = SQLModel.metadata

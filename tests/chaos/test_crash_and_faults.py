@@ -28,9 +28,10 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
-from foundation.cipher import Cipher
-from store.db import Database
+from telemed.foundation.cipher import Cipher
 from telemed.samples import DOCTORS
+from telemed.store.db import Database
+from telemed.zoom.simulator import ZoomSimulator
 from tests.conftest import REAL_DATABASE_URL, REAL_REDIS_URL
 from tests.support.chaos import checks
 from tests.support.chaos.cluster import REPO, Cluster, Killer
@@ -42,7 +43,6 @@ from tests.support.leaks import scan
 from tests.support.private_redis import private_redis
 from tests.support.smtp import smtp_server
 from tests.support.webserver import free_port
-from zoom.simulator import ZoomSimulator
 
 FULL = os.environ.get("TELEMED_CHAOS_FULL") == "1"
 BOOKINGS = int(os.environ.get("TELEMED_CHAOS_BOOKINGS") or (500 if FULL else 60))

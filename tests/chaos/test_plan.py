@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from events.parsing import parse_event
+from telemed.events.parsing import parse_event
 from tests.support.chaos.plan import build_plan
 
 

@@ -28,24 +28,24 @@ from cryptography.fernet import Fernet
 from hypothesis import event, example, given, note
 from hypothesis import strategies as st
 
-from events import InvalidEvent
-from events.models import CancelledEvent, event_to_json
-from events.parsing import Event, parse_event
-from events.rules import EARLIEST
-from foundation import start_tokens
-from store import inbox
-from store.db import Database
-from store.models import Appointment, Doctor
+from telemed.events import InvalidEvent
+from telemed.events.models import CancelledEvent, event_to_json
+from telemed.events.parsing import Event, parse_event
+from telemed.events.rules import EARLIEST
+from telemed.foundation import start_tokens
 from telemed.settings import load_settings
+from telemed.store import inbox
+from telemed.store.db import Database
+from telemed.store.models import Appointment, Doctor
+from telemed.workers.apply_event import apply_event
+from telemed.workers.context import WorkerContext
+from telemed.workers.delivery.mail import compose
+from telemed.workers.delivery.snapshot import Snapshot
+from telemed.workers.notifier.mail import SmtpChannel
+from telemed.workers.policy.reminder_plan import parse_offsets, plan, reminder_kind
 from tests.support.contexts import worker_context
 from tests.support.fuzz.settings import fuzz
 from tests.support.smtp import SmtpTestServer
-from workers.apply_event import apply_event
-from workers.context import WorkerContext
-from workers.delivery.mail import compose
-from workers.delivery.snapshot import Snapshot
-from workers.notifier.mail import SmtpChannel
-from workers.policy.reminder_plan import parse_offsets, plan, reminder_kind
 
 # Every start time in the range is "in the future" for the door.
 DOOR_NOW = EARLIEST - timedelta(days=1)

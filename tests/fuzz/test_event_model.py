@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from events import InvalidEvent
-from events.parsing import parse_event
+from telemed.events import InvalidEvent
+from telemed.events.parsing import parse_event
 from tests.support.fuzz.settings import fuzz
 from tests.support.fuzz.strategies import (
     Mutation,

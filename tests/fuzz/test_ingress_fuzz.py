@@ -20,7 +20,7 @@ import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from store.db import Database
+from telemed.store.db import Database
 from tests.support.fuzz.settings import fuzz
 from tests.support.fuzz.strategies import (
     Mutation,
@@ -219,7 +219,7 @@ zoom_meeting_ids_out_of_range = st.one_of(
 @fuzz(100, fixtures=True)
 @given(st.data())
 def test_zoom_webhook_takes_anything_signed_without_a_5xx(ingress: httpx.Client, data: st.DataObject) -> None:
-    from zoom import webhooks
+    from telemed.zoom import webhooks
 
     body = data.draw(st.one_of(junk_bodies, zoom_notifications()))
     ts = str(int(time.time()))

@@ -21,7 +21,7 @@ from dramatiq.message import Message
 from hypothesis import given
 from hypothesis import strategies as st
 
-from foundation import dead_letters
+from telemed.foundation import dead_letters
 from telemed.samples import booking
 from tests.support.fuzz.settings import fuzz
 from tests.support.fuzz.strategies import json_values

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from events.publish import Publisher
+from telemed.events.publish import Publisher
 from telemed.publish_cli import format_loc
 from tests.support.fuzz.settings import fuzz
 from tests.support.fuzz.strategies import Mutation, base_event, junk_bodies, mutations
@@ -107,7 +107,7 @@ def test_the_real_command_rejects_by_name(tmp_path, redis_url, redis_namespace) 
     """The installed command as a process: junk and broken events, one good one."""
     from cryptography.fernet import Fernet
 
-    from store.migrate import upgrade
+    from telemed.store.migrate import upgrade
 
     database_url = f"sqlite:///{tmp_path / 'cli.db'}"
     upgrade(database_url)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from store import notifications
+from telemed.store import notifications
 from tests.support.seeded_web import PATIENT_NAMES, SeededWeb, seeded_web
 
 pytestmark = pytest.mark.integration

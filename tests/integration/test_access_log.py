@@ -11,12 +11,12 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import redis
 
-from foundation import connect_links, start_tokens
-from store.db import Database
+from telemed.foundation import connect_links, start_tokens
 from telemed.logging import configure_logging, reset_logging
+from telemed.store.db import Database
+from telemed.web.app import create_app
 from tests.support.webapp import settings_for, web_services
 from tests.support.webserver import serve
-from web.app import create_app
 
 pytestmark = pytest.mark.integration
 

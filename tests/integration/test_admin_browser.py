@@ -15,11 +15,11 @@ import pytest
 import redis
 from dramatiq.message import Message
 
-from events.publish import Publisher
-from foundation import dead_letters
-from store import api_keys
-from store import notifications as alerts
+from telemed.events.publish import Publisher
+from telemed.foundation import dead_letters
 from telemed.samples import DOCTORS, booking
+from telemed.store import api_keys
+from telemed.store import notifications as alerts
 from tests.support.webapp import Recorder, broker_forwarder, running_app, settings_for, web_services
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import httpx
 import pytest
 import redis
 
-from store import api_keys
-from store.db import Database
+from telemed.store import api_keys
+from telemed.store.db import Database
 from tests.support.webapp import Recorder, running_app, settings_for, web_services
 
 pytestmark = pytest.mark.integration

@@ -20,8 +20,8 @@ OURS = ("broker", "latency-bound", "booking-latency", "recovery", "memory")
 @pytest.mark.timeout(240)
 def test_each_benchmark_runs_at_tiny_scale_and_reports_its_rows(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("matplotlib", reason="the bench extra is not installed")
-    from benchmarks.runner import run_bench
-    from benchmarks.scale import scale_named
+    from telemed.benchmarks.runner import run_bench
+    from telemed.benchmarks.scale import scale_named
 
     # Real Redis and PostgreSQL when the suite runs on them, else the embedded pair.
     for name, value in (("TELEMED_BENCH_REDIS_URL", REAL_REDIS_URL), ("TELEMED_BENCH_DATABASE_URL", REAL_DATABASE_URL)):
@@ -68,8 +68,8 @@ def test_zoom_limits_runs_through_the_pipeline_at_tiny_scale(tmp_path, monkeypat
     bare-thread table; the paced arm finishes every booking. Whether it drew a 429 is the
     benchmark's verdict (a loaded test host can delay a request past the pacer's margin),
     so here it only has to be reported."""
-    from benchmarks.runner import run_bench
-    from benchmarks.scale import scale_named
+    from telemed.benchmarks.runner import run_bench
+    from telemed.benchmarks.scale import scale_named
 
     for name, value in (("TELEMED_BENCH_REDIS_URL", REAL_REDIS_URL), ("TELEMED_BENCH_DATABASE_URL", REAL_DATABASE_URL)):
         if value:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from dramatiq.message import Message
 
-from workers.queue.poison import PoisonAwareRedisBroker, _PoisonAwareConsumer
+from telemed.workers.queue.poison import PoisonAwareRedisBroker, _PoisonAwareConsumer
 
 pytestmark = pytest.mark.integration
 # The broker caps a consumer's idle poll at 100 ms; built directly, the consumer gets a

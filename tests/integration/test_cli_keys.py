@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from sqlmodel import select
 
-from store import api_keys, notifications
-from store.db import Database
 from telemed.cli import main
 from telemed.settings import reset_settings_cache
+from telemed.store import api_keys, notifications
+from telemed.store.db import Database
 
 pytestmark = pytest.mark.integration
 

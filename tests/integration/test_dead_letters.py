@@ -10,8 +10,8 @@ import pytest
 import redis
 from dramatiq.message import Message
 
-from events.publish import Publisher
-from foundation import dead_letters
+from telemed.events.publish import Publisher
+from telemed.foundation import dead_letters
 from telemed.samples import booking
 
 pytestmark = pytest.mark.integration

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from store import notifications, outbox
 from telemed.settings import load_settings
+from telemed.store import notifications, outbox
+from telemed.workers.context import WorkerContext
+from telemed.workers.delivery.relay import deliver_notification
+from telemed.workers.policy.retries import PermanentFailure
 from tests.support.contexts import cipher_database, worker_context
-from workers.context import WorkerContext
-from workers.delivery.relay import deliver_notification
-from workers.policy.retries import PermanentFailure
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def test_an_alert_is_mailed_with_the_admin_template(make_ctx: Any, tmp_path: Pat
 
 def test_a_webhook_row_without_a_webhook_is_skipped(make_ctx: Any) -> None:
     ctx = make_ctx()
-    from store import appointments
+    from telemed.store import appointments
     from tests.support.seeded_web import _appointment
 
     with ctx.database.session() as s:

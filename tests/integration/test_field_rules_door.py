@@ -16,11 +16,11 @@ import pytest
 import redis
 from sqlmodel import select
 
-from events import InvalidEvent
-from events.publish import Publisher
-from store.db import Database
-from store.models import InboxEvent
+from telemed.events import InvalidEvent
+from telemed.events.publish import Publisher
 from telemed.samples import booking
+from telemed.store.db import Database
+from telemed.store.models import InboxEvent
 from tests.support.webapp import INGRESS_SECRET, Recorder, running_app, settings_for, web_services
 
 pytestmark = pytest.mark.integration
@@ -92,9 +92,9 @@ def test_publish_refuses_each_example_naming_the_field_and_writes_nothing(databa
 
 def test_an_old_inbox_row_the_rules_now_refuse_fails_for_good_naming_the_field(database: Database) -> None:
     """Accepted before the rules (a C1 name, a year-9999 start): no retry loop."""
-    from store import inbox
-    from workers.apply_event import apply_event
-    from workers.policy.retries import PermanentFailure
+    from telemed.store import inbox
+    from telemed.workers.apply_event import apply_event
+    from telemed.workers.policy.retries import PermanentFailure
 
     event = _event(("appointment", "start_time"), "9999-12-31T23:00:00+00:00", 1)
     event["appointment"]["patient"]["name"] = "Grace\u0085Hopper"

@@ -18,15 +18,15 @@ from dramatiq.message import Message
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from store.db import Database
 from telemed.samples import booking
 from telemed.settings import load_settings
+from telemed.store.db import Database
+from telemed.workers.jobs import gauges_job
 from tests.support.contexts import worker_context
 from tests.support.pipeline import Pipeline
 from tests.support.single_backend import most_real_backend
 from tests.support.webapp import INGRESS_SECRET, running_app, settings_for, web_services
 from tests.support.webserver import free_port
-from workers.jobs import gauges_job
 
 pytestmark = pytest.mark.integration
 

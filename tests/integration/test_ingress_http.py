@@ -16,9 +16,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlmodel import select
 
-from store.db import Database
-from store.models import InboxEvent
 from telemed.samples import booking
+from telemed.store.db import Database
+from telemed.store.models import InboxEvent
 from tests.support.webapp import INGRESS_SECRET, Recorder, running_app, settings_for, web_services
 
 pytestmark = pytest.mark.integration

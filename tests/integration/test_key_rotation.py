@@ -11,11 +11,11 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import text
 
-from foundation.cipher import Cipher
-from store.db import Database
-from store.models import Appointment, Doctor, InboxEvent, Meeting, utcnow
-from store.operations import record_receipt
-from store.rotation import encrypted_columns, rotate_all
+from telemed.foundation.cipher import Cipher
+from telemed.store.db import Database
+from telemed.store.models import Appointment, Doctor, InboxEvent, Meeting, utcnow
+from telemed.store.operations import record_receipt
+from telemed.store.rotation import encrypted_columns, rotate_all
 
 pytestmark = pytest.mark.integration
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from telemed.workers.notifier import calendar
+from telemed.workers.notifier.mail import DeliveryError, EmlDirectoryChannel
+from telemed.workers.notifier.render import render_patient
 from tests.support.invitations import invitation
 from tests.support.mail_scan import bare_line_feeds, calendar_parts
 from tests.support.notices import JOIN, patient
-from workers.notifier import calendar
-from workers.notifier.mail import DeliveryError, EmlDirectoryChannel
-from workers.notifier.render import render_patient
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def test_a_failed_write_leaves_nothing_behind(
     def broken_replace(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("workers.notifier.eml.os.replace", broken_replace)
+    monkeypatch.setattr("telemed.workers.notifier.eml.os.replace", broken_replace)
     with pytest.raises(DeliveryError) as caught:
         EmlDirectoryChannel(tmp_path).send(render_patient(patient(), FROM))
     assert os.listdir(tmp_path) == []

@@ -9,19 +9,19 @@ from pathlib import Path
 import pytest
 
 from telemed.settings import load_settings
-from tests.support.invitations import invitation
-from tests.support.mail_scan import bare_line_feeds, calendar_parts
-from tests.support.notices import JOIN, START, doctor, patient
-from tests.support.smtp import silent_server, smtp_server, unused_port
-from workers.notifier import calendar
-from workers.notifier.mail import (
+from telemed.workers.notifier import calendar
+from telemed.workers.notifier.mail import (
     DeliveryError,
     PermanentDeliveryError,
     SmtpChannel,
     TransientDeliveryError,
     build_mail_channel,
 )
-from workers.notifier.render import render_doctor, render_patient
+from telemed.workers.notifier.render import render_doctor, render_patient
+from tests.support.invitations import invitation
+from tests.support.mail_scan import bare_line_feeds, calendar_parts
+from tests.support.notices import JOIN, START, doctor, patient
+from tests.support.smtp import silent_server, smtp_server, unused_port
 
 pytestmark = pytest.mark.integration
 

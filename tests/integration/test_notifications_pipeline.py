@@ -10,8 +10,8 @@ import httpx
 import pytest
 from dramatiq.message import Message
 
-from store import notifications, outbox
 from telemed.samples import booking
+from telemed.store import notifications, outbox
 from tests.support import notify_run
 from tests.support.mail_scan import calendars, everything
 from tests.support.notify_run import ADMIN, START_LINK, Run, by_message_id, canary_scan, soon, verified

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy
 
-from store import appointments, inbox, notifications, outbox
-from store.db import Database
-from store.models import Appointment
+from telemed.store import appointments, inbox, notifications, outbox
+from telemed.store.db import Database
+from telemed.store.models import Appointment
 
 pytestmark = pytest.mark.integration
 MY_TABLES = ("start_link_audits", "reminders", "webhook_endpoints", "alerts")

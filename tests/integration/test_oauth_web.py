@@ -19,18 +19,18 @@ import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from events.publish import Publisher
-from foundation.cipher import Cipher
-from foundation.connect_links import connect_url, make_connect_token
-from store import appointments, states, zoom_tokens
-from store.db import Database
-from store.models import Appointment
+from telemed.events.publish import Publisher
+from telemed.foundation.cipher import Cipher
+from telemed.foundation.connect_links import connect_url, make_connect_token
 from telemed.settings import Settings, load_settings
+from telemed.store import appointments, states, zoom_tokens
+from telemed.store.db import Database
+from telemed.store.models import Appointment
+from telemed.web.app import create_app
+from telemed.web.services import WebServices
+from telemed.zoom.simulator import ZoomSimulator
 from tests.support import openapi
 from tests.support.webserver import serve
-from web.app import create_app
-from web.services import WebServices
-from zoom.simulator import ZoomSimulator
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

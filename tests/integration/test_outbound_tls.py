@@ -25,15 +25,15 @@ import pytest
 import requests
 import urllib3.connection
 
-from foundation import tls
+from telemed.foundation import tls
+from telemed.workers.notifier.errors import PermanentDeliveryError
+from telemed.workers.notifier.mail import SmtpChannel, secure_tls_context
+from telemed.workers.notifier.webhook import WebhookChannel
+from telemed.zoom.client import ZoomClient, environment_session
+from telemed.zoom.errors import ZoomError
+from telemed.zoom.oauth import request_token
+from telemed.zoom.tokens import StaticTokenProvider
 from tests.support.smtp import TlsMaterial, tls_material
-from workers.notifier.errors import PermanentDeliveryError
-from workers.notifier.mail import SmtpChannel, secure_tls_context
-from workers.notifier.webhook import WebhookChannel
-from zoom.client import ZoomClient, environment_session
-from zoom.errors import ZoomError
-from zoom.oauth import request_token
-from zoom.tokens import StaticTokenProvider
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")]

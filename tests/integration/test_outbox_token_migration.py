@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from store.migrate import upgrade
+from telemed.store.migrate import upgrade
 
 pytestmark = pytest.mark.integration
 

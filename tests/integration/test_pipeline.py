@@ -126,7 +126,7 @@ def test_out_of_order_and_duplicate_events_change_nothing(pipeline, zoom_sim) ->
     assert [r.status for r in pipeline.publish([v1, v2])] == ["accepted", "duplicate"]
     pipeline.wait_settled()
     with pipeline.database.session() as s:
-        from store.inbox import get_event
+        from telemed.store.inbox import get_event
 
         late = get_event(s, v1["event_id"])
         assert late is not None and late.status == "stale"

@@ -7,10 +7,10 @@ import json
 import pytest
 from sqlmodel import select
 
-from events import InvalidEvent
-from events.publish import Publisher
-from store.models import InboxEvent
+from telemed.events import InvalidEvent
+from telemed.events.publish import Publisher
 from telemed.samples import sample_events
+from telemed.store.models import InboxEvent
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ import pytest
 import redis
 from sqlmodel import select
 
-from store import outbox
-from store.operations import ZoomWebhookReceipt, record_receipt
 from telemed.samples import DOCTORS, booking
+from telemed.store import outbox
+from telemed.store.operations import ZoomWebhookReceipt, record_receipt
 from tests.conftest import REAL_REDIS_URL
 from tests.support.pipeline import Pipeline
 from tests.support.private_redis import private_redis

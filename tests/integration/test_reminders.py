@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from store import appointments, notifications, outbox
-from store.models import Appointment, Meeting
 from telemed.settings import load_settings
+from telemed.store import appointments, notifications, outbox
+from telemed.store.models import Appointment, Meeting
+from telemed.workers.delivery.relay import deliver_notification
 from tests.support import notify_run
 from tests.support.contexts import cipher_database, worker_context
 from tests.support.mail_scan import calendars, everything
 from tests.support.notify_run import Run, by_message_id, canary_scan
-from workers.delivery.relay import deliver_notification
 
 pytestmark = pytest.mark.integration
 LEAD = 62  # seconds from booking to start: the "1m" reminder falls due 2 s after booking

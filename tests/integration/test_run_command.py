@@ -23,10 +23,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlmodel import select
 
-from foundation.cipher import Cipher
-from store.db import Database
-from store.models import Appointment, InboxEvent
+from telemed.foundation.cipher import Cipher
 from telemed.samples import DOCTORS, booking
+from telemed.store.db import Database
+from telemed.store.models import Appointment, InboxEvent
 from tests.support.webserver import free_port
 
 pytestmark = pytest.mark.integration

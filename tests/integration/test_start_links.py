@@ -11,8 +11,8 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from foundation import start_tokens
-from store import appointments, notifications
+from telemed.foundation import start_tokens
+from telemed.store import appointments, notifications
 from tests.support.seeded_web import SeededWeb, seeded_web
 
 pytestmark = pytest.mark.integration

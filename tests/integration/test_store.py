@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy
 from cryptography.fernet import Fernet
 
-from foundation.cipher import Cipher, DecryptionError
-from store import appointments, attention, inbox, intents, outbox, states, status_view
-from store.db import Database
-from store.migrate import current_revision
-from store.models import ATTENTION_REASON_MAX_LENGTH, Appointment, Meeting
+from telemed.foundation.cipher import Cipher, DecryptionError
+from telemed.store import appointments, attention, inbox, intents, outbox, states, status_view
+from telemed.store.db import Database
+from telemed.store.migrate import current_revision
+from telemed.store.models import ATTENTION_REASON_MAX_LENGTH, Appointment, Meeting
 
 pytestmark = pytest.mark.integration
 CANARY_EMAIL = "canary.patient.7731@example.org"

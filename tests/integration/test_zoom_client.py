@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-import zoom.client
-from zoom.client import ZoomClient
-from zoom.errors import (
+import telemed.zoom.client
+from telemed.zoom.client import ZoomClient
+from telemed.zoom.errors import (
     ZoomAuthError,
     ZoomNotFound,
     ZoomPermanentError,
     ZoomRateLimited,
     ZoomTransientError,
 )
-from zoom.policy import (
+from telemed.zoom.policy import (
     build_meeting_request,
     build_update_request,
     check_settings,
@@ -26,8 +26,8 @@ from zoom.policy import (
     generate_passcode,
     make_marker,
 )
-from zoom.simulator import ZoomSimulator
-from zoom.tokens import StaticTokenProvider
+from telemed.zoom.simulator import ZoomSimulator
+from telemed.zoom.tokens import StaticTokenProvider
 
 pytestmark = pytest.mark.integration
 DOCTOR = "ada@clinic.example"
@@ -137,7 +137,7 @@ def test_hosts_are_quoted_into_one_path_segment(client: ZoomClient, sim: ZoomSim
 def test_list_follows_next_page_token(
     client: ZoomClient, sim: ZoomSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(zoom.client, "LIST_PAGE_SIZE", 2)
+    monkeypatch.setattr(telemed.zoom.client, "LIST_PAGE_SIZE", 2)
     created = {
         client.create_meeting(DOCTOR, meeting_body(f"A-{i}", days=i + 1))["id"] for i in range(5)
     }

@@ -15,6 +15,10 @@ from typing import Any
 import pytest
 import requests
 
+from telemed.zoom.client import ZoomClient
+from telemed.zoom.policy import build_meeting_request, build_update_request, generate_passcode, make_marker
+from telemed.zoom.simulator import ZoomSimulator
+from telemed.zoom.tokens import StaticTokenProvider
 from tests.support import openapi
 from tests.support.openapi import (
     documented_statuses,
@@ -24,10 +28,6 @@ from tests.support.openapi import (
     response_errors,
     undeclared_fields,
 )
-from zoom.client import ZoomClient
-from zoom.policy import build_meeting_request, build_update_request, generate_passcode, make_marker
-from zoom.simulator import ZoomSimulator
-from zoom.tokens import StaticTokenProvider
 
 pytestmark = pytest.mark.integration
 
@@ -213,14 +213,14 @@ class TestUserOAuthTraffic:
         import redis as redis_lib
         from cryptography.fernet import Fernet
 
-        from foundation.cipher import Cipher
-        from store.db import Database
-        from store.migrate import upgrade
-        from store.zoom_tokens import DatabaseTokenStore
+        from telemed.foundation.cipher import Cipher
+        from telemed.store.db import Database
+        from telemed.store.migrate import upgrade
+        from telemed.store.zoom_tokens import DatabaseTokenStore
+        from telemed.zoom.oauth import request_token
+        from telemed.zoom.ratelimit import RateLimiter
+        from telemed.zoom.user_tokens import UserTokenProvider
         from tests.support.zoom_oauth import connect_doctor
-        from zoom.oauth import request_token
-        from zoom.ratelimit import RateLimiter
-        from zoom.user_tokens import UserTokenProvider
 
         sent: list[dict[str, str]] = []
         answers: list[tuple[int, Any]] = []

@@ -9,13 +9,13 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlmodel import select
 
-from store import notifications, operations, states
-from store.db import Database
-from store.models import Appointment, Doctor, Meeting, OutboxMessage, utcnow
 from telemed.settings import load_settings
+from telemed.store import notifications, operations, states
+from telemed.store.db import Database
+from telemed.store.models import Appointment, Doctor, Meeting, OutboxMessage, utcnow
+from telemed.workers.context import WorkerContext
+from telemed.workers.meetings.zoom_events import handle_zoom_webhook
 from tests.support.contexts import worker_context
-from workers.context import WorkerContext
-from workers.meetings.zoom_events import handle_zoom_webhook
 
 pytestmark = pytest.mark.integration
 ZOOM_ID = 90000000001

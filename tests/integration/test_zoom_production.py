@@ -19,12 +19,12 @@ import pytest
 import redis
 from sqlmodel import select
 
-from store import notifications, states, zoom_tokens
-from store.models import Doctor, OutboxMessage
 from telemed.samples import booking
+from telemed.store import notifications, states, zoom_tokens
+from telemed.store.models import Doctor, OutboxMessage
+from telemed.zoom.simulator import ZoomSimulator
 from tests.support.pipeline import Pipeline
 from tests.support.zoom_oauth import connect_doctor
-from zoom.simulator import ZoomSimulator
 
 pytestmark = pytest.mark.integration
 

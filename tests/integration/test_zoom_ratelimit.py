@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import redis
 
-from zoom.client import ZoomClient
-from zoom.errors import ZoomRateLimited
-from zoom.policy import build_meeting_request, generate_passcode, make_marker
-from zoom.ratelimit import SAFETY, WINDOW_ALLOWANCE_MS, DailyQuota, RateLimiter
-from zoom.simulator import ZoomSimulator
-from zoom.tokens import StaticTokenProvider
+from telemed.zoom.client import ZoomClient
+from telemed.zoom.errors import ZoomRateLimited
+from telemed.zoom.policy import build_meeting_request, generate_passcode, make_marker
+from telemed.zoom.ratelimit import SAFETY, WINDOW_ALLOWANCE_MS, DailyQuota, RateLimiter
+from telemed.zoom.simulator import ZoomSimulator
+from telemed.zoom.tokens import StaticTokenProvider
 
 pytestmark = pytest.mark.integration
 

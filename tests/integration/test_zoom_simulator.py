@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import requests
 
-from zoom.client import ZoomClient
-from zoom.errors import ZoomAuthError
-from zoom.policy import build_meeting_request, check_settings, generate_passcode, make_marker
-from zoom.simulator import ZoomSimulator
-from zoom.simulator.cli import main
-from zoom.tokens import StaticTokenProvider
+from telemed.zoom.client import ZoomClient
+from telemed.zoom.errors import ZoomAuthError
+from telemed.zoom.policy import build_meeting_request, check_settings, generate_passcode, make_marker
+from telemed.zoom.simulator import ZoomSimulator
+from telemed.zoom.simulator.cli import main
+from telemed.zoom.tokens import StaticTokenProvider
 
 pytestmark = pytest.mark.integration
 

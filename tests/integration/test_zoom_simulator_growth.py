@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from zoom.simulator import ZoomSimulator
-from zoom.simulator.chaos import ChaosError, chaos_from_env, parse_chaos
+from telemed.zoom.simulator import ZoomSimulator
+from telemed.zoom.simulator.chaos import ChaosError, chaos_from_env, parse_chaos
 
 pytestmark = pytest.mark.integration
 REDIRECT = "http://127.0.0.1:9/cb"

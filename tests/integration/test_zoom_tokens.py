@@ -17,11 +17,11 @@ from cryptography.fernet import Fernet
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from foundation.cipher import Cipher
-from zoom.client import ZoomClient
-from zoom.errors import ZoomAuthError, ZoomGrantRevoked, ZoomPermanentError, ZoomTransientError
-from zoom.simulator import ZoomSimulator
-from zoom.tokens import AccountTokenProvider, StaticTokenProvider, TokenProvider
+from telemed.foundation.cipher import Cipher
+from telemed.zoom.client import ZoomClient
+from telemed.zoom.errors import ZoomAuthError, ZoomGrantRevoked, ZoomPermanentError, ZoomTransientError
+from telemed.zoom.simulator import ZoomSimulator
+from telemed.zoom.tokens import AccountTokenProvider, StaticTokenProvider, TokenProvider
 
 pytestmark = pytest.mark.integration
 

@@ -15,16 +15,16 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
-from foundation.cipher import Cipher
-from store import zoom_tokens
-from store.db import Database
-from store.models import Doctor
-from store.zoom_tokens import DatabaseTokenStore
+from telemed.foundation.cipher import Cipher
+from telemed.store import zoom_tokens
+from telemed.store.db import Database
+from telemed.store.models import Doctor
+from telemed.store.zoom_tokens import DatabaseTokenStore
+from telemed.zoom.client import ZoomClient
+from telemed.zoom.errors import ZoomGrantRevoked, ZoomTransientError
+from telemed.zoom.simulator import ZoomSimulator
+from telemed.zoom.user_tokens import UserTokenProvider
 from tests.support.zoom_oauth import connect_doctor
-from zoom.client import ZoomClient
-from zoom.errors import ZoomGrantRevoked, ZoomTransientError
-from zoom.simulator import ZoomSimulator
-from zoom.user_tokens import UserTokenProvider
 
 pytestmark = pytest.mark.integration
 EMAIL = "ada@clinic.example"

@@ -13,8 +13,8 @@ import redis
 from sqlalchemy import text
 from sqlmodel import select
 
-from store.db import Database
-from store.operations import ZoomWebhookReceipt
+from telemed.store.db import Database
+from telemed.store.operations import ZoomWebhookReceipt
 from tests.support.webapp import ZOOM_SECRET_TOKEN, Recorder, running_app, settings_for, web_services
 
 pytestmark = pytest.mark.integration

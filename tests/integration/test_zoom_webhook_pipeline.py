@@ -57,7 +57,7 @@ def test_started_ended_and_a_meeting_deleted_in_zoom_is_reprovisioned(pipeline, 
                                   headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert deleted.status_code == 204
         with pipeline.database.session() as s:  # a later booking state: the meeting is still ahead
-            from store.models import Appointment
+            from telemed.store.models import Appointment
 
             appointment = s.get(Appointment, "W-1")
             assert appointment is not None

@@ -11,17 +11,16 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from store import appointments, intents, notifications, states, zoom_tokens
-from store.models import Appointment, Meeting
 from telemed.settings import load_settings
+from telemed.store import appointments, intents, notifications, states, zoom_tokens
+from telemed.store.models import Appointment, Meeting
+from telemed.workers import alerts, jobs
+from telemed.workers.hosting.token_refresher import refresh_tokens_job
+from telemed.workers.meetings.orphans import sweep_orphans_job
+from telemed.zoom.policy import build_meeting_request, generate_passcode, make_marker
+from telemed.zoom.simulator import ZoomSimulator
 from tests.support.contexts import cipher_database, worker_context
 from tests.support.zoom_oauth import connect_doctor
-from workers import jobs
-from workers.delivery import alerts
-from workers.hosting.token_refresher import refresh_tokens_job
-from workers.meetings.orphans import sweep_orphans_job
-from zoom.policy import build_meeting_request, generate_passcode, make_marker
-from zoom.simulator import ZoomSimulator
 
 pytestmark = pytest.mark.integration
 EMAIL = "ada@clinic.example"
@@ -169,7 +168,7 @@ def _alert_kinds(ctx: Any) -> list[str]:
 
 
 def test_a_connected_doctor_hosts_with_their_own_token(ctx: Any, sim: ZoomSimulator) -> None:
-    from workers.meetings.sync import sync_meeting
+    from telemed.workers.meetings.sync import sync_meeting
 
     connect_doctor(ctx.database, sim, "D-7", EMAIL)
     _book(ctx, "A-1", zoom_user="someone-else@clinic.example")
@@ -184,7 +183,7 @@ def test_a_connected_doctor_hosts_with_their_own_token(ctx: Any, sim: ZoomSimula
 
 
 def test_otherwise_the_account_hosts_as_the_zoom_user(ctx: Any, sim: ZoomSimulator) -> None:
-    from workers.meetings.sync import sync_meeting
+    from telemed.workers.meetings.sync import sync_meeting
 
     _book(ctx, "A-1")
     sync_meeting(ctx, "A-1")
@@ -193,8 +192,8 @@ def test_otherwise_the_account_hosts_as_the_zoom_user(ctx: Any, sim: ZoomSimulat
 
 
 def test_policy_mismatch_alerts_and_counts(ctx: Any, sim: ZoomSimulator) -> None:
-    from workers.meetings.sync import sync_meeting
-    from workers.metrics import POLICY_MISMATCHES
+    from telemed.workers.meetings.sync import sync_meeting
+    from telemed.workers.metrics import POLICY_MISMATCHES
 
     before = POLICY_MISMATCHES.labels(setting="settings.waiting_room")._value.get()
     sim.lock_setting("waiting_room", False)  # an account lock overrides what we ask
@@ -211,9 +210,9 @@ def test_policy_mismatch_alerts_and_counts(ctx: Any, sim: ZoomSimulator) -> None
 def test_daily_quota_retries_at_the_reset_or_parks(ctx: Any, sim: ZoomSimulator) -> None:
     import dramatiq
 
-    from workers.meetings.sync import sync_meeting
-    from workers.policy.retries import classify
-    from zoom.errors import ZoomRateLimited
+    from telemed.workers.meetings.sync import sync_meeting
+    from telemed.workers.policy.retries import classify
+    from telemed.zoom.errors import ZoomRateLimited
 
     for _ in range(ctx.settings.zoom_daily_calls_per_host):
         ctx.daily_quota.reserve(EMAIL)  # the host's 100 calls of today are spent
@@ -238,8 +237,8 @@ def test_daily_quota_retries_at_the_reset_or_parks(ctx: Any, sim: ZoomSimulator)
 
 
 def test_zoom_refusal_parks_and_dead_letters(ctx: Any, sim: ZoomSimulator) -> None:
-    from workers.meetings.sync import sync_meeting
-    from workers.policy.retries import PermanentFailure
+    from telemed.workers.meetings.sync import sync_meeting
+    from telemed.workers.policy.retries import PermanentFailure
 
     sim.inject_failure(400, {"code": 3161, "message": "Meeting hosting and scheduling capabilities are not allowed."},
                        method="POST")
@@ -253,7 +252,7 @@ def test_zoom_refusal_parks_and_dead_letters(ctx: Any, sim: ZoomSimulator) -> No
 
 
 def test_no_host_parks_once(ctx: Any, sim: ZoomSimulator) -> None:
-    from workers.meetings.sync import sync_meeting
+    from telemed.workers.meetings.sync import sync_meeting
 
     ctx.settings = ctx.settings.model_copy(update={"zoom_account_id": None})
     _book(ctx, "A-1")
@@ -267,7 +266,7 @@ def test_no_host_parks_once(ctx: Any, sim: ZoomSimulator) -> None:
 
 
 def _doctor_invite(ctx: Any, appointment_id: str) -> int:
-    from store import outbox
+    from telemed.store import outbox
 
     with ctx.database.session() as session:
         [row] = [m for m in outbox.messages_for(session, appointment_id) if m.role == "doctor" and m.kind == "invite"]
@@ -276,7 +275,7 @@ def _doctor_invite(ctx: Any, appointment_id: str) -> int:
 
 
 def _outbox_row(ctx: Any, outbox_id: int) -> Any:
-    from store import outbox
+    from telemed.store import outbox
 
     with ctx.database.session() as session:
         return outbox.get_message(session, outbox_id)
@@ -287,14 +286,14 @@ def test_a_cancel_applied_while_the_start_url_is_fetched_supersedes_the_notice(
     """Found by the crash-and-fault run: the notice was read while the appointment was
     live, another worker cancelled it and deleted the meeting, then Zoom's 404 for the
     start_url failed the notice for good and alerted an admin over a normal race."""
-    import workers.delivery.mail
-    from workers.delivery.relay import deliver_notification
-    from workers.meetings.sync import sync_meeting
+    import telemed.workers.delivery.mail
+    from telemed.workers.delivery.relay import deliver_notification
+    from telemed.workers.meetings.sync import sync_meeting
 
     _book(ctx, "A-1")
     sync_meeting(ctx, "A-1")
     outbox_id = _doctor_invite(ctx, "A-1")
-    fetch = workers.delivery.mail.fresh_start_url
+    fetch = telemed.workers.delivery.mail.fresh_start_url
 
     def cancelled_meanwhile(*args: Any) -> str:  # what a second worker does in between
         with ctx.database.session() as session:
@@ -306,7 +305,7 @@ def test_a_cancel_applied_while_the_start_url_is_fetched_supersedes_the_notice(
         assert sim.meetings(include_deleted=False) == []
         return fetch(*args)
 
-    monkeypatch.setattr(workers.delivery.mail, "fresh_start_url", cancelled_meanwhile)
+    monkeypatch.setattr(telemed.workers.delivery.mail, "fresh_start_url", cancelled_meanwhile)
     assert deliver_notification(ctx, outbox_id).status == "superseded"
     row = _outbox_row(ctx, outbox_id)
     assert row.status == "superseded" and "cancelled" in (row.last_error or "")
@@ -317,8 +316,8 @@ def test_a_meeting_missing_in_zoom_but_live_in_the_store_is_retried_not_failed(
         ctx: Any, sim: ZoomSimulator) -> None:
     import dramatiq
 
-    from workers.delivery.relay import deliver_notification
-    from workers.meetings.sync import sync_meeting
+    from telemed.workers.delivery.relay import deliver_notification
+    from telemed.workers.meetings.sync import sync_meeting
 
     _book(ctx, "A-1")
     sync_meeting(ctx, "A-1")

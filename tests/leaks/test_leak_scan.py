@@ -30,18 +30,18 @@ import redis
 from cryptography.fernet import Fernet
 from sqlmodel import select
 
-from events import signing
-from foundation.cipher import Cipher
-from store.db import Database
-from store.models import Meeting, OutboxMessage
+from telemed.events import signing
+from telemed.foundation.cipher import Cipher
 from telemed.samples import booking
+from telemed.store.db import Database
+from telemed.store.models import Meeting, OutboxMessage
+from telemed.zoom import policy, webhooks
+from telemed.zoom.simulator import ZoomSimulator
 from tests.support.chaos.cluster import REPO, Cluster
 from tests.support.leaks import scan
 from tests.support.smtp import smtp_server
 from tests.support.webhook_receiver import webhook_receiver
 from tests.support.webserver import free_port
-from zoom import policy, webhooks
-from zoom.simulator import ZoomSimulator
 
 pytestmark = pytest.mark.integration
 

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from dramatiq.brokers.stub import StubBroker
 
-from foundation.cipher import Cipher
-from store.db import Database
+from telemed.foundation.cipher import Cipher
 from telemed.settings import Settings
-from workers.context import WorkerContext
-from workers.queue.work_queue import WorkQueue
+from telemed.store.db import Database
+from telemed.workers.context import WorkerContext
+from telemed.workers.queue.work_queue import WorkQueue
 
 NO_REDIS = "redis://127.0.0.1:1/0"
 

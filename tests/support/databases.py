@@ -10,8 +10,8 @@ from pathlib import Path
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
-from store.db import normalise_url
-from store.migrate import upgrade
+from telemed.store.db import normalise_url
+from telemed.store.migrate import upgrade
 
 
 @contextmanager

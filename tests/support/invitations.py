@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from telemed.workers.notifier.calendar import Invitation, Method
 from tests.support.snapshots import JOIN, START
-from workers.notifier.calendar import Invitation, Method
 
 
 def invitation(**changes: Any) -> Invitation:

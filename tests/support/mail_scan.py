@@ -9,7 +9,7 @@ from email.message import EmailMessage, Message
 
 from icalendar import Calendar
 
-from workers.notifier.calendar import unfold
+from telemed.workers.notifier.calendar import unfold
 
 
 def parsed(message: Message) -> EmailMessage:

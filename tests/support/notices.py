@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from workers.notifier.messages import DoctorNotice, MeetingTime, NoticeKind, PatientNotice
+from telemed.workers.notifier.messages import DoctorNotice, MeetingTime, NoticeKind, PatientNotice
 
 JOIN = "https://us02web.zoom.us/j/85012345678?pwd=Q2x1c3RlcjE"
 START = "https://us02web.zoom.us/s/85012345678?zak=eyJ0eXAiOiJKV1QiLCJzdiI6IjAwMDAwMSJ9.abc"

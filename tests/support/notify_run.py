@@ -15,19 +15,19 @@ from typing import Any
 
 import redis
 
-from events import signing
-from store.models import OutboxMessage
+from telemed.events import signing
 from telemed.samples import booking
 from telemed.settings import load_settings
+from telemed.store.models import OutboxMessage
+from telemed.web.app import create_app
+from telemed.web.services import WebServices
+from telemed.workers.hosting.start_urls import fetch_start_url
 from tests.support.contexts import cipher_database, worker_context
 from tests.support.mail_scan import calendars, everything
 from tests.support.pipeline import Pipeline
 from tests.support.webapp import Recorder
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 from tests.support.webserver import serve
-from web.app import create_app
-from web.services import WebServices
-from workers.hosting.start_urls import fetch_start_url
 
 WEBHOOK_SECRET = "booking-webhook-secret-3f9"
 ADMIN = "ops@clinic.example"

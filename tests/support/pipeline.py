@@ -19,10 +19,10 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.message import Message
 from sqlmodel import select
 
-from events.publish import Publisher, PublishResult
-from foundation.cipher import Cipher
-from store.db import Database
-from store.models import Appointment, InboxEvent, Meeting, OutboxMessage
+from telemed.events.publish import Publisher, PublishResult
+from telemed.foundation.cipher import Cipher
+from telemed.store.db import Database
+from telemed.store.models import Appointment, InboxEvent, Meeting, OutboxMessage
 
 REPO = Path(__file__).resolve().parents[2]
 

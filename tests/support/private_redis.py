@@ -14,8 +14,8 @@ from contextlib import contextmanager
 
 import pytest
 
+from telemed.workers.queue.embedded_redis import EmbeddedRedisServer, answers
 from tests.support.webserver import free_port
-from workers.queue.embedded_redis import EmbeddedRedisServer, answers
 
 
 @contextmanager

@@ -13,16 +13,16 @@ from typing import Any
 import redis
 from cryptography.fernet import Fernet
 
-from store import api_keys, appointments
-from store.db import Database
-from store.models import Appointment, Meeting, utcnow
 from telemed.settings import Settings, load_settings
+from telemed.store import api_keys, appointments
+from telemed.store.db import Database
+from telemed.store.models import Appointment, Meeting, utcnow
+from telemed.web.services import WebServices
+from telemed.workers.context import WorkerContext
+from telemed.workers.hosting.start_urls import fetch_start_url
+from telemed.zoom import policy
 from tests.support.contexts import cipher_database, worker_context
 from tests.support.webapp import Recorder, running_app
-from web.services import WebServices
-from workers.context import WorkerContext
-from workers.hosting.start_urls import fetch_start_url
-from zoom import policy
 
 PATIENT_NAMES = {"A-1": "Canary Patientone", "A-2": "Canary Patienttwo", "A-C": "Canary Cancelled",
                  "A-P": "Canary Pending"}

@@ -11,7 +11,7 @@ import pytest
 import redis
 import sqlalchemy
 
-from workers.queue.embedded_redis import EmbeddedRedisServer
+from telemed.workers.queue.embedded_redis import EmbeddedRedisServer
 
 
 @dataclass

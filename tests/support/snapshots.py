@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from telemed.workers.delivery.snapshot import Snapshot
 from tests.support.notices import JOIN
-from workers.delivery.snapshot import Snapshot
 
 START = datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
 

@@ -10,12 +10,12 @@ from typing import Any
 import redis
 from cryptography.fernet import Fernet
 
-from events.publish import Publisher
-from store.db import Database
+from telemed.events.publish import Publisher
 from telemed.settings import Settings, load_settings
+from telemed.store.db import Database
+from telemed.web.app import create_app
+from telemed.web.services import WebServices
 from tests.support.webserver import serve
-from web.app import create_app
-from web.services import WebServices
 
 INGRESS_SECRET = "telemed-test-ingress-secret"
 ZOOM_SECRET_TOKEN = "zoom-test-secret-token"

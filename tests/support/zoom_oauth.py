@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from zoom.simulator.connect import REDIRECT, authorize, connect_doctor
+from telemed.zoom.simulator.connect import REDIRECT, authorize, connect_doctor
 
 __all__ = ["REDIRECT", "authorize", "connect_doctor"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.queue.poison import argument_problem
+from telemed.workers.queue.poison import argument_problem
 
 
 def by_id(event_id: str) -> None: ...
@@ -39,7 +39,7 @@ def test_wrong_counts_and_names_are_named() -> None:
 def test_the_real_actors_are_checked_through_their_wrappers() -> None:
     from dramatiq.brokers.stub import StubBroker
 
-    from workers.queue.actors import declare_actors
+    from telemed.workers.actors import declare_actors
 
     actors = declare_actors(StubBroker(), context=lambda: None)  # type: ignore[arg-type,return-value]
 

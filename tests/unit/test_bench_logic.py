@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from benchmarks.loadgen import percentile
-from benchmarks.profiling import summarize
-from benchmarks.report import Report, Row, Section, at_least, below
-from benchmarks.runner import UnknownBenchmark, select
-from benchmarks.timeline import Timeline
+from telemed.benchmarks.loadgen import percentile
+from telemed.benchmarks.profiling import summarize
+from telemed.benchmarks.report import Report, Row, Section, at_least, below
+from telemed.benchmarks.runner import UnknownBenchmark, select
+from telemed.benchmarks.timeline import Timeline
 
 
 def test_steady_rate_counts_only_the_middle_of_the_run() -> None:
@@ -42,10 +42,10 @@ def test_nearest_rank_percentiles() -> None:
 
 def test_profile_attributes_each_sample_to_the_deepest_known_component() -> None:
     raw = "\n".join([
-        'process 1:"python";run (dramatiq/worker.py:1);wrapper (workers/queue/actors.py:2);'
+        'process 1:"python";run (dramatiq/worker.py:1);wrapper (workers/actors.py:2);'
         "sync_meeting (workers/meetings/sync.py:3);execute (sqlalchemy/engine/base.py:4);"
         "_execute_send (psycopg/_cursor_base.py:5) 6",
-        'process 1:"python";run (dramatiq/worker.py:1);wrapper (workers/queue/actors.py:2);'
+        'process 1:"python";run (dramatiq/worker.py:1);wrapper (workers/actors.py:2);'
         "deliver (workers/delivery/relay.py:3);render (jinja2/environment.py:4);escape (re/__init__.py:5) 3",
         'process 1:"python";run (dramatiq/worker.py:1);plan_sync (workers/policy/decisions.py:9) 1',
         "not a stack line",
@@ -56,7 +56,7 @@ def test_profile_attributes_each_sample_to_the_deepest_known_component() -> None
     assert profile.by_component["mail: render and send"] == 3
     assert profile.by_component["Dramatiq (consumer, middleware, messages)"] == 1
     assert profile.self_time["_execute_send (psycopg/_cursor_base.py)"] == 6
-    assert profile.own_inclusive["wrapper (workers/queue/actors.py)"] == 9
+    assert profile.own_inclusive["wrapper (workers/actors.py)"] == 9
 
 
 def test_targets_judge_ratio_or_value() -> None:
@@ -93,16 +93,16 @@ def test_selecting_benchmarks_by_name_or_number() -> None:
 def test_zoom_limit_rows_become_report_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import types
 
-    from benchmarks.context import Context
-    from benchmarks.scale import scale_named
-    from benchmarks.zoom_items import run
+    from telemed.benchmarks.context import Context
+    from telemed.benchmarks.scale import scale_named
+    from telemed.benchmarks.zoom_items import run
 
     rate = {"processes": 2, "threads": 8, "seconds": 6.0, "limit_per_second": 20.0}
     pipe = {"processes": 2, "threads": 8, "bookings": 300, "doctors": 40, "per_doctor": 8, "limit_per_second": 20.0}
     token = {"processes": 2, "threads": 8, "seconds": 8.0, "lifetime": 5.0, "calls": 100, "failed": 0,
              "grants_per_lifetime_of_wall_time": 1.25}
     module = types.SimpleNamespace(
-        __name__="benchmarks.zoom_limits",
+        __name__="telemed.benchmarks.zoom_limits",
         run_zoom_limits=lambda ctx: {"pipeline": [
             {"arm": "telemed", **pipe, "done": 300, "creates_per_second": 18.3, "share_of_limit": 0.915,
              "answers_429": 0},
@@ -136,10 +136,10 @@ def test_zoom_limit_rows_become_report_rows(tmp_path) -> None:  # type: ignore[n
 
 
 def test_a_pipeline_arm_with_429s_or_unfinished_bookings_misses_the_target(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from benchmarks.context import Context
-    from benchmarks.report import Section
-    from benchmarks.scale import scale_named
-    from benchmarks.zoom_items import _rates
+    from telemed.benchmarks.context import Context
+    from telemed.benchmarks.report import Section
+    from telemed.benchmarks.scale import scale_named
+    from telemed.benchmarks.zoom_items import _rates
 
     ctx = Context(services=None, scale=scale_named("tiny"), out=tmp_path, workdir=tmp_path)  # type: ignore[arg-type]
     row = {"arm": "telemed", "processes": 2, "threads": 8, "bookings": 300, "doctors": 40, "per_doctor": 8,
@@ -153,7 +153,7 @@ def test_a_pipeline_arm_with_429s_or_unfinished_bookings_misses_the_target(tmp_p
 
 
 def test_grants_while_valid_counts_later_grants_inside_each_lifetime() -> None:
-    from benchmarks.zoom_log import grants_while_valid, overlap_summary
+    from telemed.benchmarks.zoom_log import grants_while_valid, overlap_summary
 
     single_flight = [0.0, 4.0, 8.0, 12.0]  # renewed 1 s before a 5 s token expires
     assert grants_while_valid(single_flight, 5.0) == [1, 1, 1, 0]
@@ -166,7 +166,7 @@ def test_grants_while_valid_counts_later_grants_inside_each_lifetime() -> None:
 
 
 def test_create_rates_and_429s_come_from_the_request_log() -> None:
-    from benchmarks.zoom_log import (
+    from telemed.benchmarks.zoom_log import (
         answers_429,
         busiest_second,
         created_arrivals,
@@ -200,8 +200,8 @@ def test_create_rates_and_429s_come_from_the_request_log() -> None:
 
 
 def test_the_zoom_bookings_spread_over_forty_doctors_below_the_daily_cap() -> None:
-    from benchmarks.bookings import base_time, bench_booking
-    from benchmarks.zoom_pipeline import per_doctor
+    from telemed.benchmarks.bookings import base_time, bench_booking
+    from telemed.benchmarks.zoom_pipeline import per_doctor
 
     assert per_doctor(2000) == 50 and per_doctor(300) == 8 and per_doctor(40) == 1
     with pytest.raises(ValueError, match="100 per host per day"):
@@ -212,7 +212,7 @@ def test_the_zoom_bookings_spread_over_forty_doctors_below_the_daily_cap() -> No
 
 
 def test_latency_sweep_points() -> None:
-    from benchmarks.latency_bound import sweep_threads
+    from telemed.benchmarks.latency_bound import sweep_threads
 
     assert sweep_threads(8, "full") == [1, 2, 4, 8]
     assert sweep_threads(8, "small") == [4, 8]

@@ -14,14 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
 
+from telemed.workers.delivery.mail import compose
+from telemed.workers.notifier import calendar
+from telemed.workers.notifier.calendar import Method
+from telemed.workers.notifier.render import render_patient
 from tests.support.invitations import invitation
 from tests.support.mail_scan import parsed
 from tests.support.notices import patient
 from tests.support.snapshots import JOIN, START, snapshot
-from workers.delivery.mail import compose
-from workers.notifier import calendar
-from workers.notifier.calendar import Method
-from workers.notifier.render import render_patient
 
 
 def parse(ics: bytes) -> tuple[Calendar, Any]:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from store import states
-from workers.policy.decisions import SyncAction, decide_event, plan_sync
+from telemed.store import states
+from telemed.workers.policy.decisions import SyncAction, decide_event, plan_sync
 
 T0 = datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
 

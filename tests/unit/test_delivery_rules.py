@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import pytest
 
+from telemed.workers.delivery.snapshot import superseded_reason
+from telemed.workers.delivery.webhook import webhook_payload
+from telemed.workers.notifier.errors import PermanentDeliveryError, TransientDeliveryError
+from telemed.workers.notifier.webhook import WebhookChannel, WebhookGone, classify_status, encode_payload
+from telemed.workers.policy.retries import OUTBOX_MAX_ATTEMPTS, outbox_retry_delay
 from tests.support.snapshots import JOIN, START, snapshot
-from workers.delivery.snapshot import superseded_reason
-from workers.delivery.webhook import webhook_payload
-from workers.notifier.errors import PermanentDeliveryError, TransientDeliveryError
-from workers.notifier.webhook import WebhookChannel, WebhookGone, classify_status, encode_payload
-from workers.policy.retries import OUTBOX_MAX_ATTEMPTS, outbox_retry_delay
 
 NOW = START - timedelta(hours=3)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import jsonschema
 
-from events.schema import event_json_schema, render_schema, subschemas
+from telemed.events.schema import event_json_schema, render_schema, subschemas
 from telemed.samples import sample_events
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "event.schema.json"
@@ -61,7 +61,7 @@ def test_the_keyword_walk_sees_every_subschema() -> None:
     """The walk reaches a keyword nested anywhere; pydantic's own output has one to find."""
     from pydantic import TypeAdapter
 
-    from events.models import AppointmentEvent
+    from telemed.events.models import AppointmentEvent
 
     raw = TypeAdapter(AppointmentEvent).json_schema(mode="validation")
     assert "discriminator" in {keyword for node in subschemas(raw) for keyword in node}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from events import InvalidEvent, parse_event
+from telemed.events import InvalidEvent, parse_event
 from telemed.samples import booking
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from events import InvalidEvent, parse_event
-from events.rules import (
+from telemed.events import InvalidEvent, parse_event
+from telemed.events.rules import (
     EARLIEST,
     LATEST,
     TEXT_SCHEMA_PATTERN,
@@ -22,8 +22,8 @@ from events.rules import (
     time_problem,
 )
 from telemed.samples import booking
+from telemed.workers.notifier.messages import MeetingTime
 from tests.support.notices import doctor, patient
-from workers.notifier.messages import MeetingTime
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 

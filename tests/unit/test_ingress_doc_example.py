@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema
 
-from events import BookedEvent, parse_event, strict_json
+from telemed.events import BookedEvent, parse_event, strict_json
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 HEADING = "## An example event (`event.json`)"

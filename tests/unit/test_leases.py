@@ -9,7 +9,7 @@ from typing import Any
 import fakeredis
 import pytest
 
-from workers.meetings.leases import renewed
+from telemed.workers.leases import renewed
 
 
 def test_a_held_lock_is_renewed_and_a_dropped_one_expires() -> None:

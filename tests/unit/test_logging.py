@@ -30,6 +30,7 @@ from telemed.logging import (
     reset_logging,
     unbind_context,
 )
+from telemed.workers.queue.log_context import LogContextMiddleware, install_log_context
 from tests.support.redaction_canaries import (
     ACCESS_TOKEN,
     BASIC_CRED,
@@ -46,7 +47,6 @@ from tests.support.redaction_canaries import (
     START_URL,
     assert_no_canary,
 )
-from workers.queue.log_context import LogContextMiddleware, install_log_context
 
 FORMATS = ("json", "console")
 
@@ -389,7 +389,7 @@ def test_worker_end_to_end_logs_are_redacted_and_carry_message_ids(configure: Co
     def sync_meeting(appointment_id: str) -> None:
         seen[appointment_id] = structlog.contextvars.get_contextvars()
         bind_context(zoom_meeting_id=81234567890)  # must not survive this message
-        get_logger("workers.meetings.sync").info("provisioning", start_url=START_URL)
+        get_logger("telemed.workers.meetings.sync").info("provisioning", start_url=START_URL)
         if appointment_id == "A-1001":
             _create_meeting()
 

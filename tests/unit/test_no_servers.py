@@ -11,8 +11,8 @@ from collections.abc import Callable
 import pytest
 import redis
 
+from telemed.zoom.simulator import ZoomSimulator
 from tests.support.no_servers import Guard, ServerInUnitTest
-from zoom.simulator import ZoomSimulator
 
 
 def _start_simulator() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from telemed.settings import load_settings
-from workers.notifier.mail import (
+from telemed.workers.notifier.mail import (
     EmlDirectoryChannel,
     MailChannel,
     PermanentDeliveryError,

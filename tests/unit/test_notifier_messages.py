@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support.notices import JOIN, START, TIME, doctor, patient
-from workers.notifier.messages import (
+from telemed.workers.notifier.messages import (
     AdminAlert,
     DoctorNotice,
     MeetingTime,
@@ -20,6 +19,7 @@ from workers.notifier.messages import (
     PatientNotice,
     looks_like_host_link,
 )
+from tests.support.notices import JOIN, START, TIME, doctor, patient
 
 # --- least privilege by construction ------------------------------------------------------
 

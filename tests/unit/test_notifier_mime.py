@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from telemed.workers.notifier import mime
+from telemed.workers.notifier.render import render_patient
 from tests.support.mail_scan import parsed
 from tests.support.notices import patient
-from workers.notifier import mime
-from workers.notifier.render import render_patient
 
 FROM = "telemed <no-reply@telemed.example>"
 _text = st.text(alphabet=st.characters(codec="utf-8"), max_size=400)

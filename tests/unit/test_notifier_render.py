@@ -12,16 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jinja2 import ChoiceLoader, DictLoader
 
-from tests.support.mail_scan import parsed
-from tests.support.notices import JOIN, START, TIME, doctor, patient
-from workers.notifier.messages import AdminAlert, MeetingTime, NoticeKind
-from workers.notifier.render import (
+from telemed.workers.notifier.messages import AdminAlert, MeetingTime, NoticeKind
+from telemed.workers.notifier.render import (
     MailRenderer,
     RenderError,
     render_admin,
     render_doctor,
     render_patient,
 )
+from tests.support.mail_scan import parsed
+from tests.support.notices import JOIN, START, TIME, doctor, patient
 
 FROM = "telemed <no-reply@telemed.example>"
 WHEN = "Thursday, 3 December 2026, 09:30–10:00 (Europe/Berlin)"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from jinja2 import Environment, meta, nodes
 
+from telemed.workers.notifier.messages import NoticeKind
+from telemed.workers.notifier.render import build_environment, doctor_context, patient_context
 from tests.support.mail_scan import parsed
 from tests.support.notices import doctor, patient
-from workers.notifier.messages import NoticeKind
-from workers.notifier.render import build_environment, doctor_context, patient_context
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "workers" / "notifier" / "templates"
 HOST_ONLY = re.compile(r"start|host|zak|token|secret|signed", re.IGNORECASE)
@@ -114,7 +114,7 @@ def test_calendar_templates_exist_for_both_roles() -> None:
 def test_calendar_and_admin_templates_reference_no_host_only_value(env: Environment, name: str) -> None:
     """Calendar entries outlive links and are shared; alerts go to people who are not the
     host. Neither may even name a start link (the doctor's mail is where it belongs)."""
-    from workers.notifier.render import calendar_context
+    from telemed.workers.notifier.render import calendar_context
 
     allowed = set(env.globals) | {"alert_subject", "alert_body"}
     allowed |= set(calendar_context(doctor_context(doctor(), str)))
@@ -129,7 +129,7 @@ def test_calendar_and_admin_templates_reference_no_host_only_value(env: Environm
 
 
 def test_calendar_context_drops_every_start_link_key() -> None:
-    from workers.notifier.render import calendar_context
+    from telemed.workers.notifier.render import calendar_context
 
     context = calendar_context(doctor_context(doctor(), str))
     assert not {k for k in context if HOST_ONLY.search(k)}
@@ -137,7 +137,7 @@ def test_calendar_context_drops_every_start_link_key() -> None:
 
 
 def test_calendar_texts_render_for_every_kind(env: Environment) -> None:
-    from workers.notifier.render import MailRenderer
+    from telemed.workers.notifier.render import MailRenderer
 
     renderer = MailRenderer()
     for kind in (NoticeKind.INVITE, NoticeKind.UPDATED):
@@ -151,7 +151,7 @@ def test_calendar_texts_render_for_every_kind(env: Environment) -> None:
 
 
 def test_doctor_mail_explains_which_kind_of_start_link_it_holds() -> None:
-    from workers.notifier.render import MailRenderer
+    from telemed.workers.notifier.render import MailRenderer
 
     renderer = MailRenderer()
     signed = doctor(start_url="https://telemed.clinic.example/start/abc.def", start_url_signed=True)

@@ -9,10 +9,10 @@ import pytest
 from cryptography.fernet import Fernet
 from itsdangerous import URLSafeTimedSerializer
 
-from foundation import dead_letters
-from foundation import queue_gauges as gauges
-from foundation import queue_gauges as metrics
-from web.admin import session as auth
+from telemed.foundation import dead_letters
+from telemed.foundation import queue_gauges as gauges
+from telemed.foundation import queue_gauges as metrics
+from telemed.web.admin import session as auth
 
 KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
 

@@ -2,7 +2,7 @@
 
 import json
 
-from events.publish import PublishResult
+from telemed.events.publish import PublishResult
 from telemed.publish_cli import publish_stream, split_events
 from telemed.samples import sample_events
 
@@ -22,7 +22,7 @@ def test_bad_lines_are_rejected_by_name_and_the_rest_published() -> None:
     lines: list[str] = []
 
     def fake_publish(item):  # type: ignore[no-untyped-def]
-        from events import parse_event
+        from telemed.events import parse_event
 
         event = parse_event(item)
         published.append(event.event_id)
@@ -37,7 +37,7 @@ def test_bad_lines_are_rejected_by_name_and_the_rest_published() -> None:
 
 def _publish_by_parsing(published: list[str]):  # type: ignore[no-untyped-def]
     def publish(item):  # type: ignore[no-untyped-def]
-        from events import parse_event
+        from telemed.events import parse_event
 
         event = parse_event(item)
         published.append(event.event_id)

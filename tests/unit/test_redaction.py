@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from foundation.redaction import (
+from telemed.foundation.redaction import (
     ALLOWED_KEYS,
     REDACTED,
     is_sensitive_key,
@@ -372,7 +372,7 @@ def _event(**extra: object) -> dict[str, object]:
         "event": "meeting created",
         "level": "info",
         "timestamp": "2026-12-01T08:00:00.123456Z",
-        "logger": "workers.meetings.sync",
+        "logger": "telemed.workers.meetings.sync",
         "event_id": "evt-7f3c",
         "appointment_id": "A-1001",
         "message_id": "5f0c2a8e-1b2c-4d5e-8f90-123456789abc",

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workers.policy.reminder_plan import (
+from telemed.workers.policy.reminder_plan import (
     FRESH_START_OFFSET,
     Decision,
     base_kind,

@@ -3,7 +3,7 @@ tests/integration/test_inbox_story.py)."""
 
 from __future__ import annotations
 
-from workers.policy.decisions import RecipientMail, Send, decide_send
+from telemed.workers.policy.decisions import RecipientMail, Send, decide_send
 
 
 def mail(outbox_id: int, version: int, kind: str, status: str = "pending", in_flight: bool = False) -> RecipientMail:

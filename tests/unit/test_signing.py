@@ -7,9 +7,9 @@ import hmac
 
 import pytest
 
-from events import signing
-from events.signing import SignatureError
-from zoom import webhooks
+from telemed.events import signing
+from telemed.events.signing import SignatureError
+from telemed.zoom import webhooks
 
 # printf 'v1:1700000000:{"event_id":"evt-1"}' | openssl dgst -sha256 -hmac 'telemed-test-secret'
 V1_VECTOR = ("telemed-test-secret", "1700000000", b'{"event_id":"evt-1"}',

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.fernet import Fernet
 
-from foundation import start_tokens
-from foundation.start_tokens import StartTokenError
+from telemed.foundation import start_tokens
+from telemed.foundation.start_tokens import StartTokenError
 
 KEY = Fernet.generate_key().decode()
 OLD = Fernet.generate_key().decode()

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from events import InvalidEvent, strict_json
-from events.parsing import parse_event
+from telemed.events import InvalidEvent, strict_json
+from telemed.events.parsing import parse_event
 from telemed.samples import sample_events
 
 

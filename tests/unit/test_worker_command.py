@@ -25,7 +25,7 @@ def test_worker_lowers_its_priority_and_sizes_the_pool(monkeypatch: pytest.Monke
         return 0
 
     monkeypatch.setattr(worker, "dramatiq_main", fake_dramatiq)
-    monkeypatch.setattr("workers.queue.metrics_middleware.prepare_multiprocess", lambda settings: None)
+    monkeypatch.setattr("telemed.workers.queue.metrics_middleware.prepare_multiprocess", lambda settings: None)
     assert worker.run_workers(processes=1, threads=3, nice=nice) == 0
     assert calls == ([("nice", nice)] if nice else []) + [("dramatiq", 3)]
 
@@ -39,7 +39,7 @@ def test_each_worker_process_sizes_its_pool_by_its_threads(tmp_path: Any) -> Non
 
     from telemed.bootstrap import Pipeline
     from telemed.settings import load_settings
-    from workers.queue.work_queue import WorkQueue
+    from telemed.workers.queue.work_queue import WorkQueue
 
     settings = load_settings(redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path)
     broker = StubBroker()

@@ -11,21 +11,26 @@ import dramatiq
 import pytest
 from cryptography.fernet import Fernet
 
-from foundation.connect_links import (
+from telemed.foundation.connect_links import (
     ConnectTokenError,
     callback_url,
     connect_url,
     make_connect_token,
     read_connect_token,
 )
-from store.zoom_tokens import StoredGrant
-from web.oauth import pkce_challenge
-from workers.delivery.alerts import connect_link_placeholder, expand_links
-from workers.hosting.hosts import ME, choose_host, quota_key
-from workers.meetings.orphans import find_orphans
-from workers.meetings.zoom_guard import definitely_not_created, quota_resets_too_late
-from workers.policy.retries import DAILY_RESET_SPREAD_MS, PermanentFailure, classify, rate_limit_delay_ms
-from zoom.errors import (
+from telemed.store.zoom_tokens import StoredGrant
+from telemed.web.oauth import pkce_challenge
+from telemed.workers.alerts import connect_link_placeholder, expand_links
+from telemed.workers.hosting.hosts import ME, choose_host, quota_key
+from telemed.workers.meetings.orphans import find_orphans
+from telemed.workers.meetings.zoom_guard import definitely_not_created, quota_resets_too_late
+from telemed.workers.policy.retries import (
+    DAILY_RESET_SPREAD_MS,
+    PermanentFailure,
+    classify,
+    rate_limit_delay_ms,
+)
+from telemed.zoom.errors import (
     ZoomAuthError,
     ZoomError,
     ZoomGrantRevoked,
@@ -34,8 +39,8 @@ from zoom.errors import (
     ZoomRateLimited,
     ZoomTransientError,
 )
-from zoom.policy import make_marker
-from zoom.user_tokens import renew_at
+from telemed.zoom.policy import make_marker
+from telemed.zoom.user_tokens import renew_at
 
 NOW = datetime(2026, 12, 3, 22, 30, tzinfo=UTC)  # 90 minutes before the daily reset
 

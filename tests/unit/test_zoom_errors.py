@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import requests
 
-from zoom.errors import (
+from telemed.zoom.errors import (
     ZoomAuthError,
     ZoomError,
     ZoomGrantRevoked,

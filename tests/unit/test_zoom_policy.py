@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoom.policy import (
+from telemed.zoom.policy import (
     build_meeting_request,
     build_update_request,
     check_settings,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zoom.client import environment_session
+from telemed.zoom.client import environment_session
 
 
 def test_proxy_from_environment_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,8 +5,8 @@ log cannot serve (it drops old entries under load, and ``issue_token`` bypasses 
 
 from __future__ import annotations
 
-from zoom.simulator import ZoomSimulator
-from zoom.simulator.state import Credentials, SimState
+from telemed.zoom.simulator import ZoomSimulator
+from telemed.zoom.simulator.state import Credentials, SimState
 
 
 def _state(now: list[float], log_limit: int = 10) -> SimState:

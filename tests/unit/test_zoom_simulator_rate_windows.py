@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zoom.simulator.limits import RateWindows
+from telemed.zoom.simulator.limits import RateWindows
 
 
 def _windows(limit: float = 3) -> RateWindows:

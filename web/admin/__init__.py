@@ -1,5 +1,5 @@
 """The admin page: appointments, doctors' Zoom connections, recent failures, dead letters."""
 
-from web.admin.routes import router
+from telemed.web.admin.routes import router
 
 __all__ = ["router"]

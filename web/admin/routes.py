@@ -17,15 +17,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from foundation import connect_links, dead_letters
-from store import api_keys, appointments, dashboard, status_view
-from web.admin import session as auth
-from web.deps import services
-from web.services import WebServices
+from telemed.foundation import connect_links, dead_letters
+from telemed.store import api_keys, appointments, dashboard, status_view
+from telemed.web.admin import session as auth
+from telemed.web.deps import services
+from telemed.web.services import WebServices
 
 log = structlog.get_logger("telemed.web.admin")
 router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
-_templates = Environment(loader=PackageLoader("web.admin", "templates"),
+_templates = Environment(loader=PackageLoader("telemed.web.admin", "templates"),
                          autoescape=select_autoescape(["html", "j2"]))
 HEADERS = {
     "Cache-Control": "no-store",

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import structlog
 
-from store import notifications
-from workers.context import WorkerContext
-from workers.delivery.snapshot import MAIL_DOMAIN
-from workers.notifier.errors import PermanentDeliveryError
-from workers.notifier.messages import AdminAlert
-from workers.notifier.render import render_admin
-from workers.policy.retries import PermanentFailure
+from telemed.store import notifications
+from telemed.workers.context import WorkerContext
+from telemed.workers.delivery.snapshot import MAIL_DOMAIN
+from telemed.workers.notifier.errors import PermanentDeliveryError
+from telemed.workers.notifier.messages import AdminAlert
+from telemed.workers.notifier.render import render_admin
+from telemed.workers.policy.retries import PermanentFailure
 
 log = structlog.get_logger("telemed.workers")
 
@@ -28,7 +28,7 @@ def send_admin_alert(ctx: WorkerContext, outbox_id: int, alert_id: int, token: s
             raise PermanentFailure("admin outbox row without its alert")
         subject, body = alert.subject, alert.body
     # Alerts name a doctor's connect link by a placeholder; a fresh link is minted now.
-    from workers.delivery.alerts import expand_links
+    from telemed.workers.alerts import expand_links
 
     body = expand_links(ctx, body)
     try:

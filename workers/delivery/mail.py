@@ -17,16 +17,16 @@ from __future__ import annotations
 from email.message import Message
 from email.utils import parseaddr
 
-from foundation import start_tokens
-from store import notifications
-from workers.context import WorkerContext
-from workers.delivery.snapshot import Snapshot
-from workers.hosting.start_urls import NoLiveMeeting, fresh_start_url
-from workers.notifier import calendar
-from workers.notifier.errors import MeetingGone
-from workers.notifier.messages import DoctorNotice, MeetingTime, NoticeKind, PatientNotice
-from workers.notifier.render import default_renderer, doctor_context, patient_context
-from zoom.errors import ZoomNotFound
+from telemed.foundation import start_tokens
+from telemed.store import notifications
+from telemed.workers.context import WorkerContext
+from telemed.workers.delivery.snapshot import Snapshot
+from telemed.workers.hosting.start_urls import NoLiveMeeting, fresh_start_url
+from telemed.workers.notifier import calendar
+from telemed.workers.notifier.errors import MeetingGone
+from telemed.workers.notifier.messages import DoctorNotice, MeetingTime, NoticeKind, PatientNotice
+from telemed.workers.notifier.render import default_renderer, doctor_context, patient_context
+from telemed.zoom.errors import ZoomNotFound
 
 CALENDAR_KINDS = {NoticeKind.INVITE, NoticeKind.UPDATED, NoticeKind.CANCELLED}
 

@@ -30,24 +30,29 @@ from typing import Any
 import dramatiq
 import structlog
 
-from store import notifications, outbox, states
-from store.models import utcnow
-from workers import metrics
-from workers.context import WorkerContext
-from workers.delivery.admin import send_admin_alert
-from workers.delivery.mail import send_mail
-from workers.delivery.snapshot import AdminRow, Snapshot, read_snapshot, superseded_reason
-from workers.delivery.snapshot import message_id as message_id_of
-from workers.delivery.webhook import disable_after_gone, send_webhook
-from workers.meetings.leases import LEASE_TTL_S, renewed
-from workers.notifier.errors import DeliveryError, MeetingGone, PermanentDeliveryError, TransientDeliveryError
-from workers.notifier.webhook import WebhookGone
-from workers.policy.decisions import RecipientMail, Send, SendDecision, decide_send
-from workers.policy.retries import PermanentFailure, outbox_retry_delay
-from workers.queue.metrics_middleware import observe_end_to_end
+from telemed.store import notifications, outbox, states
+from telemed.store.models import utcnow
+from telemed.workers import metrics
+from telemed.workers.context import WorkerContext
+from telemed.workers.delivery.admin import send_admin_alert
+from telemed.workers.delivery.mail import send_mail
+from telemed.workers.delivery.snapshot import AdminRow, Snapshot, read_snapshot, superseded_reason
+from telemed.workers.delivery.snapshot import message_id as message_id_of
+from telemed.workers.delivery.webhook import disable_after_gone, send_webhook
+from telemed.workers.leases import LEASE_TTL_S, renewed
+from telemed.workers.notifier.errors import (
+    DeliveryError,
+    MeetingGone,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from telemed.workers.notifier.webhook import WebhookGone
+from telemed.workers.policy.decisions import RecipientMail, Send, SendDecision, decide_send
+from telemed.workers.policy.retries import PermanentFailure, outbox_retry_delay
+from telemed.workers.queue.metrics_middleware import observe_end_to_end
 
 log = structlog.get_logger("telemed.workers")
-LOCK_TTL_S = LEASE_TTL_S  # renewed while held (workers.meetings.leases): a killed holder's lock frees soon
+LOCK_TTL_S = LEASE_TTL_S  # renewed while held (workers.leases): a killed holder's lock frees soon
 # A retry is Dramatiq's job; the reconciler re-queues the row only if that retry was lost.
 RECONCILER_SLACK = timedelta(seconds=60)
 # How soon a mail waiting for an older one to the same recipient tries again (a send

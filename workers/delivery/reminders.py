@@ -15,10 +15,10 @@ from datetime import datetime
 import structlog
 from sqlmodel import Session
 
-from store import notifications, outbox
-from store.models import utcnow
-from workers.context import WorkerContext
-from workers.policy.reminder_plan import Decision, offsets_for, parse_offsets, plan, reminder_kind
+from telemed.store import notifications, outbox
+from telemed.store.models import utcnow
+from telemed.workers.context import WorkerContext
+from telemed.workers.policy.reminder_plan import Decision, offsets_for, parse_offsets, plan, reminder_kind
 
 log = structlog.get_logger("telemed.workers")
 ROLES = ("patient", "doctor")

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from store import notifications, outbox, states
-from store.db import Database
-from workers.policy.reminder_plan import base_kind, is_reminder
-from workers.policy.retries import PermanentFailure
-from workers.queue.metrics_middleware import EVENT_DRIVEN_KINDS
+from telemed.store import notifications, outbox, states
+from telemed.store.db import Database
+from telemed.workers.policy.reminder_plan import base_kind, is_reminder
+from telemed.workers.policy.retries import PermanentFailure
+from telemed.workers.queue.metrics_middleware import EVENT_DRIVEN_KINDS
 
 MAIL_DOMAIN = "telemed.invalid"
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import structlog
 
-from store import notifications, outbox, states
-from workers import metrics
-from workers.context import WorkerContext
-from workers.delivery.snapshot import Snapshot
-from workers.notifier.webhook import WebhookChannel
+from telemed.store import notifications, outbox, states
+from telemed.workers import metrics
+from telemed.workers.context import WorkerContext
+from telemed.workers.delivery.snapshot import Snapshot
+from telemed.workers.notifier.webhook import WebhookChannel
 
 log = structlog.get_logger("telemed.workers")
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 import structlog
 
-from store import zoom_tokens
-from store.zoom_tokens import CONNECTED, DatabaseTokenStore
-from workers.context import WorkerContext
-from workers.delivery import alerts
-from zoom.client import ZoomClient
-from zoom.errors import ZoomGrantRevoked
-from zoom.user_tokens import UserTokenProvider
+from telemed.store import zoom_tokens
+from telemed.store.zoom_tokens import CONNECTED, DatabaseTokenStore
+from telemed.workers import alerts
+from telemed.workers.context import WorkerContext
+from telemed.zoom.client import ZoomClient
+from telemed.zoom.errors import ZoomGrantRevoked
+from telemed.zoom.user_tokens import UserTokenProvider
 
 log = structlog.get_logger("telemed.hosts")
 ME = "me"
@@ -60,7 +60,7 @@ def choose_host(connection: str | None, account_configured: bool, zoom_user: str
 
 
 def host_choice(ctx: WorkerContext, doctor_id: str) -> HostChoice:
-    from store import appointments
+    from telemed.store import appointments
 
     with ctx.database.session() as session:
         doctor = appointments.get_doctor(session, doctor_id)

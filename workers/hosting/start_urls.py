@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from store import appointments
-from workers.context import WorkerContext
+from telemed.store import appointments
+from telemed.workers.context import WorkerContext
 
 
 class NoLiveMeeting(LookupError):
@@ -19,7 +19,7 @@ class NoLiveMeeting(LookupError):
 
 def zoom_for_meeting(ctx: WorkerContext, doctor_id: str, host: str) -> Any:
     """The Zoom client that may act on ``doctor_id``'s meeting made for ``host``."""
-    from workers.hosting.hosts import client_for_meeting
+    from telemed.workers.hosting.hosts import client_for_meeting
 
     return client_for_meeting(ctx, doctor_id, host)
 

@@ -14,11 +14,11 @@ from datetime import timedelta
 
 import structlog
 
-from store import zoom_tokens
-from store.models import utcnow
-from workers.context import WorkerContext
-from workers.hosting.hosts import NoZoomHost, doctor_token_provider
-from zoom.errors import ZoomError, ZoomGrantRevoked
+from telemed.store import zoom_tokens
+from telemed.store.models import utcnow
+from telemed.workers.context import WorkerContext
+from telemed.workers.hosting.hosts import NoZoomHost, doctor_token_provider
+from telemed.zoom.errors import ZoomError, ZoomGrantRevoked
 
 log = structlog.get_logger("telemed.scheduler")
 

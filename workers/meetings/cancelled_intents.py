@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import structlog
 
-from store import appointments, intents, states
-from workers.context import WorkerContext
-from workers.hosting.hosts import NoZoomHost, client_for_meeting
-from workers.metrics import MEETINGS
-from zoom import policy
-from zoom.errors import ZoomAuthError, ZoomPermanentError
+from telemed.store import appointments, intents, states
+from telemed.workers.context import WorkerContext
+from telemed.workers.hosting.hosts import NoZoomHost, client_for_meeting
+from telemed.workers.metrics import MEETINGS
+from telemed.zoom import policy
+from telemed.zoom.errors import ZoomAuthError, ZoomPermanentError
 
 log = structlog.get_logger("telemed.workers")
 

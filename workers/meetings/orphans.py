@@ -18,13 +18,13 @@ from typing import Any
 
 import structlog
 
-from store import appointments, intents, states
-from store.models import utcnow
-from workers.context import WorkerContext
-from workers.hosting.hosts import ME, NoZoomHost, client_for_meeting
-from workers.metrics import MEETINGS
-from zoom import policy
-from zoom.errors import ZoomError
+from telemed.store import appointments, intents, states
+from telemed.store.models import utcnow
+from telemed.workers.context import WorkerContext
+from telemed.workers.hosting.hosts import ME, NoZoomHost, client_for_meeting
+from telemed.workers.metrics import MEETINGS
+from telemed.zoom import policy
+from telemed.zoom.errors import ZoomError
 
 log = structlog.get_logger("telemed.scheduler")
 

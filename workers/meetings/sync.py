@@ -24,23 +24,23 @@ import redis
 import structlog
 from redis.exceptions import LockError
 
-from store import appointments, attention, intents, outbox, states
-from store.models import Meeting, utcnow
-from workers.context import WorkerContext
-from workers.hosting.hosts import (
+from telemed.store import appointments, attention, intents, outbox, states
+from telemed.store.models import Meeting, utcnow
+from telemed.workers.context import WorkerContext
+from telemed.workers.hosting.hosts import (
     HostChoice,
     NoZoomHost,
     client_for_meeting,
     host_choice_from,
     zoom_for_appointment,
 )
-from workers.meetings import zoom_guard
-from workers.meetings.leases import LEASE_TTL_S, renewed
-from workers.metrics import MEETINGS
-from workers.policy.decisions import NOTICE_FOR_ACTION, RECIPIENT_ROLES, SyncAction, plan_sync
-from workers.policy.retries import PermanentFailure
-from zoom import policy
-from zoom.errors import (
+from telemed.workers.leases import LEASE_TTL_S, renewed
+from telemed.workers.meetings import zoom_guard
+from telemed.workers.metrics import MEETINGS
+from telemed.workers.policy.decisions import NOTICE_FOR_ACTION, RECIPIENT_ROLES, SyncAction, plan_sync
+from telemed.workers.policy.retries import PermanentFailure
+from telemed.zoom import policy
+from telemed.zoom.errors import (
     ZoomAuthError,
     ZoomError,
     ZoomGrantRevoked,
@@ -50,7 +50,7 @@ from zoom.errors import (
 )
 
 log = structlog.get_logger("telemed.workers")
-LOCK_TTL_S = LEASE_TTL_S  # renewed while held (workers.meetings.leases): a killed holder's lock frees soon
+LOCK_TTL_S = LEASE_TTL_S  # renewed while held (workers.leases): a killed holder's lock frees soon
 LOCK_WAIT_S = 10
 
 
@@ -121,7 +121,7 @@ def _sync_locked(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
         return SyncOutcome(SyncAction.NOTHING)
     try:
         if plan.action is not SyncAction.CREATE and plan.action is not SyncAction.UPDATE:
-            from workers.meetings.cancelled_intents import settle_cancelled_intent
+            from telemed.workers.meetings.cancelled_intents import settle_cancelled_intent
 
             settle_cancelled_intent(ctx, appointment_id)  # a cancel after an ambiguous create
         if plan.action is SyncAction.CREATE:
@@ -309,7 +309,7 @@ def _finish(
 
         notifications = _owed_notifications(session, appointment_id, plan)
         # The booking system's signed callbacks (TELEMED_WEBHOOK_URL), owed with the mails.
-        from workers.delivery.webhook import owe_webhooks
+        from telemed.workers.delivery.webhook import owe_webhooks
 
         notifications += owe_webhooks(session, ctx.settings.webhook_url, notifications)
         outcome = SyncOutcome(plan.action, [m for m in notifications], resync=not caught_up)

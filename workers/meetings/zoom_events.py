@@ -24,13 +24,13 @@ from typing import Any
 import structlog
 from sqlmodel import Session
 
-from store import appointments, attention, operations, outbox, states, zoom_tokens
-from store import notifications as alerts
-from store.models import Appointment, utcnow
-from workers import metrics
-from workers.context import WorkerContext
-from workers.policy.retries import PermanentFailure
-from zoom import webhooks
+from telemed.store import appointments, attention, operations, outbox, states, zoom_tokens
+from telemed.store import notifications as alerts
+from telemed.store.models import Appointment, utcnow
+from telemed.workers import metrics
+from telemed.workers.context import WorkerContext
+from telemed.workers.policy.retries import PermanentFailure
+from telemed.zoom import webhooks
 
 log = structlog.get_logger("telemed.workers.zoom_events")
 BOOKING_ROLE = "booking"

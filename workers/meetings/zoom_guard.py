@@ -19,13 +19,13 @@ from typing import Any
 import redis
 import structlog
 
-from store import appointments, attention
-from workers.context import WorkerContext
-from workers.delivery import alerts
-from workers.hosting.hosts import quota_key
-from workers.metrics import POLICY_MISMATCHES
-from zoom import policy
-from zoom.errors import (
+from telemed.store import appointments, attention
+from telemed.workers import alerts
+from telemed.workers.context import WorkerContext
+from telemed.workers.hosting.hosts import quota_key
+from telemed.workers.metrics import POLICY_MISMATCHES
+from telemed.zoom import policy
+from telemed.zoom.errors import (
     ZoomAuthError,
     ZoomError,
     ZoomPermanentError,

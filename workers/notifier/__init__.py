@@ -1,6 +1,6 @@
 """Role-filtered notifications: notice types, templates, rendering and mail channels."""
 
-from workers.notifier.mail import (
+from telemed.workers.notifier.mail import (
     DeliveryError,
     EmlDirectoryChannel,
     MailChannel,
@@ -9,14 +9,14 @@ from workers.notifier.mail import (
     TransientDeliveryError,
     build_mail_channel,
 )
-from workers.notifier.messages import (
+from telemed.workers.notifier.messages import (
     AdminAlert,
     DoctorNotice,
     MeetingTime,
     NoticeKind,
     PatientNotice,
 )
-from workers.notifier.render import MailRenderer, render_admin, render_doctor, render_patient
+from telemed.workers.notifier.render import MailRenderer, render_admin, render_doctor, render_patient
 
 __all__ = [
     "AdminAlert",

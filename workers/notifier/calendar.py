@@ -21,8 +21,8 @@ from email.message import Message
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
-from workers.notifier import mime
-from workers.notifier.messages import looks_like_host_link
+from telemed.workers.notifier import mime
+from telemed.workers.notifier.messages import looks_like_host_link
 
 PRODID = "-//telemed//appointment invitations//EN"
 FILENAME = "invite.ics"

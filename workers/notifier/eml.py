@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from pathlib import Path
 
-from workers.notifier.errors import PermanentDeliveryError, TransientDeliveryError
+from telemed.workers.notifier.errors import PermanentDeliveryError, TransientDeliveryError
 
 
 class EmlDirectoryChannel:

@@ -13,10 +13,10 @@ from email.message import Message
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
-from foundation import tls
-from foundation.urls import is_loopback_host
-from workers.notifier.eml import EmlDirectoryChannel
-from workers.notifier.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from telemed.foundation import tls
+from telemed.foundation.urls import is_loopback_host
+from telemed.workers.notifier.eml import EmlDirectoryChannel
+from telemed.workers.notifier.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 
 __all__ = [
     "DeliveryError",
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from foundation.settings import Settings
+    from telemed.foundation.settings import Settings
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465, "smtp+starttls": 587}
 _ENHANCED_STATUS = re.compile(rb"^\s*([245]\.\d{1,3}\.\d{1,3})\b")

@@ -21,8 +21,8 @@ from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from events.rules import MAX_EMAIL_LENGTH, email_problem, text_problem, time_problem
-from foundation.urls import is_loopback_host
+from telemed.events.rules import MAX_EMAIL_LENGTH, email_problem, text_problem, time_problem
+from telemed.foundation.urls import is_loopback_host
 
 MAX_DURATION_MINUTES = 1440  # the event contract's upper bound
 

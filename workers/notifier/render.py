@@ -23,16 +23,16 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from workers.notifier import mime
-from workers.notifier.messages import (
+from telemed.workers.notifier import mime
+from telemed.workers.notifier.messages import (
     AdminAlert,
     DoctorNotice,
     PatientNotice,
     looks_like_host_link,
 )
-from workers.notifier.timefmt import format_span, format_start
+from telemed.workers.notifier.timefmt import format_span, format_start
 
-TEMPLATE_PACKAGE = "workers.notifier"
+TEMPLATE_PACKAGE = "telemed.workers.notifier"
 TEMPLATE_DIR = "templates"
 
 

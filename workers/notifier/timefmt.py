@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from workers.notifier.messages import MeetingTime
+from telemed.workers.notifier.messages import MeetingTime
 
 
 def N_(message: str) -> str:

@@ -23,11 +23,11 @@ from typing import Any
 
 import requests
 
-from events import signing
-from foundation import tls
-from foundation.urls import require_secure_url
-from workers.notifier.errors import PermanentDeliveryError, TransientDeliveryError
-from workers.notifier.messages import looks_like_host_link
+from telemed.events import signing
+from telemed.foundation import tls
+from telemed.foundation.urls import require_secure_url
+from telemed.workers.notifier.errors import PermanentDeliveryError, TransientDeliveryError
+from telemed.workers.notifier.messages import looks_like_host_link
 
 USER_AGENT = "telemed-webhook/1"
 TRANSIENT_STATUSES = frozenset({408, 425, 429})

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from store import states
+from telemed.store import states
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import dramatiq
 import redis
 import sqlalchemy.exc
 
-from zoom.errors import ZoomError, ZoomPermanentError, ZoomRateLimited, ZoomTransientError
+from telemed.zoom.errors import ZoomError, ZoomPermanentError, ZoomRateLimited, ZoomTransientError
 
 
 class PermanentFailure(Exception):
@@ -40,7 +40,7 @@ def rate_limit_delay_ms(error: ZoomRateLimited, rng: random.Random | None = None
 
 def classify(exc: BaseException) -> BaseException:
     """Map an exception to what the actor should raise for Dramatiq."""
-    from workers.notifier.mail import PermanentDeliveryError, TransientDeliveryError
+    from telemed.workers.notifier.mail import PermanentDeliveryError, TransientDeliveryError
 
     if isinstance(exc, (dramatiq.Retry, PermanentFailure)):
         return exc

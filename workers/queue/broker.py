@@ -1,7 +1,7 @@
 """The Dramatiq broker: Redis, our middleware, and recovery tuned for seconds, not minutes.
 
 Built by ``telemed.bootstrap`` from a Redis URL; the actors are declared on it afterwards
-(``workers.queue.actors.declare_actors``). Recovery tuning: a killed worker's messages come back only
+(``workers.actors.declare_actors``). Recovery tuning: a killed worker's messages come back only
 after its heartbeat is older than ``heartbeat_timeout`` *and* a maintenance run hits
 that queue. Dramatiq's defaults (60 s, 0.1 % of commands) measured about ten minutes.
 
@@ -24,10 +24,10 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
 
-from workers.queue.log_context import install_log_context
-from workers.queue.metrics_middleware import MetricsMiddleware
-from workers.queue.poison import ArgumentCheck, PoisonAwareRedisBroker
-from workers.queue.work_queue import QUEUES
+from telemed.workers.queue.log_context import install_log_context
+from telemed.workers.queue.metrics_middleware import MetricsMiddleware
+from telemed.workers.queue.poison import ArgumentCheck, PoisonAwareRedisBroker
+from telemed.workers.queue.work_queue import QUEUES
 
 HEARTBEAT_TIMEOUT_MS = 5_000
 HEARTBEAT_INTERVAL_S = 1.0

@@ -27,9 +27,9 @@ import dramatiq
 import structlog
 from dramatiq.broker import Broker, MessageProxy
 
-from foundation.redaction import scrub_text
-from foundation.settings import Settings
-from workers import metrics
+from telemed.foundation.redaction import scrub_text
+from telemed.foundation.settings import Settings
+from telemed.workers import metrics
 
 log = structlog.get_logger("telemed.workers.metrics")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -123,5 +123,5 @@ def observe_end_to_end(received_at: datetime) -> None:
     by design: see ``EVENT_DRIVEN_KINDS``); the clock starts when the inbox received that
     version's first event (``store.outbox.delivery_view`` reads it with the delivery's data).
     """
-    from store.models import utcnow
+    from telemed.store.models import utcnow
     metrics.END_TO_END.observe(max(0.0, (utcnow() - received_at).total_seconds()))

@@ -40,7 +40,7 @@ from dramatiq.errors import DecodeError
 from dramatiq.message import Message
 from dramatiq.middleware import SkipMessage
 
-from foundation.redaction import scrub_text
+from telemed.foundation.redaction import scrub_text
 
 log = structlog.get_logger("telemed.workers.poison")
 UNDECODABLE_ACTOR = "(undecodable message)"

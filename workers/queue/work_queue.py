@@ -3,7 +3,7 @@
 Everything that starts work (the publisher, the web's retry buttons, the scheduler's
 jobs, alerts raised mid-delivery, the actors' own follow-ups) goes through a
 ``WorkQueue``, so no module needs the actor objects, and the actors can be declared on
-any broker (a test's ``StubBroker`` included) by ``workers.queue.actors.declare_actors``.
+any broker (a test's ``StubBroker`` included) by ``workers.actors.declare_actors``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import dramatiq
 from dramatiq.message import Message
 
-# Actor name -> queue. The actors are declared with these queues (workers.queue.actors).
+# Actor name -> queue. The actors are declared with these queues (workers.actors).
 PROCESS_EVENT = "process_event"
 SYNC_MEETING = "sync_meeting"
 DELIVER_NOTIFICATION = "deliver_notification"

@@ -1,5 +1,5 @@
 """A local Zoom API simulator for tests, the demo and ``telemed zoom-sim``."""
 
-from zoom.simulator.server import ZoomSimulator
+from telemed.zoom.simulator.server import ZoomSimulator
 
 __all__ = ["ZoomSimulator"]

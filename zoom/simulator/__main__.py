@@ -1,5 +1,5 @@
 import sys
 
-from zoom.simulator.cli import main
+from telemed.zoom.simulator.cli import main
 
 sys.exit(main())

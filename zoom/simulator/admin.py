@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from zoom.simulator.chaos import ChaosError, parse_chaos
-from zoom.simulator.state import Fault, SimState
-from zoom.simulator.wire import Handler, SimRequest, SimResponse, error
+from telemed.zoom.simulator.chaos import ChaosError, parse_chaos
+from telemed.zoom.simulator.state import Fault, SimState
+from telemed.zoom.simulator.wire import Handler, SimRequest, SimResponse, error
 
 FAULT_ACTIONS = ("respond", "reset", "timeout", "drop")
 

@@ -8,9 +8,9 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from foundation.urls import is_loopback_host
-from zoom.simulator.chaos import ENV_VAR, ChaosError, chaos_from_env, parse_chaos
-from zoom.simulator.server import PRO_PLAN, ZoomSimulator
+from telemed.foundation.urls import is_loopback_host
+from telemed.zoom.simulator.chaos import ENV_VAR, ChaosError, chaos_from_env, parse_chaos
+from telemed.zoom.simulator.server import PRO_PLAN, ZoomSimulator
 
 
 def build_parser() -> argparse.ArgumentParser:

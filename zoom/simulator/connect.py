@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from store import appointments, zoom_tokens
-from store.db import Database
-from zoom.simulator import ZoomSimulator
+from telemed.store import appointments, zoom_tokens
+from telemed.store.db import Database
+from telemed.zoom.simulator import ZoomSimulator
 
 REDIRECT = "http://127.0.0.1:9/oauth/zoom/callback"
 

@@ -19,14 +19,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from zoom.simulator.limits import LIGHT, qps_limited
-from zoom.simulator.routes import dispatch
-from zoom.simulator.wire import SimRequest, SimResponse
+from telemed.zoom.simulator.limits import LIGHT, qps_limited
+from telemed.zoom.simulator.routes import dispatch
+from telemed.zoom.simulator.wire import SimRequest, SimResponse
 
 if TYPE_CHECKING:
-    from zoom.simulator.server import ZoomSimulator
+    from telemed.zoom.simulator.server import ZoomSimulator
 
-logger = logging.getLogger("zoom.simulator")
+logger = logging.getLogger("telemed.zoom.simulator")
 
 MAX_BODY_BYTES = 1 << 20
 _INVALID_JSON = object()

@@ -20,7 +20,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from zoom.simulator.wire import SimResponse
+from telemed.zoom.simulator.wire import SimResponse
 
 LIGHT = "Light"
 MEDIUM = "Medium"

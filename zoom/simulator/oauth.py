@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
-from zoom.simulator.wire import SimRequest, SimResponse
+from telemed.zoom.simulator.wire import SimRequest, SimResponse
 
 if TYPE_CHECKING:
-    from zoom.simulator.state import SimState
+    from telemed.zoom.simulator.state import SimState
 
 SCOPES = (
     "meeting:write:meeting:admin meeting:read:meeting:admin meeting:update:meeting:admin "

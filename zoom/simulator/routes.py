@@ -11,12 +11,12 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from zoom.simulator import limits, oauth
-from zoom.simulator import meetings as model
-from zoom.simulator.admin import ADMIN_ROUTES
-from zoom.simulator.state import SimState
-from zoom.simulator.wire import Handler, SimRequest, SimResponse
-from zoom.simulator.wire import error as _error
+from telemed.zoom.simulator import limits, oauth
+from telemed.zoom.simulator import meetings as model
+from telemed.zoom.simulator.admin import ADMIN_ROUTES
+from telemed.zoom.simulator.state import SimState
+from telemed.zoom.simulator.wire import Handler, SimRequest, SimResponse
+from telemed.zoom.simulator.wire import error as _error
 
 LIST_TYPES = {"scheduled", "live", "upcoming", "upcoming_meetings", "previous_meetings"}
 SCOPES = oauth.SCOPES

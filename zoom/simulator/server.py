@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
 
-from zoom.simulator.chaos import ChaosProfile, parse_chaos
-from zoom.simulator.handler import MAX_BODY_BYTES, SimServer, handler_for
-from zoom.simulator.limits import PRO_PLAN
-from zoom.simulator.state import REQUEST_LOG_LIMIT, Credentials, Fault, SimState
+from telemed.zoom.simulator.chaos import ChaosProfile, parse_chaos
+from telemed.zoom.simulator.handler import MAX_BODY_BYTES, SimServer, handler_for
+from telemed.zoom.simulator.limits import PRO_PLAN
+from telemed.zoom.simulator.state import REQUEST_LOG_LIMIT, Credentials, Fault, SimState
 
 __all__ = ["MAX_BODY_BYTES", "PRO_PLAN", "ZoomSimulator"]
 
@@ -194,7 +194,7 @@ class ZoomSimulator:
 
     def stats(self) -> dict[str, Any]:
         """Counters: grants by kind, invalid_grant, 429s by kind, faults, meetings created."""
-        from zoom.simulator.admin import stats_of
+        from telemed.zoom.simulator.admin import stats_of
 
         return stats_of(self.state)
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from zoom.simulator.chaos import ChaosProfile
-from zoom.simulator.limits import RateWindows
-from zoom.simulator.oauth import OAuthBook
+from telemed.zoom.simulator.chaos import ChaosProfile
+from telemed.zoom.simulator.limits import RateWindows
+from telemed.zoom.simulator.oauth import OAuthBook
 
 REQUEST_LOG_LIMIT = 10_000
 PAGE_TOKEN_LIMIT = 10_000

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the state imports modules that import this one
-    from zoom.simulator.state import SimState
+    from telemed.zoom.simulator.state import SimState
 
 
 @dataclass

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import store.types
+import telemed.store.types
 
 
 revision: str = '0001'
@@ -28,7 +28,7 @@ def upgrade() -> None:
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
     sa.Column('zoom_user', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
     sa.Column('connection', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
-    sa.Column('updated_at', store.types.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', telemed.store.types.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('inbox_events',
@@ -36,11 +36,11 @@ def upgrade() -> None:
     sa.Column('type', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('appointment_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('occurred_at', store.types.UTCDateTime(), nullable=False),
-    sa.Column('received_at', store.types.UTCDateTime(), nullable=False),
-    sa.Column('payload', store.types.EncryptedText(), nullable=False),
+    sa.Column('occurred_at', telemed.store.types.UTCDateTime(), nullable=False),
+    sa.Column('received_at', telemed.store.types.UTCDateTime(), nullable=False),
+    sa.Column('payload', telemed.store.types.EncryptedText(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('processed_at', store.types.UTCDateTime(), nullable=True),
+    sa.Column('processed_at', telemed.store.types.UTCDateTime(), nullable=True),
     sa.Column('note', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.PrimaryKeyConstraint('event_id')
     )
@@ -58,9 +58,9 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
-    sa.Column('created_at', store.types.UTCDateTime(), nullable=False),
-    sa.Column('next_attempt_at', store.types.UTCDateTime(), nullable=False),
-    sa.Column('sent_at', store.types.UTCDateTime(), nullable=True),
+    sa.Column('created_at', telemed.store.types.UTCDateTime(), nullable=False),
+    sa.Column('next_attempt_at', telemed.store.types.UTCDateTime(), nullable=False),
+    sa.Column('sent_at', telemed.store.types.UTCDateTime(), nullable=True),
     sa.Column('message_ref', sa.String(length=200), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('appointment_id', 'version', 'role', 'kind', 'channel', name='uq_outbox_key')
@@ -77,8 +77,8 @@ def upgrade() -> None:
     sa.Column('host', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('created_at', store.types.UTCDateTime(), nullable=False),
-    sa.Column('closed_at', store.types.UTCDateTime(), nullable=True),
+    sa.Column('created_at', telemed.store.types.UTCDateTime(), nullable=False),
+    sa.Column('closed_at', telemed.store.types.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('open_for')
     )
@@ -90,20 +90,20 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('desired', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
-    sa.Column('start_time', store.types.UTCDateTime(), nullable=True),
+    sa.Column('start_time', telemed.store.types.UTCDateTime(), nullable=True),
     sa.Column('duration_minutes', sa.Integer(), nullable=True),
     sa.Column('timezone', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('doctor_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('patient_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('patient_name', store.types.EncryptedText(), nullable=False),
-    sa.Column('patient_email', store.types.EncryptedText(), nullable=False),
+    sa.Column('patient_name', telemed.store.types.EncryptedText(), nullable=False),
+    sa.Column('patient_email', telemed.store.types.EncryptedText(), nullable=False),
     sa.Column('clinic_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
     sa.Column('clinic_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('synced_version', sa.Integer(), nullable=False),
     sa.Column('attention_reason', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
     sa.Column('last_event_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('created_at', store.types.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', store.types.UTCDateTime(), nullable=False),
+    sa.Column('created_at', telemed.store.types.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', telemed.store.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['doctor_id'], ['doctors.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -115,15 +115,15 @@ def upgrade() -> None:
     sa.Column('appointment_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('zoom_meeting_id', sa.BigInteger(), nullable=False),
     sa.Column('host', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-    sa.Column('join_url', store.types.EncryptedText(), nullable=False),
-    sa.Column('passcode', store.types.EncryptedText(), nullable=False),
-    sa.Column('start_time', store.types.UTCDateTime(), nullable=False),
+    sa.Column('join_url', telemed.store.types.EncryptedText(), nullable=False),
+    sa.Column('passcode', telemed.store.types.EncryptedText(), nullable=False),
+    sa.Column('start_time', telemed.store.types.UTCDateTime(), nullable=False),
     sa.Column('duration_minutes', sa.Integer(), nullable=False),
     sa.Column('timezone', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('synced_version', sa.Integer(), nullable=False),
-    sa.Column('deleted_at', store.types.UTCDateTime(), nullable=True),
-    sa.Column('created_at', store.types.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', store.types.UTCDateTime(), nullable=False),
+    sa.Column('deleted_at', telemed.store.types.UTCDateTime(), nullable=True),
+    sa.Column('created_at', telemed.store.types.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', telemed.store.types.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['appointment_id'], ['appointments.id'], ),
     sa.PrimaryKeyConstraint('appointment_id'),
     sa.UniqueConstraint('zoom_meeting_id')

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import store.types
+import telemed.store.types
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -25,9 +25,9 @@ def upgrade() -> None:
         sa.Column("key_hash", sa.String(64), nullable=False),
         sa.Column("role", sa.String(140), nullable=False),
         sa.Column("label", sa.String(200), nullable=True),
-        sa.Column("created_at", store.types.UTCDateTime(), nullable=False),
-        sa.Column("last_used_at", store.types.UTCDateTime(), nullable=True),
-        sa.Column("revoked_at", store.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", telemed.store.types.UTCDateTime(), nullable=False),
+        sa.Column("last_used_at", telemed.store.types.UTCDateTime(), nullable=True),
+        sa.Column("revoked_at", telemed.store.types.UTCDateTime(), nullable=True),
     )
 
 

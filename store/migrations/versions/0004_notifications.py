@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import store.types
+import telemed.store.types
 
 revision: str = "0004"
 down_revision: str | None = "0002"
@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("doctor_id", sa.String(128), nullable=False),
         sa.Column("principal", sa.String(160), nullable=False),
         sa.Column("via", sa.String(16), nullable=False),
-        sa.Column("at", store.types.UTCDateTime(), nullable=False),
+        sa.Column("at", telemed.store.types.UTCDateTime(), nullable=False),
     )
     op.create_index("ix_start_link_audits_appointment_id", "start_link_audits", ["appointment_id"])
 
@@ -38,7 +38,7 @@ def upgrade() -> None:
         sa.Column("offset_seconds", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("outbox_id", sa.Integer(), nullable=True),
-        sa.Column("decided_at", store.types.UTCDateTime(), nullable=False),
+        sa.Column("decided_at", telemed.store.types.UTCDateTime(), nullable=False),
         sa.UniqueConstraint("appointment_id", "version", "role", "offset_seconds", name="uq_reminder_key"),
     )
     op.create_index("ix_reminders_appointment_id", "reminders", ["appointment_id"])
@@ -46,7 +46,7 @@ def upgrade() -> None:
     op.create_table(
         "webhook_endpoints",
         sa.Column("url_hash", sa.String(64), primary_key=True),
-        sa.Column("disabled_at", store.types.UTCDateTime(), nullable=False),
+        sa.Column("disabled_at", telemed.store.types.UTCDateTime(), nullable=False),
         sa.Column("reason", sa.String(200), nullable=False),
     )
 
@@ -57,7 +57,7 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(200), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("appointment_id", sa.String(128), nullable=True),
-        sa.Column("created_at", store.types.UTCDateTime(), nullable=False),
+        sa.Column("created_at", telemed.store.types.UTCDateTime(), nullable=False),
     )
     op.create_index("ix_alerts_kind", "alerts", ["kind"])
     op.create_index("ix_alerts_appointment_id", "alerts", ["appointment_id"])

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import store.types
+import telemed.store.types
 
 revision: str = "0005"
 down_revision: str | None = "0002"
@@ -25,10 +25,10 @@ def upgrade() -> None:
         sa.Column("event", sa.String(64), nullable=False),
         sa.Column("zoom_meeting_id", sa.BigInteger(), nullable=True),
         sa.Column("zoom_user_id", sa.String(64), nullable=True),
-        sa.Column("payload", store.types.EncryptedText(), nullable=False),
+        sa.Column("payload", telemed.store.types.EncryptedText(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("received_at", store.types.UTCDateTime(), nullable=False),
-        sa.Column("processed_at", store.types.UTCDateTime(), nullable=True),
+        sa.Column("received_at", telemed.store.types.UTCDateTime(), nullable=False),
+        sa.Column("processed_at", telemed.store.types.UTCDateTime(), nullable=True),
         sa.Column("note", sa.String(300), nullable=True),
     )
     op.create_index("ix_zoom_webhook_receipts_status", "zoom_webhook_receipts", ["status"])

@@ -10,7 +10,7 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
-import store.types
+import telemed.store.types
 
 revision: str = "0007_outbox_tokens"
 down_revision: str | None = "0006"
@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("outbox") as batch_op:
         batch_op.add_column(sa.Column("token", sa.String(32), nullable=True))
-        batch_op.add_column(sa.Column("sending_since", store.types.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("sending_since", telemed.store.types.UTCDateTime(), nullable=True))
     # Existing rows get a token of their own too (as store.models.new_token), made here
     # rather than by the database so both backends get the same kind of token.
     connection = op.get_bind()

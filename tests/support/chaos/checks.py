@@ -24,10 +24,10 @@ from typing import Any
 
 from sqlmodel import select
 
-from store.db import Database
-from store.models import Appointment, InboxEvent, Meeting, OutboxMessage, ProvisioningIntent
+from telemed.store.db import Database
+from telemed.store.models import Appointment, InboxEvent, Meeting, OutboxMessage, ProvisioningIntent
+from telemed.zoom import policy
 from tests.support.chaos.plan import ChaosPlan
-from zoom import policy
 
 EVENT_KINDS = {"invite", "updated", "cancelled"}
 

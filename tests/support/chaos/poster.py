@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from events import signing
+from telemed.events import signing
 
 
 @dataclass

@@ -26,10 +26,10 @@ from datetime import timedelta
 import structlog
 from sqlmodel import Session
 
-from foundation.connect_links import fresh_connect_link
-from store import notifications
-from workers.context import WorkerContext
-from workers.metrics import ALERTS
+from telemed.foundation.connect_links import fresh_connect_link
+from telemed.store import notifications
+from telemed.workers.context import WorkerContext
+from telemed.workers.metrics import ALERTS
 
 log = structlog.get_logger("telemed.alerts")
 

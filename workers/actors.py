@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 
 import dramatiq
 
-from workers import apply_event as _apply
-from workers.context import WorkerContext
-from workers.delivery import relay as _delivery
-from workers.meetings import sync as _sync
-from workers.meetings import zoom_events as _zoom_events
-from workers.policy.retries import PermanentFailure, classify
-from workers.queue.work_queue import (
+from telemed.workers import apply_event as _apply
+from telemed.workers.context import WorkerContext
+from telemed.workers.delivery import relay as _delivery
+from telemed.workers.meetings import sync as _sync
+from telemed.workers.meetings import zoom_events as _zoom_events
+from telemed.workers.policy.retries import PermanentFailure, classify
+from telemed.workers.queue.work_queue import (
     ACTOR_QUEUES,
     DELIVER_NOTIFICATION,
     NOTIFICATION_FAILED,
