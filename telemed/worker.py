@@ -20,7 +20,7 @@ def dramatiq_args(processes: int, threads: int, queues: Sequence[str] = ()) -> l
 
 def run_workers(processes: int, threads: int, queues: Sequence[str] = (), nice: int = 0) -> int:
     from telemed.settings import get_settings
-    from telemed.workers.queue.metrics_middleware import prepare_multiprocess
+    from telemed.workers.queue.metrics_dir import prepare_multiprocess
 
     prepare_multiprocess(get_settings())  # before the processes start (TELEMED_WORKER_METRICS_PORT)
     if nice:

@@ -162,3 +162,17 @@ def test_worker_metrics_sum_every_process(metered) -> None:  # type: ignore[no-u
     assert _value(text, "telemed_worker_message_seconds_count", actor="sync_meeting") >= 5
     assert _value(text, "telemed_event_to_notification_seconds_count") == 8  # patient + doctor, 4 bookings
     assert _value(text, "telemed_meetings_total", action="created") == 4
+
+
+def test_the_worker_command_declares_no_metric_before_the_metrics_directory() -> None:
+    """prometheus_client fixes a metric's storage when it is created: one created in the
+    supervising process before PROMETHEUS_MULTIPROC_DIR is set counts nowhere the metrics
+    port can see (seen once, when a module imported by ``telemed worker`` declared one)."""
+    import subprocess
+    import sys
+
+    probe = ("import telemed.cli, telemed.worker\n"
+             "from prometheus_client import REGISTRY\n"
+             "print([m.name for m in REGISTRY.collect() if m.name.startswith('telemed')])\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -25,7 +25,7 @@ def test_worker_lowers_its_priority_and_sizes_the_pool(monkeypatch: pytest.Monke
         return 0
 
     monkeypatch.setattr(worker, "dramatiq_main", fake_dramatiq)
-    monkeypatch.setattr("telemed.workers.queue.metrics_middleware.prepare_multiprocess", lambda settings: None)
+    monkeypatch.setattr("telemed.workers.queue.metrics_dir.prepare_multiprocess", lambda settings: None)
     assert worker.run_workers(processes=1, threads=3, nice=nice) == 0
     assert calls == ([("nice", nice)] if nice else []) + [("dramatiq", 3)]
 

@@ -14,10 +14,7 @@ reason at all. After the nack we write the final exception into the dead copy's 
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import tempfile
 import time
 import traceback
 from datetime import datetime
@@ -28,11 +25,10 @@ import structlog
 from dramatiq.broker import Broker, MessageProxy
 
 from telemed.foundation.redaction import scrub_text
-from telemed.foundation.settings import Settings
 from telemed.workers import metrics
+from telemed.workers.queue.metrics_dir import MULTIPROC_ENV
 
 log = structlog.get_logger("telemed.workers.metrics")
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class MetricsMiddleware(dramatiq.Middleware):
@@ -83,19 +79,6 @@ def _keep_reason(broker: Broker, message: MessageProxy) -> None:
             client.hset(key, redis_id, message.copy(options=options).encode())
     except Exception as exc:  # noqa: BLE001  (the dead letter is there anyway, only without its reason)
         log.warning("could not record the dead letter's reason", error_type=type(exc).__name__)
-
-
-def prepare_multiprocess(settings: Settings) -> str | None:
-    """Before worker processes start: a fresh directory for their shared metric files."""
-    if not settings.worker_metrics_port:
-        return None
-    path = os.environ.get(MULTIPROC_ENV)
-    if not path:
-        path = tempfile.mkdtemp(prefix="telemed-metrics-")
-        os.environ[MULTIPROC_ENV] = path
-        # Removed when this (the supervising) process exits; forked workers leave by os._exit.
-        atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return path
 
 
 def serve_worker_metrics(port: int, bind: str) -> None:
