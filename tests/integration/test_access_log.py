@@ -6,7 +6,7 @@ import io
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -15,22 +15,13 @@ from telemed.foundation import connect_links, start_tokens
 from telemed.logging import configure_logging, reset_logging
 from telemed.store.db import Database
 from telemed.web.app import create_app
+from tests.support.encodings import encoded, fully_decoded
 from tests.support.webapp import settings_for, web_services
 from tests.support.webserver import serve
 
 pytestmark = pytest.mark.integration
 
 
-def _encoded(text: str, times: int = 1) -> str:
-    for _ in range(times):
-        text = "".join(f"%{ord(c):02X}" for c in text)
-    return text
-
-
-def _fully_decoded(text: str) -> str:
-    for _ in range(8):
-        text = unquote(text)
-    return text
 
 
 def _get(url: str, target: str) -> None:
@@ -63,17 +54,17 @@ def test_tokens_never_reach_the_access_log(database: Database, redis_client: red
         targets += [
             f"/start/{token}",
             f"/start/%65{token[1:]}",  # the reported one: "%65yJ..."
-            f"/start/{_encoded(token)}",
-            f"/start/{_encoded(token, 2)}",
+            f"/start/{encoded(token)}",
+            f"/start/{encoded(token, 2)}",
             f"/start%2F{token}",
             f"/%73TaRt%2f{token}",
-            f"/{_encoded('start', 2)}%252F{_encoded(token, 2)}",
+            f"/{encoded('start', 2)}%252F{encoded(token, 2)}",
             f"/start/{token}?page=1",
         ]
     for token in (connect, plain):
         targets += [
             f"/oauth/zoom/connect?token={token}",
-            f"/oauth/zoom/connect?%74oken={_encoded(token)}",
+            f"/oauth/zoom/connect?%74oken={encoded(token)}",
             f"/oauth/zoom/connect?token%3D{token}",
             f"/oauth/zoom/callback?code={token}&state={token}",
         ]
@@ -85,6 +76,6 @@ def test_tokens_never_reach_the_access_log(database: Database, redis_client: red
     assert len(access_lines) == len(targets), log  # every request was logged, none dropped
     assert "start/[REDACTED]" in log and "connect?[REDACTED]" in log
     assert "positional_args" not in log  # the raw arguments are never rendered
-    decoded = _fully_decoded(log)
+    decoded = fully_decoded(log)
     for secret in (start, connect, plain, start.split(".")[-1], connect.split(".")[-1]):
         assert secret not in decoded, f"a token reached the access log: {log}"

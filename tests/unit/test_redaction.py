@@ -12,7 +12,6 @@ import re
 import time
 import uuid
 from typing import Any
-from urllib.parse import unquote
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -27,6 +26,7 @@ from telemed.foundation.redaction import (
     redact_value,
     scrub_text,
 )
+from tests.support.encodings import encoded, fully_decoded
 from tests.support.redaction_canaries import (
     ACCESS_TOKEN,
     BASIC_CRED,
@@ -195,17 +195,6 @@ def test_scrub_is_idempotent_and_total(text: str) -> None:
     assert scrub_text(once) == once
 
 
-def _encoded(text: str, times: int = 1) -> str:
-    """Every character percent-encoded, ``times`` over ("e" -> "%65" -> "%2565")."""
-    for _ in range(times):
-        text = "".join(f"%{ord(c):02X}" for c in text)
-    return text
-
-
-def _fully_decoded(text: str) -> str:
-    for _ in range(8):
-        text = unquote(text)
-    return text
 
 
 START_TOKEN = "eyJhIjoiQ0FOQVJZIn0.CANARYstartlinkSig"  # shaped like ours, or not (below)
@@ -215,17 +204,17 @@ START_TOKEN = "eyJhIjoiQ0FOQVJZIn0.CANARYstartlinkSig"  # shaped like ours, or n
     "path",
     [
         f"/start/{START_TOKEN}",
-        f"/start/{_encoded(START_TOKEN)}",  # "%65%79%4A..."
+        f"/start/{encoded(START_TOKEN)}",  # "%65%79%4A..."
         f"/start/%65{START_TOKEN[1:]}",  # only the "e" of "eyJ" encoded
-        f"/start/{_encoded(START_TOKEN, 2)}",  # encoded twice
-        f"/start/{_encoded(START_TOKEN, 3)}",
+        f"/start/{encoded(START_TOKEN, 2)}",  # encoded twice
+        f"/start/{encoded(START_TOKEN, 3)}",
         f"/start%2F{START_TOKEN}",
         f"/start%2f{START_TOKEN}",
         f"/start%252F{START_TOKEN}",
-        f"{_encoded('/start/')}{START_TOKEN}",
-        f"/{_encoded('start', 2)}/{START_TOKEN}",
+        f"{encoded('/start/')}{START_TOKEN}",
+        f"/{encoded('start', 2)}/{START_TOKEN}",
         f"/StArT/{START_TOKEN}",
-        f"/%53tArT%2f{_encoded(START_TOKEN)}",
+        f"/%53tArT%2f{encoded(START_TOKEN)}",
         "/start/CANARYstartlinkPlainWord",  # no token shape at all
         f"/telemed/start/{START_TOKEN}",  # behind a path prefix
         f"//start//{START_TOKEN}",
@@ -235,7 +224,7 @@ START_TOKEN = "eyJhIjoiQ0FOQVJZIn0.CANARYstartlinkSig"  # shaped like ours, or n
 def test_the_start_link_segment_is_masked_in_any_encoding(path: str) -> None:
     """By structure, for the access log's raw request target (any encoding at all)."""
     out = mask_request_target(path)
-    assert "CANARY" not in _fully_decoded(out).upper(), out
+    assert "CANARY" not in fully_decoded(out).upper(), out
     assert out.startswith("/") and "start/" + REDACTED in out
 
 
@@ -243,12 +232,12 @@ def test_the_start_link_segment_is_masked_in_any_encoding(path: str) -> None:
     "path",
     [
         f"/start/{START_TOKEN}",
-        f"/start/{_encoded(START_TOKEN)}",
+        f"/start/{encoded(START_TOKEN)}",
         f"/start/%65{START_TOKEN[1:]}",
         f"/start/%2565{START_TOKEN[1:]}",
         f"/start%2F{START_TOKEN}",
         f"/START%2f{START_TOKEN}",
-        f"{_encoded('/start/')}{START_TOKEN}",
+        f"{encoded('/start/')}{START_TOKEN}",
         f"/%2573tart%252F{START_TOKEN}",
         "/start/CANARYstartlinkPlainWord",
         f"/telemed/start/{START_TOKEN}",
@@ -259,7 +248,7 @@ def test_the_start_link_segment_is_masked_in_any_text(path: str) -> None:
     literal or %XX, the percent itself re-encoded any number of times)."""
     for line in (path, f'127.0.0.1:5555 - "GET {path} HTTP/1.1" 404', f"https://telemed.example{path}"):
         out = scrub_text(line)
-        assert "CANARY" not in _fully_decoded(out).upper(), (line, out)
+        assert "CANARY" not in fully_decoded(out).upper(), (line, out)
         assert "/start/" + REDACTED in out
 
 
@@ -271,14 +260,14 @@ def test_the_start_link_segment_is_masked_in_any_text(path: str) -> None:
         "/oauth/zoom/connect?%2574oken=CANARYconnect",
         "/oauth/zoom/connect?token%3DCANARYconnect",
         "/oauth/zoom/connect?token%253dCANARYconnect",
-        f"/oauth/zoom/connect?token={_encoded('CANARYconnect')}",
+        f"/oauth/zoom/connect?token={encoded('CANARYconnect')}",
         "/oauth/zoom/connect?page=1&token=CANARYconnect",
         "/oauth/zoom/callback?code=CANARYconnect&state=CANARYconnect",
     ],
 )
 def test_secret_queries_are_masked_in_any_encoding(target: str) -> None:
     for out in (scrub_text(f'"GET {target} HTTP/1.1" 200'), mask_request_target(target)):
-        assert "CANARY" not in _fully_decoded(out).upper(), out
+        assert "CANARY" not in fully_decoded(out).upper(), out
 
 
 @pytest.mark.parametrize("target", ["/healthz", "/v1/appointments/A-1/meeting", "/admin?page=2",
