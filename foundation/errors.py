@@ -14,7 +14,8 @@ Hierarchy::
     └── PermanentError       the same work fails the same way every time: a refusal (Zoom
                              4xx, ``ZoomAuthError`` after its one token refresh, SMTP 5xx,
                              ``WebhookGone``), a revoked grant, stored data that breaks a rule
-                             (``PermanentFailure``), a client's bad request (``InvalidEvent``,
+                             (``PermanentFailure``; ``InvalidMessage``: no valid mail can be
+                             built from it), a client's bad request (``InvalidEvent``,
                              ``SignatureError``: answered with 4xx at the door, never retried)
 
 How each is retried is decided in one place, ``workers/policy/retries.py`` (``decide``:

@@ -42,7 +42,7 @@ from telemed.workers.delivery.snapshot import AdminRow, Snapshot, read_snapshot,
 from telemed.workers.delivery.snapshot import message_id as message_id_of
 from telemed.workers.delivery.webhook import disable_after_gone, send_webhook
 from telemed.workers.leases import LEASE_TTL_S, renewed
-from telemed.workers.notifier.errors import DeliveryError, MeetingGone
+from telemed.workers.notifier.errors import DeliveryError, InvalidMessage, MeetingGone
 from telemed.workers.notifier.webhook import WebhookGone
 from telemed.workers.policy.decisions import RecipientMail, Send, SendDecision, decide_send
 from telemed.workers.policy.retries import GiveUp, PermanentFailure, decide
@@ -135,7 +135,7 @@ def _attempt(
         return DeliveryResult("failed", follow_ups)
     except MeetingGone as exc:
         return _after_meeting_gone(ctx, outbox_id, channel, role, kind, exc)
-    except DeliveryError as exc:
+    except (DeliveryError, InvalidMessage) as exc:  # anything else is a bug: the actor decides
         return _retry_or_give_up(ctx, outbox_id, channel, role, kind, exc)
     if isinstance(outcome, tuple):  # ("skipped", reason): deliberately not sent
         _, reason = outcome
@@ -213,7 +213,8 @@ def _after_meeting_gone(
 
 
 def _retry_or_give_up(
-    ctx: WorkerContext, outbox_id: int, channel: str, role: str, kind: str, error: DeliveryError
+    ctx: WorkerContext, outbox_id: int, channel: str, role: str, kind: str,
+    error: DeliveryError | InvalidMessage,
 ) -> DeliveryResult:
     """The send failed: ask the decision, with this row's own try count."""
     with ctx.database.session() as session:

@@ -31,3 +31,10 @@ class MeetingGone(TransientDeliveryError):
 
 class PermanentDeliveryError(DeliveryError, PermanentError):
     """Retrying this message will not help: 5xx reply, failed AUTH, TLS misconfiguration."""
+
+
+class InvalidMessage(PermanentError, ValueError):
+    """The stored data cannot make a valid message: a field breaks the notifier's rules
+    (``messages``, ``calendar``, ``render``, ``mime``). Nothing was sent, and the same data
+    fails the same way every time. The text names the field and the rule, never a value.
+    A ``ValueError`` still, for the callers that validate with these types."""

@@ -41,7 +41,7 @@ import redis
 import sqlalchemy.exc
 
 from telemed.foundation.errors import PermanentError, RetryLater, TransientError
-from telemed.workers.notifier.errors import DeliveryError
+from telemed.workers.notifier.errors import DeliveryError, InvalidMessage
 from telemed.workers.queue.broker import DEFAULT_MAX_RETRIES
 from telemed.workers.queue.work_queue import (
     DELIVER_NOTIFICATION,
@@ -199,4 +199,6 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, (PermanentFailure, DeliveryError)):
         return str(exc)
     first_line = (str(exc).splitlines() or [""])[0][:160]
+    if isinstance(exc, InvalidMessage):
+        return f"could not build the message ({first_line})"
     return f"{type(exc).__name__}: {first_line}"
