@@ -32,7 +32,12 @@ from telemed.workers.policy.retries import (
     decide,
     enact,
 )
-from telemed.workers.queue.work_queue import DELIVER_NOTIFICATION, PROCESS_EVENT, PROCESS_ZOOM_WEBHOOK, SYNC_MEETING
+from telemed.workers.queue.work_queue import (
+    DELIVER_NOTIFICATION,
+    PROCESS_EVENT,
+    PROCESS_ZOOM_WEBHOOK,
+    SYNC_MEETING,
+)
 from telemed.zoom.errors import (
     ZoomAuthError,
     ZoomError,
@@ -150,11 +155,12 @@ class TestTransient:
             "RetryLater: another worker is syncing this appointment", 2_000)
 
 
+BUGS = (TypeError("'NoneType' object is not subscriptable"), ValueError("invalid literal for int()"),
+        KeyError("start_time"), ZoomError("unexpected error talking to Zoom (RuntimeError)"))
+
+
 class TestUnexpected:
     """A bug is a bug wherever it is raised: a few tries, then given up, naming its type."""
-
-    BUGS = [TypeError("'NoneType' object is not subscriptable"), ValueError("invalid literal for int()"),
-            KeyError("start_time"), ZoomError("unexpected error talking to Zoom (RuntimeError)")]
 
     @pytest.mark.parametrize("error", BUGS, ids=lambda e: type(e).__name__)
     @pytest.mark.parametrize("actor", ACTORS)
