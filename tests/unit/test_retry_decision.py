@@ -172,12 +172,12 @@ class TestUnexpected:
             f"gave up after {UNEXPECTED_MAX_ATTEMPTS} attempts: unexpected {type(error).__name__}: {error}")
 
     def test_value_error_and_type_error_are_treated_alike(self) -> None:
-        def outcomes(error: Exception, **where: str) -> list[str]:
-            return [type(decide(error, attempt, **where)).__name__ for attempt in range(1, 15)]
+        def outcomes(error: Exception, actor: str | None, channel: str | None) -> list[str]:
+            return [type(decide(error, attempt, actor=actor, channel=channel)).__name__ for attempt in range(1, 15)]
 
-        for where in [{"actor": actor} for actor in ACTORS] + [{"channel": channel} for channel in CHANNELS]:
-            assert outcomes(ValueError("x"), **where) == outcomes(TypeError("x"), **where)
-            assert outcomes(ValueError("x"), **where)[:UNEXPECTED_MAX_ATTEMPTS] == ["Retry", "Retry", "GiveUp"]
+        for actor, channel in [(actor, None) for actor in ACTORS] + [(None, channel) for channel in CHANNELS]:
+            assert outcomes(ValueError("x"), actor, channel) == outcomes(TypeError("x"), actor, channel)
+            assert outcomes(ValueError("x"), actor, channel)[:UNEXPECTED_MAX_ATTEMPTS] == ["Retry", "Retry", "GiveUp"]
 
     def test_only_the_first_line_of_a_bugs_text(self) -> None:
         decision = decide(ValueError("bad value\npatient@example.org"), UNEXPECTED_MAX_ATTEMPTS, actor=SYNC_MEETING)
