@@ -60,3 +60,10 @@ def test_the_actors_limits_come_from_the_decision() -> None:
     for actor in (actors.process_event, actors.sync_meeting, actors.deliver_notification,
                   actors.notification_failed, actors.process_zoom_webhook):
         assert actor.options["max_retries"] == ACTOR_MAX_RETRIES[actor.actor_name]
+
+
+def test_the_workers_broker_tells_the_actors_their_try_count() -> None:
+    from telemed.workers.queue.broker import build_broker
+
+    broker = build_broker("redis://127.0.0.1:1/0", "t")  # built, never connected
+    assert any(isinstance(middleware, CurrentMessage) for middleware in broker.middleware)
