@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypedDict
 
+from telemed.foundation.errors import PermanentError
+
 
 class FieldError(TypedDict):
     loc: list[str | int]
     msg: str
 
 
-class InvalidEvent(ValueError):
-    """The event breaks the v1 contract. ``errors`` lists each bad field and why."""
+class InvalidEvent(PermanentError, ValueError):
+    """The event breaks the v1 contract. ``errors`` lists each bad field and why.
+
+    A client's error: the door answers it with 422 and nothing retries it; a stored event
+    that breaks the contract now gives up (``workers/apply_event.py``). Still a
+    ``ValueError`` for callers of ``events.publish``."""
 
     def __init__(self, errors: Sequence[FieldError]) -> None:
         self.errors: list[FieldError] = list(errors)

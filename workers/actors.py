@@ -4,8 +4,9 @@
 broker, built by ``telemed.bootstrap``; a test's ``StubBroker``), so importing this
 module connects to nothing and installs nothing. The work they do needs a
 ``WorkerContext``, given as a function so each process builds its own after fork.
-Every exception passes through ``retry_policy.classify``: the one place retry decisions
-are made.
+Every failure gets one decision, ``workers.policy.retries.decide`` (retry when, or give
+up why), with the try count of the message (Dramatiq's ``CurrentMessage``); the actors'
+``max_retries`` come from the same module's ``ACTOR_MAX_RETRIES``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from telemed.workers import apply_event as _apply
 from telemed.workers.context import WorkerContext
 from telemed.workers.delivery import relay as _delivery
 from telemed.workers.meetings import sync as _sync
 from telemed.workers.meetings import zoom_events as _zoom_events
-from telemed.workers.policy.retries import PermanentFailure, classify
+from telemed.workers.policy.retries import ACTOR_MAX_RETRIES, GiveUp, PermanentFailure, decide, enact
 from telemed.workers.queue.work_queue import (
     ACTOR_QUEUES,
     DELIVER_NOTIFICATION,
@@ -35,18 +37,33 @@ from telemed.workers.queue.work_queue import (
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _classified(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except BaseException as exc:
-            mapped = classify(exc)
-            if mapped is exc:
-                raise
-            raise mapped from None
+def _attempt() -> int:
+    """This message's try number (1 for the first); 1 outside a worker (a direct call)."""
+    message = CurrentMessage.get_current_message()
+    return int(message.options.get("retries", 0)) + 1 if message is not None else 1
 
-    return wrapper  # type: ignore[return-value]
+
+def _decided(actor_name: str, on_give_up: Callable[..., None] | None = None) -> Callable[[F], F]:
+    """Ask ``decide`` once about a failure and enact it; ``on_give_up`` runs with the
+    actor's arguments and ``reason=`` before the message is given up (a notification's
+    admin alert)."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except dramatiq.Retry:
+                raise  # decided already (the outbox relay counts its own tries)
+            except Exception as exc:  # noqa: BLE001 - every failure is decided; interrupts pass untouched
+                decision = decide(exc, _attempt(), actor=actor_name)
+                if isinstance(decision, GiveUp) and on_give_up is not None:
+                    on_give_up(*args, reason=decision.reason, **kwargs)
+                enact(decision, exc)
+
+        return wrapper  # type: ignore[return-value]
+
+    return wrap
 
 
 @dataclass(frozen=True)
@@ -62,18 +79,24 @@ def declare_actors(broker: dramatiq.Broker, context: Callable[[], WorkerContext]
     """Declare the pipeline's actors on ``broker``; ``context()`` gives this process's parts."""
 
     def actor(name: str, **options: Any) -> Callable[[Callable[..., Any]], dramatiq.Actor[..., Any]]:
-        return dramatiq.actor(actor_name=name, queue_name=ACTOR_QUEUES[name], broker=broker, **options)
+        return dramatiq.actor(actor_name=name, queue_name=ACTOR_QUEUES[name], broker=broker,
+                              max_retries=ACTOR_MAX_RETRIES[name], **options)
 
-    @actor(PROCESS_EVENT, max_retries=10, throws=(PermanentFailure,))
-    @_classified
+    def alert_admin(outbox_id: int, *, reason: str) -> None:
+        ctx = context()
+        for alert_id in _delivery.give_up(ctx, outbox_id, reason):
+            ctx.queue.deliver_notification(alert_id)
+
+    @actor(PROCESS_EVENT, throws=(PermanentFailure,))
+    @_decided(PROCESS_EVENT)
     def process_event(event_id: str) -> None:
         ctx = context()
         appointment_id = _apply.apply_event(ctx.database, event_id)
         if appointment_id is not None:
             ctx.queue.sync_meeting(appointment_id)
 
-    @actor(SYNC_MEETING, max_retries=12, throws=(PermanentFailure,))
-    @_classified
+    @actor(SYNC_MEETING, throws=(PermanentFailure,))
+    @_decided(SYNC_MEETING)
     def sync_meeting(appointment_id: str) -> None:
         ctx = context()
         outcome = _sync.sync_meeting(ctx, appointment_id)
@@ -82,33 +105,26 @@ def declare_actors(broker: dramatiq.Broker, context: Callable[[], WorkerContext]
         if outcome.resync:
             ctx.queue.sync_meeting(appointment_id)
 
-    @actor(DELIVER_NOTIFICATION, max_retries=8, throws=(PermanentFailure,),
-           on_retry_exhausted=NOTIFICATION_FAILED)
-    @_classified
+    # on_retry_exhausted: a backstop; the decision gives up (and alerts) before Dramatiq would.
+    @actor(DELIVER_NOTIFICATION, throws=(PermanentFailure,), on_retry_exhausted=NOTIFICATION_FAILED)
+    @_decided(DELIVER_NOTIFICATION, on_give_up=alert_admin)
     def deliver_notification(outbox_id: int) -> None:
         ctx = context()
-        try:
-            result = _delivery.deliver_notification(ctx, outbox_id)
-        except Exception as exc:
-            mapped = classify(exc)
-            if isinstance(mapped, PermanentFailure):
-                for alert_id in _delivery.give_up(ctx, outbox_id, str(mapped)):
-                    ctx.queue.deliver_notification(alert_id)
-            raise
+        result = _delivery.deliver_notification(ctx, outbox_id)
         for follow_up in result.follow_ups:  # admin alerts raised while delivering
             ctx.queue.deliver_notification(follow_up)
         if result.retry_after_ms is not None:  # an older mail to the same recipient goes first
             ctx.queue.deliver_notification(outbox_id, delay_ms=result.retry_after_ms)
 
-    @actor(NOTIFICATION_FAILED, max_retries=3)
+    @actor(NOTIFICATION_FAILED)
     def notification_failed(message_data: dict[str, Any], retry_info: dict[str, Any]) -> None:
         ctx = context()
         outbox_id = int(message_data["args"][0])
         for alert_id in _delivery.give_up(ctx, outbox_id, f"gave up after {retry_info.get('retries')} attempts"):
             ctx.queue.deliver_notification(alert_id)
 
-    @actor(PROCESS_ZOOM_WEBHOOK, max_retries=10, throws=(PermanentFailure,))
-    @_classified
+    @actor(PROCESS_ZOOM_WEBHOOK, throws=(PermanentFailure,))
+    @_decided(PROCESS_ZOOM_WEBHOOK)
     def process_zoom_webhook(receipt_id: int) -> None:
         ctx = context()
         follow_up = _zoom_events.handle_zoom_webhook(ctx, receipt_id)

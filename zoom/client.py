@@ -1,9 +1,12 @@
 """The HTTP client for the handful of Zoom meeting endpoints telemed uses.
 
 Every failure is raised as a :class:`~zoom.errors.ZoomError` decided by
-``zoom.errors.classify_*``; the client retries nothing except a rejected access token
-(401 / code 124), once, with a fresh token. Other retries belong to the caller (the worker
-knows the appointment's deadline and Zoom's Retry-After hint).
+``zoom.errors.classify_*``; the client retries nothing. The one repeat it makes is Zoom's
+protocol, not a retry policy: "401, code 124" means the access token expired or was
+revoked, and the answer to it is a fresh token and the same request, once (a second 124
+is a ``ZoomAuthError``, permanent). When to try a failed call again belongs to the
+worker: ``workers/policy/retries.py`` decides it for every failure, knowing Zoom's
+Retry-After hint and the work's attempt limit.
 
 An optional ``limiter`` hook is called with the endpoint's rate-limit category (Zoom's
 labels: create and list are ``Medium``; get, update and delete ``Light``) before every

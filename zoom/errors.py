@@ -18,8 +18,12 @@ Hierarchy::
     └── ZoomPermanentError       any other 4xx / 3xx: retrying the same request cannot help
         └── ZoomNotFound         404 or code 3001 ("Meeting does not exist")
 
-A bare ``ZoomError`` is what ``classify_exception`` returns for an exception it does not
-recognise (a bug rather than an outage), so it is not retryable.
+The branches derive from telemed's error base (``foundation/errors.py``): transient
+errors and rate limits are ``TransientError``, auth errors and permanent ones
+``PermanentError``; a bare ``ZoomError`` is what ``classify_exception`` returns for an
+exception it does not recognise (a bug rather than an outage), so it is not
+``retryable`` and is treated as unexpected: a few retries, then the dead letters
+(``workers/policy/retries.py`` decides how often and when, for every branch).
 
 ``classify_response`` and ``classify_exception`` are pure: every caller (the API client,
 the token providers) goes through them, so the policy for "what is retryable" lives here.
@@ -39,6 +43,8 @@ from typing import Any
 
 import requests
 
+from telemed.foundation.errors import PermanentError, TelemedError, TransientError
+
 INVALID_ACCESS_TOKEN = 124
 MEETING_NOT_FOUND = 3001
 
@@ -49,7 +55,7 @@ _CREDENTIAL_LIKE = re.compile(r"[A-Za-z0-9_\-.~+/=]{32,}")
 _DAILY = re.compile(r"\bdaily\b", re.IGNORECASE)
 
 
-class ZoomError(Exception):
+class ZoomError(TelemedError):
     retryable: bool = False
 
     def __init__(self, message: str, *, status: int | None = None, code: int | None = None) -> None:
@@ -77,11 +83,11 @@ class ZoomError(Exception):
         return (_restore, (type(self), dict(self.__dict__)))
 
 
-class ZoomTransientError(ZoomError):
+class ZoomTransientError(ZoomError, TransientError):
     retryable = True
 
 
-class ZoomRateLimited(ZoomError):
+class ZoomRateLimited(ZoomError, TransientError):
     retryable = True
 
     def __init__(
@@ -104,7 +110,7 @@ class ZoomRateLimited(ZoomError):
         )
 
 
-class ZoomAuthError(ZoomError):
+class ZoomAuthError(ZoomError, PermanentError):
     @property
     def token_rejected(self) -> bool:
         """Zoom refused the access token itself (expired or revoked): a new one may work."""
@@ -115,7 +121,7 @@ class ZoomGrantRevoked(ZoomAuthError):
     pass
 
 
-class ZoomPermanentError(ZoomError):
+class ZoomPermanentError(ZoomError, PermanentError):
     pass
 
 

@@ -107,3 +107,28 @@ def test_a_row_for_an_unknown_appointment_fails_permanently(make_ctx: Any) -> No
         deliver_notification(ctx, outbox_id)
     with pytest.raises(PermanentFailure):
         deliver_notification(ctx, 987654)
+
+
+def test_a_bug_while_sending_is_left_to_the_retry_decision(make_ctx: Any) -> None:
+    # It used to fail the row at once and alert an admin for any ValueError (a bug
+    # included) while a TypeError was retried a dozen times; now the actor asks the one
+    # decision (workers/policy/retries.py), which treats every bug alike.
+    from telemed.workers.delivery.relay import _attempt
+    from telemed.workers.notifier.errors import InvalidMessage
+
+    ctx = make_ctx()
+    outbox_id = _alert(ctx)
+
+    def buggy() -> str:
+        raise ValueError("invalid literal for int() with base 10: 'x'")
+
+    with pytest.raises(ValueError, match="invalid literal"):
+        _attempt(ctx, outbox_id, "mail", "admin", "alert", buggy)
+    assert _status(ctx, outbox_id) == ("pending", None)
+
+    def no_valid_message() -> str:  # stored data the notifier's rules refuse: permanent
+        raise InvalidMessage("start_utc: must be a timezone-aware datetime")
+
+    assert _attempt(ctx, outbox_id, "mail", "admin", "alert", no_valid_message).status == "failed"
+    assert _status(ctx, outbox_id) == (
+        "failed", "could not build the message (start_utc: must be a timezone-aware datetime)")

@@ -208,10 +208,9 @@ def test_policy_mismatch_alerts_and_counts(ctx: Any, sim: ZoomSimulator) -> None
 
 
 def test_daily_quota_retries_at_the_reset_or_parks(ctx: Any, sim: ZoomSimulator) -> None:
-    import dramatiq
-
     from telemed.workers.meetings.sync import sync_meeting
-    from telemed.workers.policy.retries import classify
+    from telemed.workers.policy.retries import Retry, decide
+    from telemed.workers.queue.work_queue import SYNC_MEETING
     from telemed.zoom.errors import ZoomRateLimited
 
     for _ in range(ctx.settings.zoom_daily_calls_per_host):
@@ -220,8 +219,8 @@ def test_daily_quota_retries_at_the_reset_or_parks(ctx: Any, sim: ZoomSimulator)
     _book(ctx, "A-LATER", start=tomorrow)
     with pytest.raises(ZoomRateLimited) as caught:
         sync_meeting(ctx, "A-LATER")
-    retry = classify(caught.value)
-    assert isinstance(retry, dramatiq.Retry) and retry.delay >= caught.value.retry_after * 1000  # type: ignore[operator]
+    retry = decide(caught.value, 1, actor=SYNC_MEETING)
+    assert isinstance(retry, Retry) and retry.delay_ms >= caught.value.retry_after * 1000  # type: ignore[operator]
     assert sync_meeting(ctx, "A-LATER").action.value == "nothing"  # reconciler passes wait quietly
     assert sim.requests() == [] and _state(ctx, "A-LATER").state == states.PENDING
 

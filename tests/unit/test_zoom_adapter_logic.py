@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-import dramatiq
 import pytest
 from cryptography.fernet import Fernet
 
@@ -26,10 +25,12 @@ from telemed.workers.meetings.orphans import find_orphans
 from telemed.workers.meetings.zoom_guard import definitely_not_created, quota_resets_too_late
 from telemed.workers.policy.retries import (
     DAILY_RESET_SPREAD_MS,
-    PermanentFailure,
-    classify,
+    GiveUp,
+    Retry,
+    decide,
     rate_limit_delay_ms,
 )
+from telemed.workers.queue.work_queue import SYNC_MEETING
 from telemed.zoom.errors import (
     ZoomAuthError,
     ZoomError,
@@ -88,17 +89,18 @@ class TestDailyQuota:
 
 class TestRetryClassification:
     def test_rate_limits_retry_with_a_delay(self) -> None:
-        mapped = classify(ZoomRateLimited("slow", retry_after=3.0))
-        assert isinstance(mapped, dramatiq.Retry) and 3000 <= mapped.delay <= 3250  # type: ignore[operator]
+        decision = decide(ZoomRateLimited("slow", retry_after=3.0), 1, actor=SYNC_MEETING)
+        assert isinstance(decision, Retry) and 3000 <= decision.delay_ms <= 3250  # type: ignore[operator]
 
     def test_transient_errors_take_dramatiqs_bounded_backoff(self) -> None:
         error = ZoomTransientError("bad gateway", status=502)
-        assert classify(error) is error  # Retries middleware: exponential, jittered, max_retries
+        # Retries middleware: exponential, jittered; the decision bounds the tries
+        assert decide(error, 1, actor=SYNC_MEETING) == Retry("ZoomTransientError: bad gateway (HTTP 502)")
 
     @pytest.mark.parametrize("error", [ZoomPermanentError("bad", status=400), ZoomNotFound("gone", status=404),
                                        ZoomGrantRevoked("dead"), ZoomAuthError("no", status=401)])
     def test_permanent_errors_dead_letter(self, error: ZoomError) -> None:
-        assert isinstance(classify(error), PermanentFailure)
+        assert isinstance(decide(error, 1, actor=SYNC_MEETING), GiveUp)
 
     @pytest.mark.parametrize(("error", "certain"), [
         (ZoomRateLimited("slow"), True),  # 429

@@ -7,8 +7,10 @@ the appointment's status, an admin alert from the ``alerts`` table. The row is m
 sent after the mail server or webhook accepted it; a crash in between can send twice,
 never zero times (stable Message-ID / ``X-Telemed-Delivery`` let receivers fold a copy).
 
-Retries are per channel and counted in the outbox row itself (``retry_policy``), so they
-survive a lost queue message; a message that finally fails becomes an admin alert.
+Retries are per channel and counted in the outbox row itself, so they survive a lost
+queue message; when to try again, and when to stop, is ``workers.policy.retries.decide``'s
+call. A message that finally fails becomes an admin alert. A failure that is not a
+delivery error (a bug) goes to the actor, which asks the same decision.
 A short Redis lock per row keeps a reconciler re-queue and a pending retry from sending
 the same row twice at once.
 
@@ -40,15 +42,10 @@ from telemed.workers.delivery.snapshot import AdminRow, Snapshot, read_snapshot,
 from telemed.workers.delivery.snapshot import message_id as message_id_of
 from telemed.workers.delivery.webhook import disable_after_gone, send_webhook
 from telemed.workers.leases import LEASE_TTL_S, renewed
-from telemed.workers.notifier.errors import (
-    DeliveryError,
-    MeetingGone,
-    PermanentDeliveryError,
-    TransientDeliveryError,
-)
+from telemed.workers.notifier.errors import DeliveryError, InvalidMessage, MeetingGone
 from telemed.workers.notifier.webhook import WebhookGone
 from telemed.workers.policy.decisions import RecipientMail, Send, SendDecision, decide_send
-from telemed.workers.policy.retries import PermanentFailure, outbox_retry_delay
+from telemed.workers.policy.retries import GiveUp, PermanentFailure, decide
 from telemed.workers.queue.metrics_middleware import observe_end_to_end
 
 log = structlog.get_logger("telemed.workers")
@@ -137,16 +134,9 @@ def _attempt(
         _count(channel, role, kind, "gone")
         return DeliveryResult("failed", follow_ups)
     except MeetingGone as exc:
-        return _after_meeting_gone(ctx, outbox_id, channel, role, kind, str(exc))
-    except TransientDeliveryError as exc:
-        return _retry_or_give_up(ctx, outbox_id, channel, role, kind, str(exc))
-    except (PermanentDeliveryError, DeliveryError) as exc:
-        _count(channel, role, kind, "failed")
-        return DeliveryResult("failed", give_up(ctx, outbox_id, str(exc)))
-    except ValueError as exc:  # the stored data cannot make a valid message: retrying won't help
-        _count(channel, role, kind, "failed")
-        first_line = (str(exc).splitlines() or [""])[0][:160]  # names the field, never a value
-        return DeliveryResult("failed", give_up(ctx, outbox_id, f"could not build the message ({first_line})"))
+        return _after_meeting_gone(ctx, outbox_id, channel, role, kind, exc)
+    except (DeliveryError, InvalidMessage) as exc:  # anything else is a bug: the actor decides
+        return _retry_or_give_up(ctx, outbox_id, channel, role, kind, exc)
     if isinstance(outcome, tuple):  # ("skipped", reason): deliberately not sent
         _, reason = outcome
         _finish(ctx, outbox_id, lambda s, m: notifications.mark_skipped(s, m, reason))
@@ -209,7 +199,7 @@ def _supersede(ctx: WorkerContext, snapshot: Snapshot, reason: str) -> DeliveryR
 
 
 def _after_meeting_gone(
-    ctx: WorkerContext, outbox_id: int, channel: str, role: str, kind: str, reason: str
+    ctx: WorkerContext, outbox_id: int, channel: str, role: str, kind: str, error: MeetingGone
 ) -> DeliveryResult:
     """Zoom lost the meeting between reading the row and building the notice. A cancel
     applied meanwhile makes it superseded (found by the crash-and-fault run: it used to
@@ -219,28 +209,32 @@ def _after_meeting_gone(
         return DeliveryResult("done")
     if isinstance(found, Snapshot) and (superseded := superseded_reason(found, utcnow())):
         return _supersede(ctx, found, superseded)
-    return _retry_or_give_up(ctx, outbox_id, channel, role, kind, reason)
+    return _retry_or_give_up(ctx, outbox_id, channel, role, kind, error)
 
 
 def _retry_or_give_up(
-    ctx: WorkerContext, outbox_id: int, channel: str, role: str, kind: str, reason: str
+    ctx: WorkerContext, outbox_id: int, channel: str, role: str, kind: str,
+    error: DeliveryError | InvalidMessage,
 ) -> DeliveryResult:
+    """The send failed: ask the decision, with this row's own try count."""
     with ctx.database.session() as session:
         message = outbox.get_message(session, outbox_id)
         if message is None or message.status != states.OUTBOX_PENDING:
             return DeliveryResult("done")
-        delay = outbox_retry_delay(channel, message.attempts + 1, ctx.settings.notification_retry_base_seconds)
-        if delay is not None:
-            outbox.mark_attempt_failed(session, message, reason, final=False,
-                                       retry_in=timedelta(seconds=delay) + RECONCILER_SLACK)
+        decision = decide(error, message.attempts + 1, channel=channel,
+                          base_seconds=ctx.settings.notification_retry_base_seconds)
+        if not isinstance(decision, GiveUp):
+            delay_ms = decision.delay_ms or 0  # an outbox channel's decision always has a delay
+            outbox.mark_attempt_failed(session, message, decision.reason, final=False,
+                                       retry_in=timedelta(milliseconds=delay_ms) + RECONCILER_SLACK)
             attempts = message.attempts
-    if delay is None:
+    if isinstance(decision, GiveUp):
         _count(channel, role, kind, "failed")
-        return DeliveryResult("failed", give_up(ctx, outbox_id, f"gave up after repeated failures: {reason}"))
+        return DeliveryResult("failed", give_up(ctx, outbox_id, decision.reason))
     _count(channel, role, kind, "retry")
     log.warning("notification will be retried", outbox_id=outbox_id, channel=channel, role=role, kind=kind,
-                attempts=attempts, delay_s=round(delay, 1), reason=reason)
-    raise dramatiq.Retry(reason, delay=int(delay * 1000))
+                attempts=attempts, delay_s=round(delay_ms / 1000, 1), reason=decision.reason)
+    raise dramatiq.Retry(decision.reason, delay=delay_ms)
 
 
 def give_up(ctx: WorkerContext, outbox_id: int, reason: str) -> list[int]:

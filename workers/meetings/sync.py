@@ -19,11 +19,11 @@ import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import dramatiq
 import redis
 import structlog
 from redis.exceptions import LockError
 
+from telemed.foundation.errors import RetryLater
 from telemed.store import appointments, attention, intents, outbox, states
 from telemed.store.models import Meeting, utcnow
 from telemed.workers.context import WorkerContext
@@ -83,7 +83,7 @@ def sync_meeting(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
         blocking_timeout=LOCK_WAIT_S,
     )
     if not lock.acquire():
-        raise dramatiq.Retry("another worker is syncing this appointment", delay=2_000)
+        raise RetryLater("another worker is syncing this appointment", delay_ms=2_000)
     try:
         with renewed(lock):
             return _sync_locked(ctx, appointment_id)
@@ -146,10 +146,10 @@ def _sync_locked(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
         _needs_attention(ctx, appointment_id, f"Zoom connection lost: doctor {plan.doctor_id} must reconnect")
     except ZoomRateLimited as exc:
         if not exc.daily:
-            raise  # retry_policy: Retry-After, or a short jittered pause
+            raise  # workers.policy.retries: Retry-After, or a short jittered pause
         if not zoom_guard.on_daily_limit(ctx, appointment_id, plan.doctor_id, plan.start_time, exc):
             zoom_guard.hold_until_reset(ctx, appointment_id, exc.retry_after)
-            raise  # retry_policy: at the reset (00:00 UTC or Zoom's Retry-After)
+            raise  # workers.policy.retries: at the reset (00:00 UTC or Zoom's Retry-After)
     except (ZoomPermanentError, ZoomAuthError) as exc:
         zoom_guard.park(ctx, appointment_id, "zoom_refused", f"Zoom refused the {plan.action.value}: {exc}",
                         f"Zoom refused the {plan.action.value} for appointment {appointment_id}",

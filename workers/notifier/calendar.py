@@ -22,6 +22,7 @@ from email.message import Message
 from icalendar import Calendar, Event, vCalAddress, vText
 
 from telemed.workers.notifier import mime
+from telemed.workers.notifier.errors import InvalidMessage
 from telemed.workers.notifier.messages import looks_like_host_link
 
 PRODID = "-//telemed//appointment invitations//EN"
@@ -53,15 +54,15 @@ class Invitation:
 
     def __post_init__(self) -> None:
         if self.version < 1:
-            raise ValueError("version: must be >= 1 (it is the SEQUENCE)")
+            raise InvalidMessage("version: must be >= 1 (it is the SEQUENCE)")
         if self.method is Method.REQUEST and (self.start is None or not self.duration_minutes):
-            raise ValueError("start: a REQUEST needs a start time and a duration")
+            raise InvalidMessage("start: a REQUEST needs a start time and a duration")
         if self.start is not None and self.start.utcoffset() is None:
-            raise ValueError("start: must be timezone-aware")
+            raise InvalidMessage("start: must be timezone-aware")
         for name in ("summary", "description", "location", "organizer_name", "attendee_name"):
             value = getattr(self, name)
             if value and looks_like_host_link(value):
-                raise ValueError(f"{name}: a host (start) link never goes into a calendar entry")
+                raise InvalidMessage(f"{name}: a host (start) link never goes into a calendar entry")
 
     @property
     def uid(self) -> str:
@@ -146,7 +147,7 @@ def attach(message: Message, ics: bytes, method: Method) -> None:
     """
     text = ics.decode("utf-8")
     if looks_like_host_link(unfold(text)):
-        raise ValueError("a calendar entry must not carry a host link")
+        raise InvalidMessage("a calendar entry must not carry a host link")
     alternatives = message.get_payload()
     if message.get_content_type() != "multipart/alternative" or not isinstance(alternatives, list):
         raise ValueError("attach: expects a rendered multipart/alternative message")

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from telemed.events.rules import MAX_EMAIL_LENGTH, email_problem, text_problem, time_problem
 from telemed.foundation.urls import is_loopback_host
+from telemed.workers.notifier.errors import InvalidMessage
 
 MAX_DURATION_MINUTES = 1440  # the event contract's upper bound
 
@@ -58,11 +59,11 @@ class MeetingTime:
 
     def __post_init__(self) -> None:
         if not isinstance(self.start_utc, datetime) or self.start_utc.utcoffset() is None:
-            raise ValueError("start_utc: must be a timezone-aware datetime")
+            raise InvalidMessage("start_utc: must be a timezone-aware datetime")
         # The door's range (events.rules): outside it the end or local time may not exist.
         problem = time_problem(self.start_utc)
         if problem:
-            raise ValueError(f"start_utc: {problem}")
+            raise InvalidMessage(f"start_utc: {problem}")
         # Normalise to UTC so equal instants compare and hash equal.
         object.__setattr__(self, "start_utc", self.start_utc.astimezone(UTC))
         if (
@@ -70,11 +71,11 @@ class MeetingTime:
             or not isinstance(self.duration_minutes, int)
             or not 1 <= self.duration_minutes <= MAX_DURATION_MINUTES
         ):
-            raise ValueError(f"duration_minutes: must be an integer in 1..{MAX_DURATION_MINUTES}")
+            raise InvalidMessage(f"duration_minutes: must be an integer in 1..{MAX_DURATION_MINUTES}")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise ValueError("timezone: not a known IANA time zone name") from None
+            raise InvalidMessage("timezone: not a known IANA time zone name") from None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -97,13 +98,13 @@ def _check_line(name: str, value: object, *, optional: bool = False, max_len: in
     if value is None and optional:
         return
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name}: must be a non-empty string")
+        raise InvalidMessage(f"{name}: must be a non-empty string")
     if len(value) > max_len:
-        raise ValueError(f"{name}: longer than {max_len} characters")
+        raise InvalidMessage(f"{name}: longer than {max_len} characters")
     # The door's rule (events.rules), checked again for rows stored before it existed.
     problem = text_problem(value)
     if problem:
-        raise ValueError(f"{name}: {problem}")
+        raise InvalidMessage(f"{name}: {problem}")
 
 
 def _check_email(name: str, value: object) -> None:
@@ -111,7 +112,7 @@ def _check_email(name: str, value: object) -> None:
     assert isinstance(value, str)
     problem = email_problem(value)
     if problem:
-        raise ValueError(f"{name}: {problem}")
+        raise InvalidMessage(f"{name}: {problem}")
 
 
 def _check_link(name: str, value: object) -> None:
@@ -125,7 +126,7 @@ def _check_link(name: str, value: object) -> None:
     if not parts.hostname or not (
         parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
     ):
-        raise ValueError(f"{name}: must be an https:// link")
+        raise InvalidMessage(f"{name}: must be an https:// link")
 
 
 def _check_common(notice: PatientNotice | DoctorNotice) -> None:
@@ -133,19 +134,19 @@ def _check_common(notice: PatientNotice | DoctorNotice) -> None:
         try:
             object.__setattr__(notice, "kind", NoticeKind(notice.kind))
         except ValueError:
-            raise ValueError("kind: not a known notice kind") from None
+            raise InvalidMessage("kind: not a known notice kind") from None
     _check_line("appointment_id", notice.appointment_id, max_len=128)
     if (
         isinstance(notice.version, bool)
         or not isinstance(notice.version, int)
         or notice.version < 1
     ):
-        raise ValueError("version: must be an integer >= 1")
+        raise InvalidMessage("version: must be an integer >= 1")
     _check_line("clinic_name", notice.clinic_name, optional=True)
     if notice.time is not None and not isinstance(notice.time, MeetingTime):
-        raise ValueError("time: must be a MeetingTime or None")
+        raise InvalidMessage("time: must be a MeetingTime or None")
     if notice.kind is not NoticeKind.CANCELLED and notice.time is None:
-        raise ValueError(f"time: required for a {notice.kind.value} notice")
+        raise InvalidMessage(f"time: required for a {notice.kind.value} notice")
 
 
 def _strings(value: object) -> Iterator[str]:
@@ -193,14 +194,14 @@ class PatientNotice:
         _check_line("passcode", self.passcode, optional=True, max_len=32)
         if self.kind is NoticeKind.CANCELLED:
             if self.join_url is not None or self.passcode is not None:
-                raise ValueError("join_url/passcode: a cancelled notice carries no link")
+                raise InvalidMessage("join_url/passcode: a cancelled notice carries no link")
         elif self.join_url is None:
-            raise ValueError(f"join_url: required for a {self.kind.value} notice")
+            raise InvalidMessage(f"join_url: required for a {self.kind.value} notice")
         # Defence in depth: even a start link smuggled into a name is refused. The
         # message names the field only; echoing the value would leak the credential.
         for f in dataclasses.fields(self):
             if any(looks_like_host_link(s) for s in _strings(getattr(self, f.name))):
-                raise ValueError(f"{f.name}: looks like a Zoom host (start) link")
+                raise InvalidMessage(f"{f.name}: looks like a Zoom host (start) link")
 
 
 @dataclass(frozen=True)
@@ -234,16 +235,16 @@ class DoctorNotice:
         _check_link("join_url", self.join_url)
         if self.kind is NoticeKind.CANCELLED:
             if self.start_url is not None or self.join_url is not None:
-                raise ValueError("start_url/join_url: a cancelled notice carries no link")
+                raise InvalidMessage("start_url/join_url: a cancelled notice carries no link")
         elif self.start_url is None and self.join_url is None:
-            raise ValueError(f"start_url: required for a {self.kind.value} notice")
+            raise InvalidMessage(f"start_url: required for a {self.kind.value} notice")
         # Only start_url may hold a host link; anywhere else it would be a leak waiting
         # to happen (e.g. rendered into a subject line).
         for f in dataclasses.fields(self):
             if f.name == "start_url":
                 continue
             if any(looks_like_host_link(s) for s in _strings(getattr(self, f.name))):
-                raise ValueError(f"{f.name}: looks like a Zoom host (start) link")
+                raise InvalidMessage(f"{f.name}: looks like a Zoom host (start) link")
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,7 @@ class AdminAlert:
     def __post_init__(self) -> None:
         _check_line("subject", self.subject, max_len=200)
         if not isinstance(self.body, str):
-            raise ValueError("body: must be a string")
+            raise InvalidMessage("body: must be a string")
         _check_line("admin_email", self.admin_email, max_len=MAX_EMAIL_LENGTH)
         if not _CONFIGURED_ADDRESS.match(self.admin_email):
-            raise ValueError("admin_email: not a plain ASCII e-mail address")
+            raise InvalidMessage("admin_email: not a plain ASCII e-mail address")

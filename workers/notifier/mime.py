@@ -26,6 +26,8 @@ from email.message import Message
 from email.policy import Compat32
 from email.utils import formataddr
 
+from telemed.workers.notifier.errors import InvalidMessage
+
 # ``email.policy.default.max_line_length``: the quoted-printable and base64 line length
 # the modern API used, kept so that a body encodes to exactly the bytes it did before.
 MAX_LINE_LENGTH = 78
@@ -34,7 +36,7 @@ _LINE_BREAK = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
 
 
-class HeaderValueError(ValueError):
+class HeaderValueError(InvalidMessage):
     """A header value that cannot be written safely (a line break, a non-ASCII address)."""
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from telemed.workers.notifier import mime
+from telemed.workers.notifier.errors import InvalidMessage
 from telemed.workers.notifier.messages import (
     AdminAlert,
     DoctorNotice,
@@ -36,7 +37,7 @@ TEMPLATE_PACKAGE = "telemed.workers.notifier"
 TEMPLATE_DIR = "templates"
 
 
-class RenderError(ValueError):
+class RenderError(InvalidMessage):
     """A message could not be built safely; the text never includes links or bodies."""
 
 

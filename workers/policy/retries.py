@@ -1,32 +1,164 @@
-"""Where every retry decision is made: an exception in, what Dramatiq should do out.
+"""Where every retry decision is made: a failure and its attempt count in, what to do out.
 
-- rate limited → retry exactly when Zoom says (Retry-After, or the next 00:00 UTC for
-  the daily cap), or after a short jittered pause for per-second limits;
-- transient (5xx, timeouts, resets, SMTP 4xx, a database or Redis blip) → Dramatiq's
-  exponential backoff with jitter (the broker's Retries middleware: 1 s doubling up to
-  5 min), bounded by the actor's max_retries;
-- permanent (a 4xx from Zoom, SMTP 5xx, a revoked grant, bad data) → no retry: the
-  message goes to the dead letters with its reason (``PermanentFailure``).
+``decide`` is the one decision, a plain function, for every failure of every actor and
+outbox channel; the branches are telemed's error base (``foundation/errors.py``):
+
+- rate limited (``ZoomRateLimited``) → retry exactly when Zoom says (Retry-After, or the
+  next 00:00 UTC for the daily cap), or after a short jittered pause for per-second
+  limits; ``RetryLater`` (a lock another worker holds) → after its ``delay_ms``;
+- transient (``TransientError``: 5xx, timeouts, resets, SMTP 4xx; and a database or Redis
+  blip) → jittered exponential backoff: for an actor the broker's Retries middleware's
+  (1 s doubling up to 5 min, ``workers/queue/broker.py``), for an outbox row
+  ``outbox_retry_delay`` (counted in the row, so the count survives a lost message);
+- permanent (``PermanentError``: a 4xx from Zoom, SMTP 5xx, a revoked grant, bad data; and
+  a value the database refuses) → give up at once;
+- unexpected (anything else: ``TypeError``, ``ValueError``... from our code, a bare
+  ``ZoomError``) → the same everywhere: the backoff above for at most
+  ``UNEXPECTED_MAX_ATTEMPTS`` tries (a race can look like a bug), then give up naming the
+  type. One rule, so a ``ValueError`` no longer fails a notification at once while a
+  ``TypeError`` is retried a dozen times.
+
+Every retried failure gives up once its work's attempt limit is reached: ``ACTOR_MAX_RETRIES``
+per actor (the actors are declared with them), ``OUTBOX_MAX_ATTEMPTS`` per outbox channel.
+Giving up means: the queue message goes to the dead letters with the reason
+(``PermanentFailure``), and a notification becomes an admin alert.
+
+``workers.actors`` asks for the decision when an actor fails (and enacts it with
+``enact``); the outbox relay asks for it when a send fails (the row's own count) and
+raises the ``dramatiq.Retry`` it decided, which the actor passes on untouched. Not a
+retry policy, and so not here: the Zoom client's one token refresh on "401, code 124"
+(Zoom's protocol: that answer means "get a new access token", ``zoom/client.py``).
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from typing import NoReturn
 
 import dramatiq
 import redis
 import sqlalchemy.exc
 
-from telemed.zoom.errors import ZoomError, ZoomPermanentError, ZoomRateLimited, ZoomTransientError
+from telemed.foundation.errors import PermanentError, RetryLater, TransientError
+from telemed.workers.notifier.errors import DeliveryError, InvalidMessage
+from telemed.workers.queue.broker import DEFAULT_MAX_RETRIES
+from telemed.workers.queue.work_queue import (
+    DELIVER_NOTIFICATION,
+    NOTIFICATION_FAILED,
+    PROCESS_EVENT,
+    PROCESS_ZOOM_WEBHOOK,
+    SYNC_MEETING,
+)
+from telemed.zoom.errors import ZoomRateLimited
 
 
-class PermanentFailure(Exception):
+class PermanentFailure(PermanentError):
     """Retrying cannot help. Carries a reason safe to log and show in the dead letters."""
 
+
+# Attempt limits --------------------------------------------------------------------------
+
+# Per-channel tries of an outbox row (mail, webhook), counted in the row itself.
+OUTBOX_MAX_ATTEMPTS = {"mail": 8, "webhook": 8}
+OUTBOX_DEFAULT_MAX_ATTEMPTS = 6  # a channel not listed above
+OUTBOX_MAX_DELAY_SECONDS = 3600.0
+
+# Retries per actor after its first try; the actors are declared with these.
+ACTOR_MAX_RETRIES = {
+    PROCESS_EVENT: 10,
+    SYNC_MEETING: 12,
+    PROCESS_ZOOM_WEBHOOK: 10,
+    # At least every channel's limit, so the row's own count always gives up first.
+    DELIVER_NOTIFICATION: max(OUTBOX_MAX_ATTEMPTS.values()),
+    NOTIFICATION_FAILED: 3,
+}
+
+# Tries of work that failed in a way nobody classified (a bug), wherever it runs.
+UNEXPECTED_MAX_ATTEMPTS = 3
 
 SHORT_RATE_LIMIT_PAUSE_MS = (1_000, 3_000)
 # Everything parked by the daily cap wakes at 00:00 UTC: spread it over a minute.
 DAILY_RESET_SPREAD_MS = 60_000
+
+# A blip of the store or the queue: retrying is the cure.
+_OUTAGES = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError, redis.RedisError)
+
+
+# The decision --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Try again after ``delay_ms``; None: after the broker's exponential backoff."""
+
+    reason: str
+    delay_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """Stop trying: dead letters (and, for a notification, an admin alert) with ``reason``."""
+
+    reason: str
+
+
+Decision = Retry | GiveUp
+
+
+def decide(
+    exc: BaseException,
+    attempt: int,
+    *,
+    actor: str | None = None,
+    channel: str | None = None,
+    base_seconds: float = 1.0,
+    rng: random.Random | None = None,
+) -> Decision:
+    """What to do after ``exc`` ended try number ``attempt`` (1 for the first).
+
+    Of an ``actor``'s message (Dramatiq counts the tries), or of an outbox row on
+    ``channel`` (the row counts them; its backoff starts at ``base_seconds``).
+    """
+    if isinstance(exc, PermanentError):
+        return GiveUp(_describe(exc))
+    if isinstance(exc, sqlalchemy.exc.DataError):
+        # The database refuses the value itself (an id out of integer range, a NUL in
+        # text): the same value fails the same way every time (found by tests/fuzz).
+        # Only the driver's first line, which names the problem and never the value.
+        detail = (str(exc.orig).splitlines() or ["invalid value"])[0][:120]
+        return GiveUp(f"the database refused a value: {detail}")
+    known = isinstance(exc, (TransientError, *_OUTAGES))
+    limit = _max_attempts(actor, channel)
+    if not known:
+        limit = min(limit, UNEXPECTED_MAX_ATTEMPTS)
+    if attempt >= limit:
+        if channel is not None and known:
+            return GiveUp(f"gave up after repeated failures: {_describe(exc)}")
+        what = "" if known else "unexpected "
+        return GiveUp(f"gave up after {attempt} attempts: {what}{_describe(exc)}")
+    reason = _describe(exc)
+    if isinstance(exc, ZoomRateLimited):
+        return Retry(reason, rate_limit_delay_ms(exc, rng))
+    if isinstance(exc, RetryLater):
+        return Retry(reason, exc.delay_ms)
+    if channel is not None:
+        delay = outbox_retry_delay(channel, attempt, base_seconds, rng)
+        return Retry(reason, int(delay * 1000) if delay is not None else None)
+    return Retry(reason)
+
+
+def enact(decision: Decision, exc: Exception) -> NoReturn:
+    """Raise what makes Dramatiq carry out ``decision`` about ``exc``."""
+    if isinstance(decision, GiveUp):
+        if isinstance(exc, PermanentFailure) and str(exc) == decision.reason:
+            raise exc
+        if isinstance(exc, (PermanentError, sqlalchemy.exc.DataError)):
+            raise PermanentFailure(decision.reason) from None
+        raise PermanentFailure(decision.reason) from exc  # keep the cause's traceback
+    if decision.delay_ms is None:
+        raise exc  # the broker's backoff; logs and metrics name the real error
+    raise dramatiq.Retry(decision.reason, delay=decision.delay_ms) from None
 
 
 def rate_limit_delay_ms(error: ZoomRateLimited, rng: random.Random | None = None) -> int:
@@ -38,38 +170,6 @@ def rate_limit_delay_ms(error: ZoomRateLimited, rng: random.Random | None = None
     return (rng or random).randint(low, high)
 
 
-def classify(exc: BaseException) -> BaseException:
-    """Map an exception to what the actor should raise for Dramatiq."""
-    from telemed.workers.notifier.mail import PermanentDeliveryError, TransientDeliveryError
-
-    if isinstance(exc, (dramatiq.Retry, PermanentFailure)):
-        return exc
-    if isinstance(exc, ZoomRateLimited):
-        return dramatiq.Retry(str(exc), delay=rate_limit_delay_ms(exc))
-    if isinstance(exc, (ZoomTransientError, TransientDeliveryError)):
-        return exc
-    if isinstance(exc, (ZoomPermanentError, PermanentDeliveryError)):
-        return PermanentFailure(f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, ZoomError):  # auth problems not cured by one refresh
-        return PermanentFailure(f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError, redis.RedisError)):
-        return exc  # the store or queue blinked; back off and retry
-    if isinstance(exc, sqlalchemy.exc.DataError):
-        # The database refuses the value itself (an id out of integer range, a NUL in
-        # text): the same value fails the same way every time (found by tests/fuzz).
-        # Only the driver's first line, which names the problem and never the value.
-        detail = (str(exc.orig).splitlines() or ["invalid value"])[0][:120]
-        return PermanentFailure(f"the database refused a value: {detail}")
-    return exc
-
-
-# Per-channel retries of outbox rows (mail, webhook). The outbox counts the attempts, so
-# the count survives a lost queue message; each limit stays within the
-# deliver_notification actor's max_retries, so Dramatiq never gives up first.
-OUTBOX_MAX_ATTEMPTS = {"mail": 8, "webhook": 8}
-OUTBOX_MAX_DELAY_SECONDS = 3600.0
-
-
 def outbox_retry_delay(
     channel: str, attempts: int, base_seconds: float, rng: random.Random | None = None
 ) -> float | None:
@@ -78,7 +178,27 @@ def outbox_retry_delay(
     Exponential from ``base_seconds`` (doubling), capped at an hour, with ±20 % jitter so
     a burst of failures does not come back in one wave.
     """
-    if attempts >= OUTBOX_MAX_ATTEMPTS.get(channel, 6):
+    if attempts >= OUTBOX_MAX_ATTEMPTS.get(channel, OUTBOX_DEFAULT_MAX_ATTEMPTS):
         return None
     delay = min(base_seconds * 2 ** max(attempts - 1, 0), OUTBOX_MAX_DELAY_SECONDS)
     return delay * (rng or random).uniform(0.8, 1.2)
+
+
+def _max_attempts(actor: str | None, channel: str | None) -> int:
+    if channel is not None:
+        return OUTBOX_MAX_ATTEMPTS.get(channel, OUTBOX_DEFAULT_MAX_ATTEMPTS)
+    if actor is not None and actor in ACTOR_MAX_RETRIES:
+        return ACTOR_MAX_RETRIES[actor] + 1
+    return DEFAULT_MAX_RETRIES + 1
+
+
+def _describe(exc: BaseException) -> str:
+    """The reason, safe to log and to store: our delivery errors' and ``PermanentFailure``'s
+    texts are written for people already; anything else is named by its type, with only
+    the first line of its text (which names a field, not the data)."""
+    if isinstance(exc, (PermanentFailure, DeliveryError)):
+        return str(exc)
+    first_line = (str(exc).splitlines() or [""])[0][:160]
+    if isinstance(exc, InvalidMessage):
+        return f"could not build the message ({first_line})"
+    return f"{type(exc).__name__}: {first_line}"

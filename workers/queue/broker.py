@@ -22,7 +22,15 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
-from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
 
 from telemed.workers.queue.log_context import install_log_context
 from telemed.workers.queue.metrics_middleware import MetricsMiddleware
@@ -94,6 +102,10 @@ class WorkerThreads(dramatiq.Middleware):
     def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         self._on_boot(int(worker.worker_threads))
 
+# For an actor declared without its own limit (workers/policy/retries.py gives every one of
+# ours its own).
+DEFAULT_MAX_RETRIES = 10
+
 
 def build_broker(url: str, namespace: str, *, metrics_forks: list[Any] | None = None) -> RedisBroker:
     """The broker on Redis at ``url``; ``metrics_forks``: Dramatiq fork processes for the
@@ -104,7 +116,10 @@ def build_broker(url: str, namespace: str, *, metrics_forks: list[Any] | None = 
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
-        Retries(max_retries=10, min_backoff=1_000, max_backoff=5 * 60_000),
+        # The backoff of every retried actor; each actor's limit is its own
+        # (workers/policy/retries.py decides when to give up, and declares these limits).
+        Retries(max_retries=DEFAULT_MAX_RETRIES, min_backoff=1_000, max_backoff=5 * 60_000),
+        CurrentMessage(),  # the actors read their message's try count (workers/actors.py)
     ]
     broker = PoisonAwareRedisBroker(  # dead-letters undecodable bodies (workers/queue/poison.py)
         url=url,
