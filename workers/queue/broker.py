@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
@@ -95,8 +96,9 @@ class WorkerThreads(dramatiq.Middleware):
         self._on_boot(int(worker.worker_threads))
 
 
-def build_broker(url: str, namespace: str, *, metrics_forks: list[Any] | None = None) -> RedisBroker:
-    """The broker on Redis at ``url``; ``metrics_forks``: Dramatiq fork processes for the
+def build_broker(client: redis.Redis, namespace: str, *, metrics_forks: list[Any] | None = None) -> RedisBroker:
+    """The broker on Redis through ``client`` (which may follow a Sentinel failover);
+    ``metrics_forks``: Dramatiq fork processes for the
     workers' metrics port (``telemed.worker``), if it is served."""
     middleware = [
         AgeLimit(),
@@ -107,7 +109,7 @@ def build_broker(url: str, namespace: str, *, metrics_forks: list[Any] | None = 
         Retries(max_retries=10, min_backoff=1_000, max_backoff=5 * 60_000),
     ]
     broker = PoisonAwareRedisBroker(  # dead-letters undecodable bodies (workers/queue/poison.py)
-        url=url,
+        client=client,
         namespace=namespace,
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         maintenance_chance=MAINTENANCE_CHANCE,
