@@ -22,6 +22,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from redis.sentinel import Sentinel
 
+from telemed import selfcheck
 from telemed.events.publish import Publisher
 from telemed.foundation.cipher import Cipher
 from telemed.settings import Settings, get_settings
@@ -174,10 +175,12 @@ def web_services(settings: Settings) -> WebServices:
     # (workers.hosting.start_urls picks the client), sharing the web's engine.
     zoom_context = worker_context(settings, queue)
     zoom_context.database = db  # type: ignore[misc]
+    client = queue.broker.client  # type: ignore[attr-defined]
     return WebServices(
-        settings=settings, database=db, redis=queue.broker.client,  # type: ignore[attr-defined]
+        settings=settings, database=db, redis=client,
         publisher=publisher(settings, db, queue), enqueue=queue.send,
         start_url_fetcher=functools.partial(fetch_start_url, zoom_context),
+        self_check=selfcheck.readiness(settings, client, db),
     )
 
 
