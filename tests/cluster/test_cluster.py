@@ -55,7 +55,13 @@ INGRESS_SECRET = "cluster-ingress-secret-3a9f"
 CLIENT_SECRET = "cluster-zoom-secret-d2c4"
 CUT_SECONDS = 20.0
 POSTING_SECONDS = 55.0  # the faults take about 45 s
+THREADS = 4
 WORKER_HOSTS = ["worker-1", "worker-2", "worker-3"]
+# At-least-once: a message in flight when its host is cut or killed, or when PostgreSQL
+# restarts under every host, may be done again (a mail sent whose "sent" never committed).
+# So at most one duplicate per worker thread of the cut host, of the killed host, and of
+# every host at the restart (docs/deploy.md).
+DUPLICATE_BOUND = THREADS * (1 + 1 + len(WORKER_HOSTS))
 
 
 @dataclass
@@ -85,7 +91,7 @@ class Hosts:
         for name in WORKER_HOSTS:
             host = self.net.hosts[name]
             self.procs[f"{name}/worker"] = Proc(f"{name}/worker", host.command(
-                [*telemed, "worker", "--processes", "1", "--threads", "4"]), logs / f"{name}-worker.log")
+                [*telemed, "worker", "--processes", "1", "--threads", str(THREADS)]), logs / f"{name}-worker.log")
         # The scheduler on the first worker host, its standby on the second.
         for name in WORKER_HOSTS[:2]:
             self.procs[f"{name}/scheduler"] = Proc(f"{name}/scheduler", self.net.hosts[name].command(
@@ -193,7 +199,7 @@ def test_many_hosts_any_one_failing(tmp_path: Path, capsys: pytest.CaptureFixtur
         hosts_logs = hosts.logs()
         posted = results["posted"]
         verdict = checks.judge(plan, database, sim, smtp.messages, accepted=posted.accepted,  # type: ignore[attr-defined]
-                               kills=1 + 1, doctor_emails={d: f"{d.lower()}@clinic.example" for d, _ in DOCTORS})
+                               kills=DUPLICATE_BOUND, doctor_emails={d: f"{d.lower()}@clinic.example" for d, _ in DOCTORS})
         recovery = _recovery(database, faults)
         database.dispose()
     verdict.numbers = {
