@@ -13,7 +13,10 @@ Size: ``TELEMED_CLUSTER_FULL=1`` (``make cluster``) posts 200 bookings; otherwis
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import statistics
 import sys
 import threading
@@ -155,6 +158,7 @@ def _env(net: Network, group: SentinelGroup, database_url: str, key: str, sim_po
         "TELEMED_RECONCILE_GRACE_SECONDS": "5",
         "TELEMED_NOTIFICATION_RETRY_BASE_SECONDS": "1",
         "TELEMED_LOG_FORMAT": "json",
+        "TELEMED_LOG_LEVEL": "DEBUG",  # Dramatiq's received/acknowledged lines: who did which message
         "PYTHONPATH": str(REPO),
     })
     return env
@@ -209,6 +213,7 @@ def test_many_hosts_any_one_failing(tmp_path: Path, capsys: pytest.CaptureFixtur
         "ingress retries (503 or connection)": posted.retries,  # type: ignore[attr-defined]
         **{f"{f.name}: {f.note}": recovery[f.name] for f in faults},
         "Zoom meetings created": sim.stats()["counters"].get("meetings.created", 0),
+        **_cut_host_work(hosts_logs, faults[0].at, faults[0].at + CUT_SECONDS),
         "mails received": verdict.numbers.get("mails", 0),
         "duplicate mails": verdict.numbers.get("duplicate_mails", 0),
         "settled after (s)": round(settled_s, 1),
@@ -250,6 +255,40 @@ def _run_faults(net: Network, hosts: Hosts, group: SentinelGroup, pg, faults: li
     redis_at = time.time()
     took = group.failover()
     faults.append(Fault("Redis failed over", redis_at, lambda: None, note=f"Sentinels done in {took:.1f} s"))
+
+
+_ID = re.compile(r"message .*'([0-9a-f-]{36})'")
+
+
+def _message_times(text: str, prefix: str) -> dict[str, float]:
+    """message id -> when a log line starting with ``prefix`` named it (first time)."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if f'"event": "{prefix}' not in line:
+            continue
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            match = _ID.search(record["event"])
+            if match and match.group(1) not in found:
+                found[match.group(1)] = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+    return found
+
+
+def _cut_host_work(logs: dict[str, str], cut_at: float, restored_at: float) -> dict[str, str]:
+    """The messages worker-1 was running when its link went down: who finished them, when."""
+    received = _message_times(logs.get("worker-1/worker", ""), "Received message")
+    acked = _message_times(logs.get("worker-1/worker", ""), "Acknowledging message")
+    stranded = [m for m, at in received.items() if at < cut_at and not acked.get(m, restored_at + 1) < cut_at]
+    elsewhere: dict[str, float] = {}
+    for name in ("worker-2/worker", "worker-3/worker"):
+        for m, at in _message_times(logs.get(name, ""), "Received message").items():
+            if m in stranded and at > cut_at:
+                elsewhere[m] = min(at, elsewhere.get(m, at))
+    late = [m for m in stranded if m in acked and acked[m] >= restored_at]
+    redone = (f"{len(elsewhere)}, after ≤ {max(elsewhere.values()) - cut_at:.1f} s" if elsewhere else "0")
+    return {"worker-1's messages in flight at the cut": len(stranded),
+            "  of them redone by another host": redone,
+            "  of them finished by worker-1 after the link came back": len(late)}
 
 
 def _recovery(database: Database, faults: list[Fault], window: float = 10.0) -> dict[str, str]:
