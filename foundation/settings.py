@@ -12,7 +12,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from telemed.foundation.urls import is_loopback_host, require_secure_url
@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".telemed")
 
     redis_url: str | None = None
+    # High availability: Sentinels (host:port, comma-separated) name the current primary
+    # of the group ``redis_master_name``; every Redis user follows a failover. Instead of
+    # TELEMED_REDIS_URL, not beside it.
+    redis_sentinels: str | None = None
+    redis_master_name: str = Field(default="telemed", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    redis_password: SecretStr | None = None  # the primary's and replicas' (with Sentinels)
+    redis_sentinel_password: SecretStr | None = None
+    redis_tls: bool = False  # with Sentinels: TLS to the Sentinels and the primary
+    redis_socket_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     redis_namespace: str = Field(default="telemed", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     embedded_redis_port: int = Field(default=16379, ge=1, le=65535)
     database_url: str | None = None
@@ -102,6 +111,21 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value or None
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        parse_sentinels(value)  # raises ValueError naming the bad entry
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _one_way_to_redis(self) -> Settings:
+        if self.redis_sentinels and self.redis_url:
+            raise ValueError("TELEMED_REDIS_URL and TELEMED_REDIS_SENTINELS are both set; set one "
+                             "(with Sentinels, the primary is whichever they name)")
+        return self
+
     @field_validator("smtp_url")
     @classmethod
     def _smtp_scheme(cls, value: SecretStr | None) -> SecretStr | None:
@@ -153,8 +177,28 @@ class Settings(BaseSettings):
         return split_keys(self.secret_keys.get_secret_value())
 
     @property
+    def redis_sentinel_addresses(self) -> list[tuple[str, int]]:
+        return parse_sentinels(self.redis_sentinels) if self.redis_sentinels else []
+
+    @property
     def zoom_s2s_configured(self) -> bool:
         return bool(self.zoom_account_id and self.zoom_client_id and self.zoom_client_secret)
+
+
+def parse_sentinels(raw: str) -> list[tuple[str, int]]:
+    """``host:port,host:port`` (``[v6]:port`` too) as pairs; a ValueError names a bad entry."""
+    addresses = []
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        host, _, port = entry.rpartition(":")
+        host = host.strip("[]")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{entry!r} is not host:port")
+        addresses.append((host, int(port)))
+    if not addresses:
+        raise ValueError("no Sentinel addresses (host:port, comma-separated)")
+    return addresses
 
 
 def split_keys(raw: str) -> list[str]:

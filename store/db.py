@@ -95,6 +95,13 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
+    def server_time(self) -> float | None:
+        """The database server's clock (Unix seconds), or None for SQLite (this host's clock)."""
+        if self.engine.dialect.name == "sqlite":
+            return None
+        with self.engine.connect() as connection:
+            return float(connection.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one())
+
     def dispose(self) -> None:
         self.engine.dispose()
 

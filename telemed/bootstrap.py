@@ -12,13 +12,17 @@ constructors; none of them reads the environment or connects at import
 from __future__ import annotations
 
 import functools
+import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from redis.sentinel import Sentinel
 
+from telemed import selfcheck
 from telemed.events.publish import Publisher
 from telemed.foundation.cipher import Cipher
 from telemed.settings import Settings, get_settings
@@ -38,7 +42,11 @@ _embedded: EmbeddedRedisServer | None = None
 
 
 def redis_url(settings: Settings) -> str:
-    """TELEMED_REDIS_URL, or the embedded server (started here if nobody runs it yet)."""
+    """TELEMED_REDIS_URL, or the embedded server (started here if nobody runs it yet).
+
+    With Sentinels there is no one URL: use ``redis_connect``."""
+    if settings.redis_sentinels:
+        raise ValueError("with TELEMED_REDIS_SENTINELS the primary moves: connect through redis_connect")
     if settings.redis_url:
         return settings.redis_url
     return ensure_embedded_redis(settings.embedded_redis_port)
@@ -55,8 +63,39 @@ def ensure_embedded_redis(port: int, host: str = "127.0.0.1") -> str:
     return url
 
 
+RedisConnect = Callable[[], redis.Redis]
+
+
+def redis_connect(settings: Settings) -> RedisConnect:
+    """Makes clients of the current Redis primary: every Redis user gets its client here.
+
+    With TELEMED_REDIS_SENTINELS the clients ask the Sentinels where the primary of
+    TELEMED_REDIS_MASTER_NAME is, and ask again after a connection fails or the server
+    they reach answers as a replica (redis-py's ``Sentinel``): they follow a failover.
+    Otherwise they connect to ``redis_url(settings)``. Either way a read waits at most
+    TELEMED_REDIS_SOCKET_TIMEOUT_SECONDS, so a host cut off from Redis fails its calls
+    (and retries them) instead of hanging.
+    """
+    timeouts: dict[str, Any] = {"socket_timeout": settings.redis_socket_timeout_seconds,
+                                "socket_connect_timeout": min(5.0, settings.redis_socket_timeout_seconds),
+                                "socket_keepalive": True, "health_check_interval": 30}
+    if not settings.redis_sentinels:
+        url = redis_url(settings)
+        return functools.partial(redis.Redis.from_url, url, **timeouts)
+    tls: dict[str, Any] = {"ssl": True, "ssl_min_version": ssl.TLSVersion.TLSv1_2} if settings.redis_tls else {}
+    sentinel_password = settings.redis_sentinel_password
+    sentinel = Sentinel(
+        settings.redis_sentinel_addresses,
+        sentinel_kwargs={**timeouts, **tls,
+                         "password": sentinel_password.get_secret_value() if sentinel_password else None},
+        **timeouts, **tls,
+        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+    )
+    return functools.partial(sentinel.master_for, settings.redis_master_name)
+
+
 def redis_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(redis_url(settings))
+    return redis_connect(settings)()
 
 
 def database(settings: Settings, **engine_options: Any) -> Database:
@@ -67,7 +106,7 @@ def broker(settings: Settings) -> RedisBroker:
     forks: list[Any] = []
     if settings.worker_metrics_port:
         forks.append(serve_metrics_fork)
-    return build_broker(redis_url(settings), settings.redis_namespace, metrics_forks=forks)
+    return build_broker(redis_client(settings), settings.redis_namespace, metrics_forks=forks)
 
 
 def serve_metrics_fork() -> None:
@@ -78,7 +117,8 @@ def serve_metrics_fork() -> None:
 
 
 def worker_context(settings: Settings, queue: WorkQueue) -> WorkerContext:
-    return WorkerContext(settings=settings, keys=settings.fernet_keys, redis_url=redis_url(settings), queue=queue)
+    return WorkerContext(settings=settings, keys=settings.fernet_keys, redis_connect=redis_connect(settings),
+                         queue=queue)
 
 
 @dataclass
@@ -135,10 +175,12 @@ def web_services(settings: Settings) -> WebServices:
     # (workers.hosting.start_urls picks the client), sharing the web's engine.
     zoom_context = worker_context(settings, queue)
     zoom_context.database = db  # type: ignore[misc]
+    client = queue.broker.client  # type: ignore[attr-defined]
     return WebServices(
-        settings=settings, database=db, redis=queue.broker.client,  # type: ignore[attr-defined]
+        settings=settings, database=db, redis=client,
         publisher=publisher(settings, db, queue), enqueue=queue.send,
         start_url_fetcher=functools.partial(fetch_start_url, zoom_context),
+        self_check=selfcheck.readiness(settings, client, db),
     )
 
 

@@ -127,6 +127,24 @@ def run(host: str, port: int | None, processes: int, threads: int) -> None:
     sys.exit(run_all(get_settings(), host, port or int(os.environ.get("PORT", "8000")), processes, threads))
 
 
+@main.command()
+def check() -> None:
+    """Check this deployment: Redis (and Sentinels), the database and its migrations, the
+    clocks, a Zoom token grant and the SMTP login. Exit 1 if anything is wrong."""
+    from telemed.bootstrap import database, redis_client
+    from telemed.selfcheck import run_checks
+
+    settings = get_settings()
+    findings = run_checks(settings, redis_client(settings), database(settings))
+    width = max(len(f.name) for f in findings)
+    for finding in findings:
+        mark = click.style("ok  ", fg="green") if finding.ok else click.style("FAIL", fg="red", bold=True)
+        click.echo(f"{mark}  {finding.name.ljust(width)}  {finding.detail}")
+    failed = [f.name for f in findings if not f.ok]
+    click.echo(f"{len(failed)} problem(s): {', '.join(failed)}" if failed else "everything checked is fine")
+    sys.exit(1 if failed else 0)
+
+
 @main.group()
 def db() -> None:
     """Database schema."""

@@ -12,11 +12,9 @@ from telemed.settings import get_settings
 
 
 def _redis():  # type: ignore[no-untyped-def]
-    import redis
+    from telemed.bootstrap import redis_client
 
-    from telemed.bootstrap import redis_url
-
-    return redis.Redis.from_url(redis_url(get_settings()))
+    return redis_client(get_settings())
 
 
 def _known_queues() -> tuple[str, ...]:

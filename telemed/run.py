@@ -54,8 +54,9 @@ def run_all(settings: Settings, host: str, port: int, processes: int, threads: i
 
     upgrade(settings.resolved_database_url)
     env = dict(os.environ)
-    # Unset: the embedded server starts here, in this process, and the children use it.
-    env["TELEMED_REDIS_URL"] = redis_url(settings)
+    if not settings.redis_sentinels:
+        # Unset: the embedded server starts here, in this process, and the children use it.
+        env["TELEMED_REDIS_URL"] = redis_url(settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -63,7 +64,7 @@ def run_all(settings: Settings, host: str, port: int, processes: int, threads: i
     try:
         for name, command in child_commands(host, port, processes, threads).items():
             children.append(Child(name, subprocess.Popen(command, env=env)))  # noqa: S603  (our own command)
-        log.info("telemed running", web=f"http://{host}:{port}", embedded_redis=not settings.redis_url,
+        log.info("telemed running", web=f"http://{host}:{port}", embedded_redis=not (settings.redis_url or settings.redis_sentinels),
                  pid=os.getpid())
         failed = _supervise(children, stop)
     finally:

@@ -1,4 +1,4 @@
-"""``/healthz`` (the process answers), ``/readyz`` (the store and Redis answer), ``/metrics``.
+"""``/healthz`` (the process answers), ``/readyz`` (the checks of ``telemed check``), ``/metrics``.
 
 ``/metrics`` is this web process's Prometheus metrics plus the cluster-wide gauges the
 scheduler measured (queue depth, dead letters, outbox pending; see ``foundation.queue_gauges``).
@@ -49,11 +49,27 @@ def _check_redis(svc: WebServices) -> str:
     return "ok"
 
 
-@router.get("/readyz", summary="The store and Redis answer (503 otherwise)")
+def _self_check(svc: WebServices) -> tuple[dict[str, str], bool]:
+    """The deployment's checks (``telemed check``): each one's words, and whether every
+    decisive one (store, Redis, migrations, clock) holds; Zoom and mail are reported only."""
+    assert svc.self_check is not None
+    findings = svc.self_check()
+    for finding in findings:
+        if not finding.ok:
+            log.warning("readiness: check failed", check=finding.name, detail=finding.detail)
+    return ({f.name: "ok" if f.ok and f.detail == "ok" else f.detail for f in findings},
+            all(f.ok for f in findings if f.decisive))
+
+
+@router.get("/readyz", summary="The store, Redis, the schema and the clocks are fine (503 otherwise); "
+                               "Zoom and mail reported")
 async def readyz(svc: WebServices = Depends(services)) -> JSONResponse:
-    checks = {"store": await run_in_threadpool(_check_store, svc),
-              "redis": await run_in_threadpool(_check_redis, svc)}
-    ready = all(value == "ok" for value in checks.values())
+    if svc.self_check is not None:
+        checks, ready = await run_in_threadpool(_self_check, svc)
+    else:
+        checks = {"store": await run_in_threadpool(_check_store, svc),
+                  "redis": await run_in_threadpool(_check_redis, svc)}
+        ready = all(value == "ok" for value in checks.values())
     return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
                         status_code=200 if ready else 503)
 

@@ -9,6 +9,7 @@ from typing import Any
 import redis
 
 from telemed.events.publish import Publisher
+from telemed.foundation.self_check import Finding
 from telemed.foundation.settings import Settings
 from telemed.store.db import Database
 
@@ -29,4 +30,7 @@ class WebServices:
     # raises LookupError when the appointment has no live meeting. For start links and
     # the access API (notifications issue).
     start_url_fetcher: Callable[[str], str] | None = None
+    # The deployment's checks for /readyz (telemed.selfcheck.readiness, as `telemed check`);
+    # without them /readyz asks only the store and Redis.
+    self_check: Callable[[], list[Finding]] | None = None
     extras: dict[str, Any] = field(default_factory=dict)

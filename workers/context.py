@@ -1,7 +1,7 @@
 """What the pipeline needs in a process: its parts, built on first use (after fork).
 
-``telemed.bootstrap`` makes one per process from the settings, the secret keys, the
-Redis URL and the work queue; nothing here reads the environment or global state.
+``telemed.bootstrap`` makes one per process from the settings, the secret keys, a
+maker of Redis clients and the work queue; nothing here reads the environment or global state.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from telemed.zoom.tokens import AccountTokenProvider, StaticTokenProvider, Token
 class WorkerContext:
     settings: Settings
     keys: Sequence[str]  # Fernet keys, newest first (telemed.secret_keys)
-    redis_url: str
+    # Makes a client of the current Redis primary (telemed.bootstrap.redis_connect: a URL,
+    # or Sentinels that follow a failover).
+    redis_connect: Callable[[], redis.Redis]
     queue: WorkQueue
     # Worker threads in this process; the database pool keeps one connection each
     # (set by ``PoolSizing`` when the worker boots, before the database is first used).
@@ -51,7 +53,7 @@ class WorkerContext:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis_url, health_check_interval=30)
+        return self.redis_connect()
 
     @cached_property
     def account_tokens(self) -> TokenProvider:

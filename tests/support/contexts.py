@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
+import redis
 from dramatiq.brokers.stub import StubBroker
 
 from telemed.foundation.cipher import Cipher
@@ -28,7 +30,8 @@ def worker_context(settings: Settings, database: Database | None = None,
     stub.emit_after("process_boot")
     # Without a Redis URL the test needs no Redis: an address where nothing answers makes
     # any use of it fail loudly instead of reaching a Redis the test did not choose.
-    ctx = WorkerContext(settings=settings, keys=settings.fernet_keys, redis_url=settings.redis_url or NO_REDIS,
+    ctx = WorkerContext(settings=settings, keys=settings.fernet_keys,
+                        redis_connect=functools.partial(redis.Redis.from_url, settings.redis_url or NO_REDIS),
                         queue=queue or WorkQueue(stub))
     if database is not None:
         ctx.database = database  # type: ignore[misc]  # share the test's engine

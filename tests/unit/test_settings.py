@@ -29,6 +29,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: igno
         ("TELEMED_ZOOM_TIMEOUT_SECONDS", "soon"),
         ("TELEMED_LOG_FORMAT", "xml"),
         ("TELEMED_METRICS_TOKEN", "short"),
+        ("TELEMED_REDIS_SENTINELS", "10.0.0.1"),
+        ("TELEMED_REDIS_SENTINELS", "10.0.0.1:26379,:26379"),
+        ("TELEMED_REDIS_SENTINELS", "10.0.0.1:sentinel"),
+        ("TELEMED_REDIS_MASTER_NAME", "no spaces please"),
     ],
 )
 def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -37,6 +41,21 @@ def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str
         load_settings()
     assert name in str(caught.value)
     assert "Traceback" not in str(caught.value)
+
+
+def test_sentinels_are_host_port_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEMED_REDIS_SENTINELS", "10.0.0.1:26379, sentinel-b.internal:26380,[fd00::3]:26379")
+    assert load_settings().redis_sentinel_addresses == [
+        ("10.0.0.1", 26379), ("sentinel-b.internal", 26380), ("fd00::3", 26379)]
+
+
+def test_a_redis_url_and_sentinels_together_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEMED_REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("TELEMED_REDIS_SENTINELS", "127.0.0.1:26379")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "TELEMED_REDIS_URL and TELEMED_REDIS_SENTINELS are both set" in str(caught.value)
+    assert "TELEMED_:" not in str(caught.value)
 
 
 def test_loopback_http_is_allowed_for_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:

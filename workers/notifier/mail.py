@@ -109,6 +109,14 @@ class SmtpChannel:
         return f"<SmtpChannel {self.scheme}://{self.host}:{self.port}{auth}>"
 
     def send(self, message: Message) -> None:
+        self._talk(message)
+
+    def check_login(self) -> None:
+        """Connect, greet, TLS and log in as a send would, then quit: ``telemed check``.
+        Raises the same DeliveryError a send would, naming the stage that failed."""
+        self._talk(None)
+
+    def _talk(self, message: Message | None) -> None:
         progress = ["connect"]  # the stage we reached, for the error text
         try:
             self._deliver(message, progress)
@@ -152,7 +160,7 @@ class SmtpChannel:
                 f"SMTP connection failed ({progress[-1]}: {type(exc).__name__})"
             ) from None
 
-    def _deliver(self, message: Message, progress: list[str]) -> None:
+    def _deliver(self, message: Message | None, progress: list[str]) -> None:
         client = self._connect()
         delivered = False
         try:
@@ -169,6 +177,9 @@ class SmtpChannel:
             if self._username is not None:
                 progress.append("auth")
                 client.login(self._username, self._password)
+            if message is None:  # only checking that we can log in
+                delivered = True
+                return
             progress.append("send")
             refused = client.send_message(message)
             if refused:  # some recipients accepted, some not

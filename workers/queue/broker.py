@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.middleware import (
@@ -107,8 +108,9 @@ class WorkerThreads(dramatiq.Middleware):
 DEFAULT_MAX_RETRIES = 10
 
 
-def build_broker(url: str, namespace: str, *, metrics_forks: list[Any] | None = None) -> RedisBroker:
-    """The broker on Redis at ``url``; ``metrics_forks``: Dramatiq fork processes for the
+def build_broker(client: redis.Redis, namespace: str, *, metrics_forks: list[Any] | None = None) -> RedisBroker:
+    """The broker on Redis through ``client`` (which may follow a Sentinel failover);
+    ``metrics_forks``: Dramatiq fork processes for the
     workers' metrics port (``telemed.worker``), if it is served."""
     middleware = [
         AgeLimit(),
@@ -122,7 +124,7 @@ def build_broker(url: str, namespace: str, *, metrics_forks: list[Any] | None = 
         CurrentMessage(),  # the actors read their message's try count (workers/actors.py)
     ]
     broker = PoisonAwareRedisBroker(  # dead-letters undecodable bodies (workers/queue/poison.py)
-        url=url,
+        client=client,
         namespace=namespace,
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
         maintenance_chance=MAINTENANCE_CHANCE,
