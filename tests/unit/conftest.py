@@ -6,6 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+# urllib3 probes for IPv6 by binding a socket when it is first imported; a unit test that
+# is the first to import requests (run alone, say) would trip the guard. Imported here,
+# before any guard is installed, it is a library's import, not the test's doing.
+import urllib3  # noqa: F401
+
 from tests.support.no_servers import Guard
 
 

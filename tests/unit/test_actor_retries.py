@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import dramatiq
 import pytest
+import redis
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries
 
@@ -65,5 +66,5 @@ def test_the_actors_limits_come_from_the_decision() -> None:
 def test_the_workers_broker_tells_the_actors_their_try_count() -> None:
     from telemed.workers.queue.broker import build_broker
 
-    broker = build_broker("redis://127.0.0.1:1/0", "t")  # built, never connected
+    broker = build_broker(redis.Redis.from_url("redis://127.0.0.1:1/0"), "t")  # built, never connected
     assert any(isinstance(middleware, CurrentMessage) for middleware in broker.middleware)
