@@ -15,7 +15,8 @@ from typing import Any, Self
 from telemed.zoom.simulator.chaos import ChaosProfile, parse_chaos
 from telemed.zoom.simulator.handler import MAX_BODY_BYTES, SimServer, handler_for
 from telemed.zoom.simulator.limits import PRO_PLAN
-from telemed.zoom.simulator.state import REQUEST_LOG_LIMIT, Credentials, Fault, SimState
+from telemed.zoom.simulator.records import Credentials, Fault
+from telemed.zoom.simulator.state import REQUEST_LOG_LIMIT, SimState
 
 __all__ = ["MAX_BODY_BYTES", "PRO_PLAN", "ZoomSimulator"]
 
