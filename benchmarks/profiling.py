@@ -35,6 +35,7 @@ PATH_COMPONENTS: tuple[tuple[str, str], ...] = (
     ("workers/notifier/", "mail: render and send"),
     ("workers/delivery", "mail: render and send"),
     ("telemed/logging", "logging (structlog, redaction)"),
+    ("telemed/log_", "logging (structlog, redaction)"),  # log_handlers, log_processors
     ("telemed/redaction", "logging (structlog, redaction)"),
     ("workers/log_context", "logging (structlog, redaction)"),
     ("store/crypto", "field encryption (Fernet)"),
