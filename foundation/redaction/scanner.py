@@ -13,7 +13,6 @@ import re
 from telemed.foundation.redaction.keys import REDACTED, is_sensitive_key, is_strong_colon_key
 from telemed.foundation.redaction.paths import SECRET_PATH_SEGMENTS, fully_unquoted, query_is_safe
 from telemed.foundation.redaction.patterns import (
-    BLANKS,
     B_BASIC,
     B_BEARER,
     B_EMAIL,
@@ -26,6 +25,7 @@ from telemed.foundation.redaction.patterns import (
     B_SECRETPATH,
     B_SPATH,
     B_URL,
+    BLANKS,
     DANGLING_KEY,
     DANGLING_SCHEME,
     EMAIL_LOCAL_CHARS,
@@ -37,6 +37,7 @@ from telemed.foundation.redaction.patterns import (
     VALUE_RE,
     pattern_for,
 )
+
 
 def _scan(s: str, allow_url: bool = True) -> str:
     # Which branches can possibly match, judged by cheap substring tests (each a C-level
