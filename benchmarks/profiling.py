@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from telemed.benchmarks.report import table
+
 # The first path component of a frame's file (py-spy prints paths relative to sys.path)
 # decides its component; the deepest frame with a known component gets the sample.
 COMPONENTS: dict[str, str] = {
@@ -138,8 +140,6 @@ def summarize(raw: str) -> Profile:
 
 def profile_markdown(profile: Profile, cpu_ms: float, unit: str, whose: str) -> str:
     """Tables of a profile: components, hottest functions, telemed's own functions."""
-    from telemed.benchmarks.report import table
-
     if profile.error or not profile.samples:
         return f"Profile: not taken ({profile.error or 'no samples'})."
     total = profile.samples

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from telemed.store import zoom_tokens
+from telemed.store import appointments, zoom_tokens
 from telemed.store.zoom_tokens import CONNECTED, DatabaseTokenStore
 from telemed.workers import alerts
 from telemed.workers.context import WorkerContext
@@ -60,8 +60,6 @@ def choose_host(connection: str | None, account_configured: bool, zoom_user: str
 
 
 def host_choice(ctx: WorkerContext, doctor_id: str) -> HostChoice:
-    from telemed.store import appointments
-
     with ctx.database.session() as session:
         doctor = appointments.get_doctor(session, doctor_id)
         status = zoom_tokens.connection_status(session, doctor_id)

@@ -11,6 +11,7 @@ from typing import Any
 
 from telemed.store import appointments
 from telemed.workers.context import WorkerContext
+from telemed.workers.hosting.hosts import client_for_meeting
 
 
 class NoLiveMeeting(LookupError):
@@ -19,8 +20,6 @@ class NoLiveMeeting(LookupError):
 
 def zoom_for_meeting(ctx: WorkerContext, doctor_id: str, host: str) -> Any:
     """The Zoom client that may act on ``doctor_id``'s meeting made for ``host``."""
-    from telemed.workers.hosting.hosts import client_for_meeting
-
     return client_for_meeting(ctx, doctor_id, host)
 
 

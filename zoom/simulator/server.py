@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
 
+from telemed.zoom.simulator.admin import stats_of
 from telemed.zoom.simulator.chaos import ChaosProfile, parse_chaos
 from telemed.zoom.simulator.handler import MAX_BODY_BYTES, SimServer, handler_for
 from telemed.zoom.simulator.limits import PRO_PLAN
@@ -195,8 +196,6 @@ class ZoomSimulator:
 
     def stats(self) -> dict[str, Any]:
         """Counters: grants by kind, invalid_grant, 429s by kind, faults, meetings created."""
-        from telemed.zoom.simulator.admin import stats_of
-
         return stats_of(self.state)
 
     @property
