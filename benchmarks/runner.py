@@ -1,8 +1,8 @@
 """Runs the chosen benchmarks one after another and writes the report.
 
-A benchmark is a module with ``ITEM``, ``KEY``, ``TITLE`` and ``run(ctx) -> Section``
-(optionally ``NEEDS``: keys that must run before it). One that fails becomes an
-"error" row with its reason; the others still run.
+A benchmark is a module with ``ITEM``, ``KEY``, ``TITLE`` and ``run(ctx) -> Section``,
+run in the order of ``BENCHMARKS``. One that fails becomes an "error" row with its
+reason; the others still run.
 """
 
 from __future__ import annotations

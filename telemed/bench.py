@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-SCALES = ("small", "full")
-
 
 def parse_only(value: str | None) -> list[str] | None:
     names = [name.strip() for name in (value or "").split(",") if name.strip()]

@@ -97,11 +97,6 @@ def client_for_meeting(ctx: WorkerContext, doctor_id: str, host: str) -> ZoomCli
     return doctor_zoom(ctx, doctor_id) if host == ME else ctx.zoom
 
 
-def zoom_for_doctor(ctx: WorkerContext, doctor_id: str) -> ZoomClient:
-    """The doctor's own client when connected, else the account's (no host needed)."""
-    return doctor_zoom(ctx, doctor_id) if host_choice(ctx, doctor_id).mode == "doctor" else ctx.zoom
-
-
 def quota_key(doctor_id: str, host: str) -> str:
     """Whose daily create/update count a call uses: the Zoom user behind the host."""
     return f"doctor:{doctor_id}" if host == ME else host
