@@ -31,6 +31,7 @@ from telemed.benchmarks.profiling import Profile, Recorder, profile_markdown
 from telemed.benchmarks.report import Row, Section, at_least, fmt, table
 from telemed.benchmarks.stack import Stack, sample_bookings, start_simulator, wait_http
 from telemed.benchmarks.timeline import Timeline, follow
+from telemed.store.db import normalise_url
 
 ITEM, KEY, TITLE = 1, "broker", "Broker efficiency"
 TARGET = at_least(0.5)
@@ -86,7 +87,6 @@ def _fill_noop_queue(stack: Stack, count: int) -> None:
 def _measure_commit(stack: Stack, processes: int, threads: int, count: int) -> dict[str, Any]:
     from sqlalchemy import create_engine
 
-    from telemed.store.db import normalise_url
 
     engine = create_engine(normalise_url(stack.database_url))
     with engine.begin() as conn:

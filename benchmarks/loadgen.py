@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from telemed.benchmarks.bookings import base_time, bench_booking
+from telemed.benchmarks.services import python_env
 from telemed.events import signing
 from telemed.foundation.urls import is_loopback_host
 
@@ -138,7 +139,6 @@ def run_process(url: str, *, mode: str, secret: str, workdir: Path, prefix: str,
     """Run the generator in a child process and return its summary."""
     import subprocess
 
-    from telemed.benchmarks.services import python_env
 
     out = workdir / f"loadgen-{prefix.strip('-').lower()}.json"
     args = [sys.executable, "-m", "telemed.benchmarks.loadgen", "--url", url, "--mode", mode, "--rate", str(rate),

@@ -14,7 +14,6 @@ from telemed.benchmarks.report import Row, Section, below
 
 ITEM, KEY, TITLE = 7, "memory", "Memory"
 LIMIT_MB = 150
-NEEDS = ("broker",)  # measured during run 1
 
 NAMES = {"web": "telemed web", "worker": "telemed worker (supervisor)", "worker child": "worker process"}
 

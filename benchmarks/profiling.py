@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from telemed.benchmarks.report import table
+
 # The first path component of a frame's file (py-spy prints paths relative to sys.path)
 # decides its component; the deepest frame with a known component gets the sample.
 COMPONENTS: dict[str, str] = {
@@ -35,6 +37,7 @@ PATH_COMPONENTS: tuple[tuple[str, str], ...] = (
     ("workers/notifier/", "mail: render and send"),
     ("workers/delivery", "mail: render and send"),
     ("telemed/logging", "logging (structlog, redaction)"),
+    ("telemed/log_", "logging (structlog, redaction)"),  # log_handlers, log_processors
     ("telemed/redaction", "logging (structlog, redaction)"),
     ("workers/log_context", "logging (structlog, redaction)"),
     ("store/crypto", "field encryption (Fernet)"),
@@ -137,8 +140,6 @@ def summarize(raw: str) -> Profile:
 
 def profile_markdown(profile: Profile, cpu_ms: float, unit: str, whose: str) -> str:
     """Tables of a profile: components, hottest functions, telemed's own functions."""
-    from telemed.benchmarks.report import table
-
     if profile.error or not profile.samples:
         return f"Profile: not taken ({profile.error or 'no samples'})."
     total = profile.samples

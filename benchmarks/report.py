@@ -58,10 +58,6 @@ def below(x: float, on: str = "ratio", unit: str = "") -> Target:
     return Target(f"< {x:g}{unit}", on, lambda v: v < x)
 
 
-def at_most(x: float, on: str = "ratio", unit: str = "") -> Target:
-    return Target(f"≤ {x:g}{unit}", on, lambda v: v <= x)
-
-
 @dataclass
 class Row:
     item: int

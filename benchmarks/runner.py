@@ -1,8 +1,8 @@
 """Runs the chosen benchmarks one after another and writes the report.
 
-A benchmark is a module with ``ITEM``, ``KEY``, ``TITLE`` and ``run(ctx) -> Section``
-(optionally ``NEEDS``: keys that must run before it). One that fails becomes an
-"error" row with its reason; the others still run.
+A benchmark is a module with ``ITEM``, ``KEY``, ``TITLE`` and ``run(ctx) -> Section``,
+run in the order of ``BENCHMARKS``. One that fails becomes an "error" row with its
+reason; the others still run.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from telemed.benchmarks.report import Report, Section
 from telemed.benchmarks.scale import Scale
 from telemed.benchmarks.services import Services
 from telemed.benchmarks.zoom_items import run as run_zoom_item
+from telemed.logging import configure_logging
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,4 @@ def _call(module: ModuleType, benchmark: Benchmark, ctx: Context) -> Section:
 
 def _quiet_logging() -> None:
     """The benchmark process publishes and reads the store too: keep its own logs short."""
-    from telemed.logging import configure_logging
-
     configure_logging(format="console", level="WARNING")

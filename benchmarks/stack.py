@@ -124,11 +124,6 @@ class Stack:
         wait_until(lambda: len(self.heartbeat_ids() - before) >= processes, timeout=90,
                    what=f"{proc.name}: {processes} worker processes to start", watch=[proc], interval=0.1)
 
-    def start_web(self, label: str = "web") -> tuple[Proc, str]:
-        proc, url = self.launch_web(label)
-        wait_http(url + "/healthz", proc)
-        return proc, url
-
     def launch_web(self, label: str = "web") -> tuple[Proc, str]:
         """``telemed web`` on a free loopback port; see :func:`wait_http` for readiness."""
         port = free_port()

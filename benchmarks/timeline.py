@@ -37,8 +37,6 @@ class Timeline:
             return None
         return self.total * (high - low) / (t_high - t_low)
 
-    def relative(self, start: float) -> tuple[list[float], list[int]]:
-        return [at - start for at, _ in self.points], [done for _, done in self.points]
 
 
 def follow(timeline: Timeline, count: Callable[[], int], *, timeout: float, interval: float = 0.05,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -83,13 +82,6 @@ def unsynced_appointment_ids(session: Session, older_than: datetime, limit: int 
         .order_by(col(Appointment.updated_at))
         .limit(limit)
     )
-    return list(session.exec(statement))
-
-
-def list_appointments(session: Session, ids: Sequence[str] | None = None) -> list[Appointment]:
-    statement = select(Appointment).order_by(col(Appointment.created_at), col(Appointment.id))
-    if ids is not None:
-        statement = statement.where(col(Appointment.id).in_(list(ids)))
     return list(session.exec(statement))
 
 

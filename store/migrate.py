@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from telemed.store.db import normalise_url
+from telemed.store.db import create_db_engine, normalise_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -26,7 +26,6 @@ def upgrade(url: str, revision: str = "heads") -> None:
 def current_revision(url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    from telemed.store.db import create_db_engine
 
     engine = create_db_engine(url)
     try:

@@ -95,11 +95,6 @@ def meeting_by_zoom_id(session: Session, zoom_meeting_id: int) -> Meeting | None
     return session.exec(select(Meeting).where(Meeting.zoom_meeting_id == zoom_meeting_id)).first()
 
 
-def count_receipts(session: Session, status: str) -> int:
-    statement = select(func.count()).select_from(ZoomWebhookReceipt).where(ZoomWebhookReceipt.status == status)
-    return int(session.exec(statement).one())
-
-
 def drifted_appointment_ids(session: Session, older_than: datetime, limit: int = 1000) -> list[str]:
     """Appointments whose Zoom meeting does not match their desired state, version aside.
 

@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Table, Text, and_, select, tuple_, type_coerce, update
 from sqlmodel import SQLModel
 
+import telemed.store.schema  # noqa: F401  (every table module, as for alembic)
 from telemed.foundation.cipher import Cipher, DecryptionError
 from telemed.store.db import Database
 from telemed.store.types import EncryptedText
@@ -36,8 +37,6 @@ class RotationReport:
 
 
 def encrypted_columns() -> list[tuple[Table, str]]:
-    import telemed.store.schema  # noqa: F401  (every table module, as for alembic)
-
     found = []
     for table in SQLModel.metadata.sorted_tables:
         for column in table.columns:

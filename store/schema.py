@@ -3,5 +3,6 @@
 import telemed.store.api_keys
 import telemed.store.models
 import telemed.store.notifications
+import telemed.store.oauth_states
 import telemed.store.operations
 import telemed.store.zoom_tokens  # noqa: F401  (doctor OAuth tokens: Zoom adapter issue)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-SCALES = ("small", "full")
-
 
 def parse_only(value: str | None) -> list[str] | None:
     names = [name.strip() for name in (value or "").split(",") if name.strip()]
@@ -23,6 +21,8 @@ def run_bench_command(*, only: str | None, scale: str, out: Path, processes: int
     except ImportError as exc:
         echo(f"error: the benchmarks need the bench extra ({exc.name} is missing): pip install 'telemed[bench]'")
         return 2
+    # lazy: the bench extra is optional (checked just above), and telemed --help must not
+    # import the benchmarks
     from telemed.benchmarks.runner import UnknownBenchmark, run_bench, select
     from telemed.benchmarks.scale import scale_named
 

@@ -47,6 +47,7 @@ def main() -> None:
 @click.option("--threads", default=8, show_default=True, help="Threads per worker process.")
 def demo(bookings: int, directory: Path, workers: int, threads: int) -> None:
     """Run the whole pipeline on embedded defaults with sample bookings."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.demo import run_demo
 
     sys.exit(run_demo(bookings=bookings, directory=directory, processes=workers, threads=threads))
@@ -61,6 +62,7 @@ def demo(bookings: int, directory: Path, workers: int, threads: int) -> None:
                    "keeps answering promptly while they are busy (telemed run uses 10).")
 def worker(processes: int | None, threads: int, queues: tuple[str, ...], nice: int) -> None:
     """Run Dramatiq worker processes for the pipeline's actors."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.worker import run_workers
 
     get_settings()  # fail fast on bad configuration before forking
@@ -71,6 +73,7 @@ def worker(processes: int | None, threads: int, queues: tuple[str, ...], nice: i
 @click.argument("source", type=click.File("rb"))
 def publish(source: IO[bytes]) -> None:
     """Publish events from FILE or - (a JSON object, an array, or JSON lines)."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.publish_cli import publish_stream
 
     _setup_logging()
@@ -81,6 +84,7 @@ def publish(source: IO[bytes]) -> None:
 @click.argument("appointment_id")
 def status(appointment_id: str) -> None:
     """Show an appointment: its state, meeting and who was told what."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.status import show_status
 
     sys.exit(show_status(appointment_id))
@@ -92,6 +96,7 @@ def status(appointment_id: str) -> None:
 @click.option("--once", is_flag=True, help="Run one pass and exit.")
 def scheduler(interval: float | None, once: bool) -> None:
     """Run periodic jobs: the reconciler and the rest (one active instance)."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.scheduler import run_scheduler
 
     _setup_logging()
@@ -103,6 +108,7 @@ def scheduler(interval: float | None, once: bool) -> None:
 @click.option("--port", type=int, default=None, help="Port (default: $PORT, else 8000).")
 def web(host: str, port: int | None) -> None:
     """Serve the HTTP API (event ingress, OAuth, start links, admin)."""
+    # lazy: telemed --help must not import the whole pipeline
     import uvicorn
 
     from telemed.bootstrap import web_services as build_web_services
@@ -121,6 +127,7 @@ def web(host: str, port: int | None) -> None:
 @click.option("--threads", "-t", type=int, default=8, show_default=True, help="Threads per worker process.")
 def run(host: str, port: int | None, processes: int, threads: int) -> None:
     """Run web, worker and scheduler together on one machine (embedded Redis if none is set)."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.run import run_all
 
     _setup_logging()
@@ -154,6 +161,7 @@ def db() -> None:
 @click.option("--revision", default="heads", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.store.migrate import upgrade
 
     settings = get_settings()
@@ -165,6 +173,7 @@ def db_upgrade(revision: str) -> None:
 @click.pass_context
 def zoom_sim(ctx: click.Context) -> None:
     """Run the local Zoom simulator (arguments: see telemed zoom-sim --help)."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.zoom.simulator.cli import main as simulator_main
 
     sys.exit(simulator_main(list(ctx.args)))
@@ -184,6 +193,7 @@ def bench(only: str | None, scale: str, out: Path, processes: int | None, thread
     """Measure telemed against the baselines users would otherwise choose (needs telemed[bench]).
 
     Uses TELEMED_BENCH_REDIS_URL / TELEMED_BENCH_DATABASE_URL when set, else embedded Redis and SQLite."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.bench import run_bench_command
 
     sys.exit(run_bench_command(only=only, scale=scale, out=out, processes=processes, threads=threads,

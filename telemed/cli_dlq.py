@@ -12,18 +12,21 @@ from telemed.settings import get_settings
 
 
 def _redis():  # type: ignore[no-untyped-def]
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.bootstrap import redis_client
 
     return redis_client(get_settings())
 
 
 def _known_queues() -> tuple[str, ...]:
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.workers.queue.work_queue import QUEUES
 
     return QUEUES
 
 
 def _resend(letter: dead_letters.DeadLetter) -> None:
+    # lazy: telemed --help must not import the whole pipeline
     from dramatiq.message import Message
 
     from telemed.bootstrap import broker

@@ -20,6 +20,7 @@ from telemed.settings import get_settings
 
 
 def _database():  # type: ignore[no-untyped-def]
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.bootstrap import database as build_database
 
     return build_database(get_settings())
@@ -53,6 +54,7 @@ def doctors() -> None:
 def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, email: str | None,
                  zoom_user: str | None) -> None:
     """Print a signed, expiring link DOCTOR_ID opens to connect their own Zoom account."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.events.rules import EmailProblem, ascii_email, text_problem
     from telemed.foundation.connect_links import connect_url, make_connect_token
     from telemed.store import appointments
@@ -95,6 +97,7 @@ def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, emai
 @doctors.command("list")
 def list_() -> None:
     """Doctors and their Zoom connection: none, connected, needs_reconnect."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.store.zoom_tokens import connection_rows
 
     with _store_errors(), _database().session() as session:

@@ -17,6 +17,7 @@ from telemed.settings import get_settings
 
 
 def _database():  # type: ignore[no-untyped-def]
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.bootstrap import database as build_database
 
     return build_database(get_settings())
@@ -34,6 +35,7 @@ def keys() -> None:
 @click.option("--label", default=None, help="A note for people: who or what uses the key.")
 def create(role: str, label: str | None) -> None:
     """Make an API key and print it once."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.store.api_keys import ROLE_PATTERN, create_key
 
     if not ROLE_PATTERN.match(role):
@@ -52,6 +54,7 @@ def create(role: str, label: str | None) -> None:
 @keys.command("list")
 def list_() -> None:
     """List API keys (prefix, role, label, dates); never the keys themselves."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.store.api_keys import list_keys
 
     with _database().session() as session:
@@ -73,6 +76,7 @@ def list_() -> None:
 @click.argument("prefix")
 def revoke(prefix: str) -> None:
     """Revoke the key with PREFIX (as shown by 'telemed keys list')."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.store.api_keys import revoke_key
 
     prefix = prefix.strip()
@@ -94,6 +98,7 @@ def revoke(prefix: str) -> None:
 @keys.command("rotate")
 def rotate() -> None:
     """Re-encrypt every stored secret (all tables) under the first key of TELEMED_SECRET_KEYS."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.bootstrap import database as build_database
     from telemed.foundation.cipher import DecryptionError
     from telemed.store.rotation import rotate_all

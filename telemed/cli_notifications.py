@@ -19,6 +19,7 @@ def webhook() -> None:
 
 
 def _database():  # type: ignore[no-untyped-def]
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.bootstrap import database as build_database
 
     return build_database(get_settings())
@@ -27,6 +28,7 @@ def _database():  # type: ignore[no-untyped-def]
 @webhook.command("status")
 def status() -> None:
     """Say whether the configured webhook is enabled."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.store.notifications import webhook_disabled
 
     url = get_settings().webhook_url
@@ -43,6 +45,7 @@ def status() -> None:
 @webhook.command("enable")
 def enable() -> None:
     """Turn the configured webhook back on after a 410 Gone."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.store.notifications import enable_webhook
 
     url = get_settings().webhook_url

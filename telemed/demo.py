@@ -23,8 +23,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from telemed import bootstrap
+from telemed.logging import configure_logging
 from telemed.samples import sample_events
-from telemed.settings import reset_settings_cache
+from telemed.settings import get_settings, reset_settings_cache
 from telemed.store import appointments, inbox, operations
 from telemed.store.migrate import upgrade
 from telemed.store.status_view import appointment_status
@@ -84,13 +86,9 @@ def run_demo(bookings: int, directory: Path, processes: int = 1, threads: int = 
                 [sys.executable, "-m", "telemed", "worker", "--processes", str(processes), "--threads", str(threads)],
                 env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT,
             )
-        from telemed.logging import configure_logging
 
         demo_log = closing.enter_context(open(directory / "logs" / "demo.log", "w"))  # noqa: SIM115
         configure_logging(format="json", level="WARNING", stream=demo_log)
-        from telemed import bootstrap
-        from telemed.settings import get_settings
-
         publisher = bootstrap.publisher(get_settings())
         samples = sample_events(bookings)
         outcomes: dict[str, int] = {"accepted": 0, "duplicate": 0}

@@ -15,13 +15,15 @@ Tracebacks are formatted to strings *before* redaction, so they are scrubbed lik
 other text; renderers never receive an ``exc_info`` to format (Rich's pretty tracebacks,
 with their local variables, would bypass redaction entirely).
 
+The handlers are in ``telemed.log_handlers``, the chain's own processors in
+``telemed.log_processors``.
+
 Call :func:`configure_logging` once, early, in every process (CLI entry point, each
 Dramatiq worker process, web server); it is idempotent.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import threading
@@ -31,9 +33,11 @@ from types import TracebackType
 from typing import Any, Literal, TextIO
 
 import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+from structlog.typing import Processor
 
-from telemed.foundation.redaction import mask_request_target, redact_event_dict, scrub_text
+from telemed.foundation.redaction import redact_event_dict
+from telemed.log_handlers import RedactingStreamHandler, StderrRedactingHandler
+from telemed.log_processors import foreign_stack_info, mask_access_target, shared_processors
 from telemed.settings import get_settings
 
 __all__ = [
@@ -54,95 +58,6 @@ LogFormat = Literal["auto", "json", "console"]
 _HANDLER_FLAG = "_telemed_redacting_handler"
 _state_lock = threading.Lock()
 _saved_hooks: dict[str, Any] = {}
-
-
-class _RedactingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A StreamHandler whose error path cannot leak.
-
-    ``logging.Handler.handleError`` prints the record's raw message and arguments to
-    stderr when formatting fails -- exactly the unredacted data we exist to hide.
-    """
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        if not logging.raiseExceptions:
-            return
-        # The last line of defence must not raise (a closed stderr, say).
-        with contextlib.suppress(Exception):
-            exc = sys.exc_info()[1]
-            detail = scrub_text(f"{type(exc).__name__}: {exc}") if exc else "unknown error"
-            sys.stderr.write(
-                f"--- logging error in {record.name} at {record.pathname}:{record.lineno}: "
-                f"{detail} (record dropped; message and arguments withheld)\n"
-            )
-
-
-class _StderrRedactingHandler(_RedactingStreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time of each record.
-
-    Dramatiq's worker processes, pytest and click's test runner all swap ``sys.stderr``;
-    a handler holding the stream it first saw would write to a closed one later (as
-    ``logging.lastResort`` avoids in the same way).
-    """
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property
-    def stream(self) -> TextIO:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: TextIO) -> None:
-        pass  # StreamHandler.__init__ assigns it; the property always reads sys.stderr
-
-
-def _foreign_stack_info(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
-    # A stdlib record's stack_info is already a formatted string; StackInfoRenderer
-    # would capture *our* stack instead, so just move it where renderers expect it.
-    stack = event_dict.pop("stack_info", None)
-    if isinstance(stack, str):
-        event_dict["stack"] = stack
-    return event_dict
-
-
-# uvicorn's access line: '%s - "%s %s HTTP/%s" %d' (client, method, raw target, version, status).
-_ACCESS_LOGGER = "uvicorn.access"
-_ACCESS_TARGET_ARG = 2
-
-
-def _mask_access_target(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
-    """Re-render uvicorn's access line with the request target masked by its structure.
-
-    The raw target is whatever the client sent ("/start/%2565yJ..."): the content scanner
-    looks for shapes, so the path is judged here, decoded, before the line is formatted.
-    """
-    # The formatter hands every foreign record's arguments over (pass_foreign_args); the
-    # message is already rendered from them, so they go, unread, for all other records.
-    raw_args = event_dict.pop("positional_args", None)
-    record = event_dict.get("_record")
-    if record is None or record.name != _ACCESS_LOGGER or not isinstance(raw_args, tuple):
-        return event_dict
-    args = list(raw_args)
-    if len(args) > _ACCESS_TARGET_ARG and isinstance(args[_ACCESS_TARGET_ARG], str):
-        args[_ACCESS_TARGET_ARG] = mask_request_target(args[_ACCESS_TARGET_ARG])
-        try:
-            event_dict["event"] = str(record.msg) % tuple(args)
-        except (TypeError, ValueError):  # not the format we know: mask the whole line
-            event_dict["event"] = "access line withheld (unknown format)"
-    return event_dict
-
-
-def _shared_processors() -> list[Processor]:
-    """What both kinds of records get before exceptions are formatted and redacted.
-
-    A fresh list per call: TimeStamper instances are cheap and chains must not share
-    mutable state across reconfiguration."""
-    return [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_logger_name,
-        structlog.stdlib.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
 
 
 def _resolve_level(level: str | int) -> int:
@@ -209,16 +124,16 @@ def configure_logging(
     ]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
-            *_shared_processors(),
+            *shared_processors(),
             structlog.stdlib.ExtraAdder(),
-            _foreign_stack_info,
-            _mask_access_target,
+            foreign_stack_info,
+            mask_access_target,
             *redaction_tail,
         ],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-        pass_foreign_args=True,  # for _mask_access_target, which removes them
+        pass_foreign_args=True,  # for mask_access_target, which removes them
     )
-    handler = _RedactingStreamHandler(stream) if stream is not None else _StderrRedactingHandler()
+    handler = RedactingStreamHandler(stream) if stream is not None else StderrRedactingHandler()
     setattr(handler, _HANDLER_FLAG, True)
     handler.setFormatter(formatter)
 
@@ -235,7 +150,7 @@ def configure_logging(
             processors=[
                 # Level check first: a disabled debug call costs almost nothing.
                 structlog.stdlib.filter_by_level,
-                *_shared_processors(),
+                *shared_processors(),
                 structlog.stdlib.PositionalArgumentsFormatter(),
                 structlog.processors.StackInfoRenderer(),
                 *redaction_tail,

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from telemed.events import publish as default_publish
 from telemed.events.errors import InvalidEvent
 
 
@@ -65,8 +66,6 @@ def _skip_space(text: str, position: int) -> int:
 def publish_stream(raw: bytes, out: Callable[[str], None], publish: Callable[[Any], Any] | None = None) -> int:
     """Publish every event; report each one. Exit status 1 when any was rejected."""
     if publish is None:
-        from telemed.events import publish as default_publish
-
         publish = default_publish
     accepted = duplicate = rejected = 0
     for where, item in split_events(raw):

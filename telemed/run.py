@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import structlog
 
+from telemed.bootstrap import redis_url
 from telemed.settings import Settings
+from telemed.store.migrate import upgrade
 
 log = structlog.get_logger("telemed.run")
 STOP_TIMEOUT_S = 30
@@ -49,9 +51,6 @@ def child_commands(host: str, port: int, processes: int, threads: int) -> dict[s
 
 
 def run_all(settings: Settings, host: str, port: int, processes: int, threads: int) -> int:
-    from telemed.bootstrap import redis_url
-    from telemed.store.migrate import upgrade
-
     upgrade(settings.resolved_database_url)
     env = dict(os.environ)
     if not settings.redis_sentinels:

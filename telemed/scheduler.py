@@ -19,7 +19,10 @@ import redis
 import structlog
 from redis.exceptions import LockError
 
+from telemed import bootstrap
 from telemed.settings import get_settings
+from telemed.workers import jobs
+from telemed.workers.queue.work_queue import WorkQueue
 
 log = structlog.get_logger("telemed.scheduler")
 Job = Callable[[Any], dict[str, int]]
@@ -35,17 +38,12 @@ class ScheduledJob:
 
 def default_jobs(interval: float) -> list[ScheduledJob]:
     """The jobs, from the modules that own them (the workers package)."""
-    from telemed.workers import jobs
-
     return [ScheduledJob(name, every or interval, fn) for name, every, fn in jobs.JOBS]
 
 
 def run_scheduler(interval: float, once: bool = False, jobs: list[ScheduledJob] | None = None,
                   stop: threading.Event | None = None) -> int:
     """Run due jobs while holding the lock; ``stop`` (or SIGTERM/SIGINT) ends the loop."""
-    from telemed import bootstrap
-    from telemed.workers.queue.work_queue import WorkQueue
-
     settings = get_settings()
     ctx = bootstrap.worker_context(settings, WorkQueue(bootstrap.broker(settings)))
     jobs = jobs or default_jobs(interval)

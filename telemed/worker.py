@@ -8,6 +8,11 @@ from collections.abc import Sequence
 from dramatiq.cli import main as dramatiq_main
 from dramatiq.cli import make_argument_parser
 
+from telemed.settings import get_settings
+
+# Declares no metric: a metric created before prepare_multiprocess counts nowhere.
+from telemed.workers.queue.metrics_dir import prepare_multiprocess
+
 ACTOR_MODULE = "telemed.worker_entry:broker"  # Dramatiq imports the module and takes its broker
 
 
@@ -19,9 +24,6 @@ def dramatiq_args(processes: int, threads: int, queues: Sequence[str] = ()) -> l
 
 
 def run_workers(processes: int, threads: int, queues: Sequence[str] = (), nice: int = 0) -> int:
-    from telemed.settings import get_settings
-    from telemed.workers.queue.metrics_dir import prepare_multiprocess
-
     prepare_multiprocess(get_settings())  # before the processes start (TELEMED_WORKER_METRICS_PORT)
     if nice:
         os.nice(nice)  # inherited by every worker process Dramatiq starts

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from telemed.foundation import connect_links
-from telemed.store import appointments, zoom_tokens
+from telemed.store import appointments, oauth_states, zoom_tokens
 from telemed.web.deps import services
 from telemed.web.pages import PRIVATE_HEADERS, Notice, mark, render_notice
 from telemed.web.services import WebServices
@@ -109,7 +109,7 @@ def connect(token: str = "", svc: WebServices = Depends(services)) -> Response:
         if appointments.get_doctor(session, claim.doctor_id) is None:
             log.info("connect link refused", doctor_id=claim.doctor_id, outcome="unknown_doctor")
             return page(UNKNOWN_DOCTOR)
-        issued = zoom_tokens.issue_state(session, claim.doctor_id, STATE_TTL)
+        issued = oauth_states.issue_state(session, claim.doctor_id, STATE_TTL)
     s = svc.settings
     assert s.public_url and s.zoom_oauth_client_id
     query = urlencode({
@@ -140,7 +140,7 @@ def callback(request: Request, state: str = "", code: str = "", error: str = "",
         log.info("zoom connect refused", outcome="missing_state")
         return page(STATE_REJECTED, clear_cookie=True)
     with svc.database.session() as session:
-        checked = zoom_tokens.consume_state(session, state, request.cookies.get(COOKIE))
+        checked = oauth_states.consume_state(session, state, request.cookies.get(COOKIE))
     if checked.problem is not None:
         log.info("zoom connect refused", doctor_id=checked.doctor_id, outcome="state_rejected",
                  reason=checked.problem)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import redis
 
@@ -23,9 +22,6 @@ class WebServices:
     redis: redis.Redis
     publisher: Publisher
     enqueue: Enqueue
-    # Built lazily by the composition root: a Zoom client for a given doctor, choosing the
-    # doctor's own token or the account token (see the Zoom adapter).
-    zoom_for_doctor: Callable[[str], Any] | None = None
     # start_url_fetcher(appointment_id) -> a start_url minted by Zoom now (never stored);
     # raises LookupError when the appointment has no live meeting. For start links and
     # the access API (notifications issue).
@@ -33,4 +29,3 @@ class WebServices:
     # The deployment's checks for /readyz (telemed.selfcheck.readiness, as `telemed check`);
     # without them /readyz asks only the store and Redis.
     self_check: Callable[[], list[Finding]] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)

@@ -11,12 +11,17 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from telemed.foundation import queue_gauges as gauges
+from telemed.store.operations import count_outbox_pending
 from telemed.workers.context import WorkerContext
+from telemed.workers.delivery.reminders import reminders_job
+from telemed.workers.hosting.token_refresher import refresh_tokens_job
+from telemed.workers.meetings.orphans import sweep_orphans_job
+from telemed.workers.queue.work_queue import QUEUES
+from telemed.workers.reconciler import reconcile
 
 
 def reconcile_job(ctx: WorkerContext) -> dict[str, int]:
-    from telemed.workers.reconciler import reconcile
-
     report = reconcile(
         ctx.database,
         enqueue_event=ctx.queue.process_event,
@@ -31,10 +36,6 @@ def reconcile_job(ctx: WorkerContext) -> dict[str, int]:
 
 def gauges_job(ctx: WorkerContext) -> dict[str, int]:
     """Measure queue depth, dead letters and outbox pending into Redis for every /metrics."""
-    from telemed.foundation import queue_gauges as gauges
-    from telemed.store.operations import count_outbox_pending
-    from telemed.workers.queue.work_queue import QUEUES
-
     with ctx.database.session() as session:
         pending = count_outbox_pending(session)
     values = gauges.measure(ctx.redis, ctx.settings.redis_namespace, QUEUES, pending)
@@ -43,28 +44,10 @@ def gauges_job(ctx: WorkerContext) -> dict[str, int]:
     return {}  # nothing to log every pass
 
 
-def _reminders_job(ctx: WorkerContext) -> dict[str, int]:
-    from telemed.workers.delivery.reminders import reminders_job
-
-    return reminders_job(ctx)
-
-
-def _zoom_tokens_job(ctx: WorkerContext) -> dict[str, int]:
-    from telemed.workers.hosting.token_refresher import refresh_tokens_job
-
-    return refresh_tokens_job(ctx)
-
-
-def _zoom_orphans_job(ctx: WorkerContext) -> dict[str, int]:
-    from telemed.workers.meetings.orphans import sweep_orphans_job
-
-    return sweep_orphans_job(ctx)
-
-
 JOBS: list[tuple[str, float | None, Callable[[Any], dict[str, int]]]] = [
     ("reconcile", None, reconcile_job),
-    ("reminders", None, _reminders_job),
+    ("reminders", None, reminders_job),
     ("gauges", None, gauges_job),
-    ("zoom_tokens", None, _zoom_tokens_job),
-    ("zoom_orphans", 600.0, _zoom_orphans_job),
+    ("zoom_tokens", None, refresh_tokens_job),
+    ("zoom_orphans", 600.0, sweep_orphans_job),
 ]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from dramatiq.message import Message
 
-from telemed.workers.queue.poison import PoisonAwareRedisBroker, _PoisonAwareConsumer
+from telemed.workers.queue.poison import PoisonAwareConsumer, PoisonAwareRedisBroker
 
 pytestmark = pytest.mark.integration
 # The broker caps a consumer's idle poll at 100 ms; built directly, the consumer gets a
@@ -47,11 +47,11 @@ def _next_in_thread(consumer: Any) -> tuple[threading.Thread, list[Any]]:
 
 def test_a_saturated_consumer_fetches_again_as_soon_as_a_message_is_acked(broker) -> None:  # type: ignore[no-untyped-def]
     first_id, second_id = _enqueue(broker, 2)
-    consumer = _PoisonAwareConsumer(broker, "work", 1, LONG_IDLE_TIMEOUT_MS)
+    consumer = PoisonAwareConsumer(broker, "work", 1, LONG_IDLE_TIMEOUT_MS)
     first = next(consumer)
     assert first.message_id == first_id
     # A long idle spell before: Dramatiq's backoff would now sleep about the full timeout.
-    consumer.misses = 20
+    consumer.inner.misses = 20
 
     thread, got = _next_in_thread(consumer)
     thread.join(0.3)
@@ -69,9 +69,9 @@ def test_a_saturated_consumer_fetches_again_as_soon_as_a_message_is_acked(broker
 
 def test_a_nack_frees_the_slot_too(broker) -> None:  # type: ignore[no-untyped-def]
     _, second_id = _enqueue(broker, 2)
-    consumer = _PoisonAwareConsumer(broker, "work", 1, LONG_IDLE_TIMEOUT_MS)
+    consumer = PoisonAwareConsumer(broker, "work", 1, LONG_IDLE_TIMEOUT_MS)
     first = next(consumer)
-    consumer.misses = 20
+    consumer.inner.misses = 20
     thread, _ = _next_in_thread(consumer)
     thread.join(0.3)
     assert thread.is_alive()

@@ -6,7 +6,8 @@ log cannot serve (it drops old entries under load, and ``issue_token`` bypasses 
 from __future__ import annotations
 
 from telemed.zoom.simulator import ZoomSimulator
-from telemed.zoom.simulator.state import Credentials, SimState
+from telemed.zoom.simulator.records import Credentials
+from telemed.zoom.simulator.state import SimState
 
 
 def _state(now: list[float], log_limit: int = 10) -> SimState:

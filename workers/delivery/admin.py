@@ -6,6 +6,7 @@ from __future__ import annotations
 import structlog
 
 from telemed.store import notifications
+from telemed.workers.alerts import expand_links
 from telemed.workers.context import WorkerContext
 from telemed.workers.delivery.snapshot import MAIL_DOMAIN
 from telemed.workers.notifier.errors import PermanentDeliveryError
@@ -28,7 +29,6 @@ def send_admin_alert(ctx: WorkerContext, outbox_id: int, alert_id: int, token: s
             raise PermanentFailure("admin outbox row without its alert")
         subject, body = alert.subject, alert.body
     # Alerts name a doctor's connect link by a placeholder; a fresh link is minted now.
-    from telemed.workers.alerts import expand_links
 
     body = expand_links(ctx, body)
     try:

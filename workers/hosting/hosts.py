@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from telemed.store import zoom_tokens
+from telemed.store import appointments, zoom_tokens
 from telemed.store.zoom_tokens import CONNECTED, DatabaseTokenStore
 from telemed.workers import alerts
 from telemed.workers.context import WorkerContext
@@ -60,8 +60,6 @@ def choose_host(connection: str | None, account_configured: bool, zoom_user: str
 
 
 def host_choice(ctx: WorkerContext, doctor_id: str) -> HostChoice:
-    from telemed.store import appointments
-
     with ctx.database.session() as session:
         doctor = appointments.get_doctor(session, doctor_id)
         status = zoom_tokens.connection_status(session, doctor_id)
@@ -97,11 +95,6 @@ def zoom_for_appointment(
 def client_for_meeting(ctx: WorkerContext, doctor_id: str, host: str) -> ZoomClient:
     """The client that can act on a meeting created for ``host`` (e.g. to fetch a start_url)."""
     return doctor_zoom(ctx, doctor_id) if host == ME else ctx.zoom
-
-
-def zoom_for_doctor(ctx: WorkerContext, doctor_id: str) -> ZoomClient:
-    """The doctor's own client when connected, else the account's (no host needed)."""
-    return doctor_zoom(ctx, doctor_id) if host_choice(ctx, doctor_id).mode == "doctor" else ctx.zoom
 
 
 def quota_key(doctor_id: str, host: str) -> str:

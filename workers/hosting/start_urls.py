@@ -1,32 +1,24 @@
 """Fresh host start links from Zoom: fetched when needed, never stored, logged or queued.
 
-``zoom_for_meeting`` is THE one place that picks the Zoom client for an existing meeting:
-it is reached the way it was made (``workers.hosting.hosts.client_for_meeting``: the doctor's own
-token for host ``me``, the account client otherwise).
+The meeting is reached the way it was made, through
+``workers.hosting.hosts.client_for_meeting`` (the doctor's own token for host ``me``, the
+account client otherwise), as everything that acts on an existing meeting is.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from telemed.store import appointments
 from telemed.workers.context import WorkerContext
+from telemed.workers.hosting.hosts import client_for_meeting
 
 
 class NoLiveMeeting(LookupError):
     """The appointment has no live Zoom meeting (cancelled, deleted, not yet created)."""
 
 
-def zoom_for_meeting(ctx: WorkerContext, doctor_id: str, host: str) -> Any:
-    """The Zoom client that may act on ``doctor_id``'s meeting made for ``host``."""
-    from telemed.workers.hosting.hosts import client_for_meeting
-
-    return client_for_meeting(ctx, doctor_id, host)
-
-
 def fresh_start_url(ctx: WorkerContext, doctor_id: str, zoom_meeting_id: int, host: str) -> str:
     """A start_url minted now (Zoom's expire after about two hours)."""
-    url = zoom_for_meeting(ctx, doctor_id, host).get_meeting(zoom_meeting_id)["start_url"]
+    url = client_for_meeting(ctx, doctor_id, host).get_meeting(zoom_meeting_id)["start_url"]
     if not isinstance(url, str) or not url:
         raise NoLiveMeeting("Zoom returned no start_url")
     return url

@@ -21,8 +21,7 @@ from typing import Any
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import current_millis
+from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -40,26 +39,28 @@ from telemed.workers.queue.work_queue import QUEUES
 
 HEARTBEAT_TIMEOUT_MS = 5_000
 HEARTBEAT_INTERVAL_S = 1.0
-MAINTENANCE_CHANCE = 10_000  # out of dramatiq's 1,000,000: 1 % (the heartbeat thread does the rest)
+MAINTENANCE_CHANCE = MAINTENANCE_SCALE // 100  # 1 % of commands (the heartbeat thread does the rest)
 
 
-def beat(broker: RedisBroker, queue_name: str) -> None:
-    """Heartbeat plus maintenance on one queue: requeue dead workers' messages now.
+def maintainer(broker: RedisBroker) -> RedisBroker:
+    """A second handle on ``broker``'s Redis, under its worker id, whose every command also
+    runs maintenance: requeue dead workers' messages now.
 
-    Dramatiq decides maintenance by chance inside its dispatch call; here it is forced,
-    through the same Lua script with the same arguments (dramatiq 2.x's layout). With a
-    broker that lacks that internal, fall back to a plain heartbeat.
+    Dramatiq decides maintenance by chance on each command (``maintenance_chance`` out of
+    ``MAINTENANCE_SCALE``); this handle's chance is certainty, set through the broker's
+    constructor, so its commands and their arguments stay Dramatiq's own.
     """
-    try:
-        script = broker.scripts["dispatch"]
-        args = [
-            "qsize", current_millis(), queue_name, broker.broker_id, broker.heartbeat_timeout,
-            broker.dead_message_ttl, 1, broker._max_unpack_size(),
-        ]
-    except (AttributeError, KeyError):
-        broker.do_qsize(queue_name)  # type: ignore[attr-defined]
-        return
-    script(args=args, keys=[broker.namespace])
+    handle = RedisBroker(
+        client=broker.client, namespace=broker.namespace, heartbeat_timeout=broker.heartbeat_timeout,
+        dead_message_ttl=broker.dead_message_ttl, maintenance_chance=MAINTENANCE_SCALE, middleware=[],
+    )
+    handle.broker_id = broker.broker_id  # this process's heartbeat, not a new worker's
+    return handle
+
+
+def beat(handle: RedisBroker, queue_name: str) -> None:
+    """Heartbeat plus maintenance on one queue (``handle`` from :func:`maintainer`)."""
+    handle.do_qsize(queue_name)
 
 
 class HeartbeatMiddleware(dramatiq.Middleware):
@@ -82,11 +83,14 @@ class HeartbeatMiddleware(dramatiq.Middleware):
         self._stop.set()
 
     def _beat(self, broker: dramatiq.Broker) -> None:
+        if not isinstance(broker, RedisBroker):
+            return  # no heartbeats to keep
+        handle = maintainer(broker)
         while not self._stop.wait(self.interval):
             queues = {*broker.get_declared_queues(), *broker.get_declared_delay_queues()} or set(QUEUES)
             for queue in sorted(queues):
                 try:
-                    beat(broker, queue)  # type: ignore[arg-type]
+                    beat(handle, queue)
                 except Exception:  # noqa: BLE001 - a Redis blip: the next tick tries again
                     break
 

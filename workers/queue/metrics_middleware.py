@@ -25,6 +25,7 @@ import structlog
 from dramatiq.broker import Broker, MessageProxy
 
 from telemed.foundation.redaction import scrub_text
+from telemed.store.models import utcnow
 from telemed.workers import metrics
 from telemed.workers.queue.metrics_dir import MULTIPROC_ENV
 
@@ -106,5 +107,4 @@ def observe_end_to_end(received_at: datetime) -> None:
     by design: see ``EVENT_DRIVEN_KINDS``); the clock starts when the inbox received that
     version's first event (``store.outbox.delivery_view`` reads it with the delivery's data).
     """
-    from telemed.store.models import utcnow
     metrics.END_TO_END.observe(max(0.0, (utcnow() - received_at).total_seconds()))

@@ -30,11 +30,13 @@ import threading
 import time
 import typing
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import dramatiq
 import structlog
-from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.broker import Consumer
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import q_name
 from dramatiq.errors import DecodeError
 from dramatiq.message import Message
@@ -47,23 +49,39 @@ UNDECODABLE_ACTOR = "(undecodable message)"
 _SIMPLE = (str, int, float, bool, dict, list)
 
 
-class _PoisonAwareConsumer(_RedisConsumer):  # type: ignore[misc]
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+class PoisonAwareConsumer(Consumer):  # type: ignore[misc]
+    """Dramatiq's own Redis consumer (from the public ``RedisBroker.consume``), wrapped:
+    an undecodable body goes to the dead letters instead of restarting the consumer, and a
+    consumer whose prefetched messages are all in flight waits for an ack."""
+
+    def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
+        self.broker, self.queue_name, self.prefetch, self.timeout = broker, queue_name, prefetch, timeout
+        # Dramatiq's consumer as Dramatiq builds it, not through our capped ``consume``.
+        self.inner = RedisBroker.consume(broker, queue_name, prefetch=prefetch, timeout=timeout)
+        self._in_flight: set[str] = set()  # handed to the worker, not yet acked or nacked
         self._slot_freed = threading.Event()
+
+    def __iter__(self) -> PoisonAwareConsumer:
+        return self
 
     def __next__(self) -> Any:
         while True:
             if self._saturated():
                 return self._wait_for_a_free_slot()
             try:
-                return super().__next__()
+                message = next(self.inner)
             except DecodeError as exc:
                 # The body was popped from the prefetched batch; the rest is still there.
                 dead_letter_undecodable(self.broker, self.queue_name, exc.data, exc.error)
+                continue
+            if message is not None:
+                self._in_flight.add(message.message_id)
+            return message
 
     def _saturated(self) -> bool:
-        return not self.message_cache and self.outstanding_message_count >= self.prefetch
+        # Dramatiq fetches at most ``prefetch`` minus what is in flight, so with ``prefetch``
+        # in flight nothing prefetched is left to hand out.
+        return len(self._in_flight) >= self.prefetch
 
     def _wait_for_a_free_slot(self) -> None:
         """Every prefetched message is still being worked on. Dramatiq would sleep its
@@ -80,16 +98,26 @@ class _PoisonAwareConsumer(_RedisConsumer):  # type: ignore[misc]
     def ack(self, message: Any) -> None:
         self._restore_redis_id(message)
         try:
-            super().ack(message)
+            self.inner.ack(message)
         finally:
-            self._slot_freed.set()
+            self._free(message)
 
     def nack(self, message: Any) -> None:
         self._restore_redis_id(message)
         try:
-            super().nack(message)
+            self.inner.nack(message)
         finally:
-            self._slot_freed.set()
+            self._free(message)
+
+    def requeue(self, messages: Iterable[Any]) -> None:
+        self.inner.requeue(messages)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def _free(self, message: Any) -> None:
+        self._in_flight.discard(message.message_id)
+        self._slot_freed.set()
 
     def _restore_redis_id(self, message: Any) -> None:
         if "redis_message_id" in message.options:
@@ -104,16 +132,12 @@ IDLE_POLL_MS = 100  # the longest pause between polls of an empty queue
 class PoisonAwareRedisBroker(RedisBroker):  # type: ignore[misc]
     """Dramatiq's Redis broker whose consumers dead-letter bodies they cannot decode."""
 
-    @property
-    def consumer_class(self) -> type[_RedisConsumer]:
-        return _PoisonAwareConsumer
-
-    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> PoisonAwareConsumer:
         # An empty queue is polled with a backoff that grows up to ``timeout`` (the
         # worker's 1 s by default), so a message sent to a queue that has just been idle
         # waits up to a second before anyone looks. A booking crosses three queues; at
         # 100 ms the wait is short and an idle worker costs a few Redis calls a second.
-        return super().consume(queue_name, prefetch=prefetch, timeout=min(timeout, IDLE_POLL_MS))
+        return PoisonAwareConsumer(self, queue_name, prefetch, min(timeout, IDLE_POLL_MS))
 
 
 def dead_letter_undecodable(broker: Any, queue_name: str, data: Any, error: BaseException | None) -> str | None:

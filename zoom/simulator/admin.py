@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 from telemed.zoom.simulator.chaos import ChaosError, parse_chaos
-from telemed.zoom.simulator.state import Fault, SimState
+from telemed.zoom.simulator.records import Fault
+from telemed.zoom.simulator.state import SimState
 from telemed.zoom.simulator.wire import Handler, SimRequest, SimResponse, error
 
 FAULT_ACTIONS = ("respond", "reset", "timeout", "drop")

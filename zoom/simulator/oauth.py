@@ -123,9 +123,6 @@ class OAuthBook:
                 record.status = "revoked"
         return len(live)
 
-    def live_refresh_tokens(self, user: str) -> int:
-        with self._lock:
-            return sum(1 for r in self._refresh.values() if r.user == user and r.status == "live")
 
 
 class _Invalid(Exception):

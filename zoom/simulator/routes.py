@@ -19,8 +19,6 @@ from telemed.zoom.simulator.wire import Handler, SimRequest, SimResponse
 from telemed.zoom.simulator.wire import error as _error
 
 LIST_TYPES = {"scheduled", "live", "upcoming", "upcoming_meetings", "previous_meetings"}
-SCOPES = oauth.SCOPES
-DAILY_LIMIT_MESSAGE = limits.DAILY_MESSAGE
 
 
 def dispatch(state: SimState, request: SimRequest) -> SimResponse:

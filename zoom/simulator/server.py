@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
 
+from telemed.zoom.simulator.admin import stats_of
 from telemed.zoom.simulator.chaos import ChaosProfile, parse_chaos
 from telemed.zoom.simulator.handler import MAX_BODY_BYTES, SimServer, handler_for
 from telemed.zoom.simulator.limits import PRO_PLAN
-from telemed.zoom.simulator.state import REQUEST_LOG_LIMIT, Credentials, Fault, SimState
+from telemed.zoom.simulator.records import Credentials, Fault
+from telemed.zoom.simulator.state import REQUEST_LOG_LIMIT, SimState
 
 __all__ = ["MAX_BODY_BYTES", "PRO_PLAN", "ZoomSimulator"]
 
@@ -194,8 +196,6 @@ class ZoomSimulator:
 
     def stats(self) -> dict[str, Any]:
         """Counters: grants by kind, invalid_grant, 429s by kind, faults, meetings created."""
-        from telemed.zoom.simulator.admin import stats_of
-
         return stats_of(self.state)
 
     @property

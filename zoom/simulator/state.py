@@ -1,7 +1,8 @@
 """The simulator's memory: accounts, tokens, meetings, the request log, injected faults.
 
 OAuth grants (codes, refresh-token chains) live in ``oauth_book``, per-second windows in
-``limits``, random faults in ``chaos``; this module holds what every route shares.
+``limits``, random faults in ``chaos``, the record types in ``records``; this module holds
+what every route shares.
 
 Every public method takes the one lock, so handler threads and test code can call in at
 any time. Reads return deep copies: callers can never mutate what the server serves.
@@ -17,83 +18,18 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from telemed.zoom.simulator.chaos import ChaosProfile
 from telemed.zoom.simulator.limits import RateWindows
 from telemed.zoom.simulator.oauth import OAuthBook
+from telemed.zoom.simulator.records import AccessToken, Credentials, Fault, MeetingRecord
 
 REQUEST_LOG_LIMIT = 10_000
 PAGE_TOKEN_LIMIT = 10_000
 _MIN_MEETING_ID = 2**33 + 1  # above 32 bits, so a client that truncates ids shows it
 _MAX_MEETING_ID = 99_999_999_999  # Zoom's ids are at most 11 digits
-
-
-@dataclass
-class Fault:
-    """A canned misbehaviour for the next ``count`` matching requests.
-
-    ``action``: ``respond`` answers with status/body/headers instead of the real answer;
-    ``reset`` resets the connection before doing anything; ``timeout`` holds the
-    connection without answering; ``drop`` does the real work (a create really creates)
-    and then resets the connection instead of answering.
-    """
-
-    status: int = 0
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    count: int = 1
-    method: str | None = None
-    path_prefix: str | None = None
-    action: str = "respond"
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method.upper() == method) and (
-            self.path_prefix is None or path.startswith(self.path_prefix)
-        )
-
-
-@dataclass
-class MeetingRecord:
-    meeting: dict[str, Any]
-    host: str
-    created_at: float
-    deleted_at: float | None = None
-    instant_conversion: str | None = None
-    # Whose Zoom account holds it: the app's account (account tokens), or the user's own
-    # (a user-managed OAuth token); a token sees only its own account's meetings.
-    account: str = ""
-
-    def view(self) -> dict[str, Any]:
-        return {
-            "id": self.meeting["id"],
-            "host": self.host,
-            "created": True,
-            "deleted": self.deleted_at is not None,
-            "created_at": self.created_at,
-            "deleted_at": self.deleted_at,
-            "instant_conversion": self.instant_conversion,
-            "meeting": copy.deepcopy(self.meeting),
-        }
-
-
-@dataclass(frozen=True)
-class Credentials:
-    client_id: str
-    client_secret: str
-    account_id: str
-    # The user-managed OAuth app (doctors connecting their own Zoom) is a separate app
-    # with its own credentials, as in Zoom's marketplace.
-    oauth_client_id: str = "sim-oauth-client-id"
-    oauth_client_secret: str = "sim-oauth-client-secret"  # noqa: S105  (made-up, simulator only)
-
-
-@dataclass(frozen=True)
-class AccessToken:
-    expires_at: float
-    user: str | None  # the authorizing user's email; None for an account (S2S) token
 
 
 class SimState:
@@ -291,10 +227,6 @@ class SimState:
                 return False
             self.daily_counts[key] = used + 1
             return True
-
-    def daily_used(self, host_email: str) -> int:
-        with self.lock:
-            return self.daily_counts.get((host_email, self.now().date().isoformat()), 0)
 
     def add_fault(self, fault: Fault) -> None:
         with self.lock:
