@@ -55,11 +55,12 @@ def compose(ctx: WorkerContext, s: Snapshot, message_id: str) -> Message:
             kind=kind, appointment_id=s.appointment_id, version=s.version,
             patient_name=s.patient_name, patient_email=s.patient_email, doctor_name=s.doctor_name,
             clinic_name=s.clinic_name, time=time,
-            join_url=None if cancelled else s.join_url, passcode=None if cancelled else s.passcode,
+            join_url=None if cancelled else s.patient_link, passcode=None if cancelled else s.passcode,
         )
         message = renderer.patient(patient, mail_from, message_id=message_id)
         context = patient_context(patient, gettext)
         attendee = (s.patient_email, s.patient_name)
+        location = s.patient_link
     else:
         start_url, signed = (None, False) if cancelled else _start_link(ctx, s)
         doctor = DoctorNotice(
@@ -71,6 +72,7 @@ def compose(ctx: WorkerContext, s: Snapshot, message_id: str) -> Message:
         message = renderer.doctor(doctor, mail_from, message_id=message_id)
         context = doctor_context(doctor, gettext)
         attendee = (s.doctor_email, s.doctor_name)
+        location = s.join_url
 
     if kind in CALENDAR_KINDS:
         summary, description = renderer.calendar_text(s.role, context)
@@ -79,7 +81,7 @@ def compose(ctx: WorkerContext, s: Snapshot, message_id: str) -> Message:
             appointment_id=s.appointment_id, version=s.version,
             method=calendar.Method.CANCEL if cancelled else calendar.Method.REQUEST,
             start=s.start_time, duration_minutes=s.duration_minutes, summary=summary,
-            description=description, location=None if cancelled else s.join_url,
+            description=description, location=None if cancelled else location,
             organizer_email=organizer_email, organizer_name=s.clinic_name or organizer_name or "telemed",
             attendee_email=attendee[0], attendee_name=attendee[1],
             uid_domain=organizer_email.rpartition("@")[2] or "telemed.invalid",
