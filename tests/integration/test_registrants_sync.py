@@ -16,6 +16,7 @@ from sqlmodel import select
 from telemed.settings import load_settings
 from telemed.store import appointments, notifications, states
 from telemed.store.models import Appointment, Meeting, OutboxMessage
+from telemed.store.status_view import appointment_status
 from telemed.workers import alerts
 from telemed.workers.meetings.sync import sync_meeting
 from telemed.zoom.errors import ZoomError
@@ -230,6 +231,8 @@ def test_a_basic_host_falls_back_to_the_passcode_link_with_one_alert(ctx: Any, s
         assert meeting.registrant_join_url is None and meeting.registrant_id is None
         assert _state(ctx, appointment_id).state == states.PROVISIONED  # the booking stands
     assert _alert_kinds(ctx) == ["registration_fallback"]  # one per host, not per booking
+    with ctx.database.session() as session:  # what telemed status, the access API and the admin page show
+        assert appointment_status(session, "A-2", with_notices=False).patient_join == "fallback"  # type: ignore[union-attr]
     with ctx.database.session() as session:
         (alert,) = notifications.alerts(session)
     assert "code 200" in alert.body and HOST in alert.subject
