@@ -9,7 +9,6 @@ from telemed.bootstrap import database as build_database
 from telemed.settings import get_settings
 from telemed.store.status_view import appointment_status
 
-
 _JOIN = {
     "registered": "registered (their own Zoom link)",
     "fallback": "fallback: passcode link (the host cannot use Zoom registration)",

@@ -281,3 +281,71 @@ def _state(ctx: Any, appointment_id: str = "A-1") -> Appointment:
         found = appointments.get_appointment(session, appointment_id)
     assert found is not None
     return found
+
+
+# The mails, over real SMTP (aiosmtpd) ---------------------------------------------------
+
+
+def _deliver_all(ctx: Any, appointment_id: str = "A-1") -> None:
+    from telemed.workers.delivery.relay import deliver_notification
+
+    with ctx.database.session() as session:
+        ids = [r.id for r in session.exec(select(OutboxMessage).where(
+            OutboxMessage.appointment_id == appointment_id, OutboxMessage.channel == "mail",
+            OutboxMessage.status == states.OUTBOX_PENDING).order_by(OutboxMessage.id))]
+    for outbox_id in ids:
+        deliver_notification(ctx, outbox_id)
+
+
+def _mails_to(server: Any, address: str) -> list[Any]:
+    return [m for m in server.messages if address in str(m["To"])]
+
+
+def test_the_patient_mail_holds_only_their_own_link(make_ctx: Callable[..., Any], sim: ZoomSimulator) -> None:
+    from tests.support.mail_scan import calendars, everything
+    from tests.support.smtp import smtp_server
+
+    with smtp_server() as server:
+        ctx = make_ctx(smtp_url=server.url())
+        _book(ctx, "A-1")
+        sync_meeting(ctx, "A-1")
+        _deliver_all(ctx)
+        first = _meeting(ctx)
+        [patient_mail] = _mails_to(server, "grace@example.org")
+        [doctor_mail] = _mails_to(server, HOST)
+        text = everything(patient_mail)
+        assert first.registrant_join_url and first.registrant_join_url in text
+        assert first.join_url not in text  # not the meeting's shared link, so no one else's either
+        assert "zak=" not in text and "/s/" not in text  # never a host link
+        [calendar] = calendars(patient_mail)
+        [event] = calendar.walk("VEVENT")
+        assert str(event["LOCATION"]) == first.registrant_join_url
+        assert first.registrant_join_url not in everything(doctor_mail)  # the patient's link is theirs alone
+
+        # A change of patient: the new patient's mail carries their own new link, never the old one.
+        _change(ctx, "A-1", patient_id="P-2", patient_name="Katherine Johnson", patient_email="katherine@example.org")
+        sync_meeting(ctx, "A-1")
+        _deliver_all(ctx)
+        second = _meeting(ctx)
+        [new_mail] = _mails_to(server, "katherine@example.org")
+        new_text = everything(new_mail)
+        assert second.registrant_join_url and second.registrant_join_url in new_text
+        assert first.registrant_join_url not in new_text and second.join_url not in new_text
+        assert sim.join_check(first.registrant_join_url) == (False, "registration cancelled")
+
+
+def test_a_fallback_patient_mail_carries_the_passcode_link(make_ctx: Callable[..., Any], sim: ZoomSimulator) -> None:
+    from tests.support.mail_scan import everything
+    from tests.support.smtp import smtp_server
+
+    sim.set_basic_user(HOST)
+    with smtp_server() as server:
+        ctx = make_ctx(smtp_url=server.url())
+        _book(ctx, "A-1")
+        sync_meeting(ctx, "A-1")
+        _deliver_all(ctx)
+        meeting = _meeting(ctx)
+        [patient_mail] = _mails_to(server, "grace@example.org")
+        text = everything(patient_mail)
+        assert meeting.join_url in text and meeting.passcode in text
+        assert "zak=" not in text
