@@ -122,6 +122,19 @@ class RegistrationFallback(SQLModel, table=True):
     first_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
+class JoinClick(SQLModel, table=True):
+    """One opening of a patient's signed /join/ link: when, which appointment, what they
+    got. No IP address or browser detail (the web server's access log, if the operator
+    keeps one, is where those live)."""
+
+    __tablename__ = "join_clicks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    appointment_id: str = Field(max_length=128, index=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    outcome: str = Field(max_length=24)  # redirected | cancelled | over | not_ready | not_yours
+
+
 class ProvisioningIntent(SQLModel, table=True):
     """Committed before a Zoom create, so a retry after a crash adopts instead of duplicating.
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from telemed.store import notifications, outbox, states
+from telemed.store import notifications, outbox, registrations, states
 from telemed.store.db import Database
-from telemed.store.models import Meeting
 from telemed.workers.policy.reminder_plan import base_kind, is_reminder
 from telemed.workers.policy.retries import PermanentFailure
 from telemed.workers.queue.metrics_middleware import EVENT_DRIVEN_KINDS
@@ -49,6 +48,7 @@ class Snapshot:
     # has no registration ("off") or its host cannot use it ("fallback").
     patient_join_url: str | None = field(default=None, repr=False)
     registration: str = states.REGISTRATION_OFF
+    patient_id: str = ""
     host: str = ""  # the Zoom host the meeting was made for ("me": the doctor's own token)
     token: str = field(default="", repr=False)  # the row's random part of its Message-ID
     # When the inbox first received this version's event (event-driven notices only): the
@@ -115,19 +115,13 @@ def read_snapshot(database: Database, outbox_id: int) -> Snapshot | AdminRow | N
         zoom_meeting_id=meeting.zoom_meeting_id if live and meeting else None,
         join_url=meeting.join_url if live and meeting else None,
         passcode=meeting.passcode if live and meeting else None,
-        patient_join_url=patient_zoom_link(meeting) if live and meeting else None,
+        patient_join_url=registrations.patient_join_url(meeting) if live and meeting else None,
+        patient_id=appointment.patient_id,
         registration=meeting.registration if meeting else states.REGISTRATION_OFF,
         host=meeting.host if meeting else "",
         token=message.token,
         event_received_at=view.event_received_at if message.kind in EVENT_DRIVEN_KINDS else None,
     )
-
-
-def patient_zoom_link(meeting: Meeting) -> str:
-    """The Zoom link a patient may hold: their own when they are the meeting's registrant."""
-    if meeting.registration == states.REGISTRATION_REGISTERED and meeting.registrant_join_url:
-        return meeting.registrant_join_url
-    return meeting.join_url
 
 
 def message_id(s: Snapshot) -> str:

@@ -1,5 +1,5 @@
 """meetings: the patient's registration (registrant id, their own join link, for whom);
-the Zoom hosts that cannot use registration
+the Zoom hosts that cannot use registration; the audit of patients' /join/ link clicks
 
 Revision ID: 0008_registrants
 Revises: 0007_outbox_tokens
@@ -26,6 +26,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("registrant_join_url", telemed.store.types.EncryptedText(), nullable=True))
         batch_op.add_column(sa.Column("registrant_key", telemed.store.types.EncryptedText(), nullable=True))
     op.create_table(
+        "join_clicks",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("appointment_id", sa.String(128), nullable=False, index=True),
+        sa.Column("at", telemed.store.types.UTCDateTime(), nullable=False),
+        sa.Column("outcome", sa.String(24), nullable=False),
+    )
+    op.create_table(
         "registration_fallbacks",
         sa.Column("host", sa.String(320), primary_key=True),
         sa.Column("reason", sa.String(200), nullable=False),
@@ -35,6 +42,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("registration_fallbacks")
+    op.drop_table("join_clicks")
     with op.batch_alter_table("meetings") as batch_op:
         batch_op.drop_column("registrant_key")
         batch_op.drop_column("registrant_join_url")
