@@ -12,8 +12,10 @@ from tests.support.pipeline import body_text, mails_to
 
 pytestmark = pytest.mark.integration
 
-SECURE = {"waiting_room": True, "join_before_host": False, "use_pmi": False, "approval_type": 2,
-          "auto_recording": "none"}
+# approval_type 0: the patient is registered (TELEMED_PATIENT_JOIN=registrant, the default),
+# with Zoom's own registration mails off.
+SECURE = {"waiting_room": True, "join_before_host": False, "use_pmi": False, "approval_type": 0,
+          "registrants_email_notification": False, "auto_recording": "none"}
 
 
 def _creates(sim):  # type: ignore[no-untyped-def]
