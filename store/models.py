@@ -106,6 +106,8 @@ class Meeting(SQLModel, table=True):
     # link), "open" (registration on, the patient not registered yet), "registered" (the
     # patient's own link below), "fallback" (the host cannot use registration: passcode link).
     registration: str = Field(default="off", max_length=16)
+    # The doctor the meeting was made for: a reassigned appointment gets a new meeting.
+    doctor_id: str | None = Field(default=None, max_length=128)
     registrant_id: str | None = Field(default=None, max_length=64)
     registrant_join_url: str | None = Field(default=None, sa_column=Column(EncryptedText(), nullable=True))
     # zoom.policy.registrant_key of the patient registered: a change of patient re-registers.

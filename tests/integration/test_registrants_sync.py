@@ -349,3 +349,24 @@ def test_a_fallback_patient_mail_carries_the_passcode_link(make_ctx: Callable[..
         text = everything(patient_mail)
         assert meeting.join_url in text and meeting.passcode in text
         assert "zak=" not in text
+
+
+def test_reassignment_makes_a_new_meeting_and_registers_the_patient_again(ctx: Any, sim: ZoomSimulator) -> None:
+    _book(ctx, "A-1")
+    sync_meeting(ctx, "A-1")
+    old = _meeting(ctx)
+    with ctx.database.session() as session:
+        appointments.upsert_doctor(session, id="D-8", name="Dr. Grace", email="grace@clinic.example",
+                                   zoom_user="grace@clinic.example")
+    _change(ctx, "A-1", doctor_id="D-8")
+    _sync_until_done(ctx)
+    new = _meeting(ctx)
+    assert new.zoom_meeting_id != old.zoom_meeting_id and new.host == "grace@clinic.example"
+    assert new.doctor_id == "D-8" and new.registration == states.REGISTRATION_REGISTERED
+    [registrant] = _registrants(sim, new.zoom_meeting_id)
+    assert registrant["email"] == "grace@example.org" and new.registrant_join_url == registrant["join_url"]
+    assert sim.join_check(old.registrant_join_url or "") == (False, "meeting deleted")
+    assert [m["id"] for m in sim.meetings(include_deleted=False)] == [new.zoom_meeting_id]
+    # The patient is invited again, with the new doctor and their new link.
+    assert _patient_notices(ctx) == [(1, "invite"), (2, "invite")]
+    assert _state(ctx).state == states.PROVISIONED and _state(ctx).synced_version == 2

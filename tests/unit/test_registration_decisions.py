@@ -89,3 +89,10 @@ def test_the_policy_check_covers_the_registration_mails() -> None:
     returned = {**body, "settings": {**body["settings"], "registrants_confirmation_email": True}}
     assert policy.check_settings(body, returned) == [
         "settings.registrants_confirmation_email: expected False, got True"]
+
+
+def test_a_reassigned_appointment_gets_a_new_meeting() -> None:
+    assert plan_sync(A(version=2), M(), reassigned=True) is SyncAction.REASSIGN
+    assert plan_sync(A(version=2, start_time=T0.replace(hour=11)), M(), reassigned=True) is SyncAction.REASSIGN
+    assert plan_sync(A(version=2, desired=states.CANCELLED), M(), reassigned=True) is SyncAction.DELETE
+    assert plan_sync(A(version=2), None, reassigned=True) is SyncAction.CREATE

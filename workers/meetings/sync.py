@@ -88,6 +88,7 @@ class _Plan:
     patient: Patient | None = None
     registration: RegistrationStep = RegistrationStep.NONE  # what the live meeting's registrant needs
     registrant_id: str | None = None  # the live meeting's current registrant
+    meeting_doctor_id: str = ""  # whom the live meeting was made for (reaches it with their token)
 
 
 def sync_meeting(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
@@ -115,7 +116,9 @@ def _read_plan(ctx: WorkerContext, appointment_id: str) -> _Plan | None:
     patient = Patient(appointment.patient_id, appointment.patient_name, appointment.patient_email)
     step = (registration_step(meeting.registration, meeting.registrant_key, patient.key)
             if live and meeting is not None else RegistrationStep.NONE)
-    action = plan_sync(appointment, meeting, registration_due=step is not RegistrationStep.NONE)
+    made_for = (meeting.doctor_id or appointment.doctor_id) if live and meeting is not None else appointment.doctor_id
+    action = plan_sync(appointment, meeting, registration_due=step is not RegistrationStep.NONE,
+                       reassigned=made_for != appointment.doctor_id)
     return _Plan(
         action=action, version=appointment.version, start_time=appointment.start_time,
         duration_minutes=appointment.duration_minutes, timezone=appointment.timezone,
@@ -125,7 +128,7 @@ def _read_plan(ctx: WorkerContext, appointment_id: str) -> _Plan | None:
         doctor_id=appointment.doctor_id,
         new_host=host_choice_from(ctx, view.token_status, view.doctor_connection, view.zoom_user),
         patient=patient, registration=step,
-        registrant_id=meeting.registrant_id if live and meeting else None,
+        registrant_id=meeting.registrant_id if live and meeting else None, meeting_doctor_id=made_for,
     )
 
 
@@ -148,6 +151,8 @@ def _sync_locked(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
             return _update(ctx, appointment_id, plan)
         if plan.action is SyncAction.REGISTER:
             return _register(ctx, appointment_id, plan)
+        if plan.action is SyncAction.REASSIGN:
+            return _reassign(ctx, appointment_id, plan)
         if plan.action is SyncAction.DELETE:
             return _delete(ctx, appointment_id, plan)
         if plan.action is SyncAction.CONFIRM:
@@ -231,7 +236,7 @@ def _create(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome
         appointment_id=appointment_id, zoom_meeting_id=int(created["id"]), host=host,
         join_url=created["join_url"], passcode=created.get("password") or "",
         start_time=plan.start_time, duration_minutes=plan.duration_minutes, timezone=plan.timezone,
-        synced_version=plan.version,
+        synced_version=plan.version, doctor_id=plan.doctor_id,
     )
     _apply_join(meeting, join)
     behind = False
@@ -280,6 +285,19 @@ def _update(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome
     return _finish(ctx, appointment_id, plan, meeting_change="updated", join=join)
 
 
+def _reassign(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome:
+    """Another doctor now: the old doctor's meeting (and the patient's registration in it)
+    goes, and the next pass creates the new doctor's meeting, registers the patient again
+    and owes everyone an invitation with the new links."""
+    assert plan.zoom_meeting_id is not None
+    if client_for_meeting(ctx, plan.meeting_doctor_id, plan.host).delete_meeting(plan.zoom_meeting_id):
+        MEETINGS.labels(action="deleted").inc()
+    log.info("appointment reassigned: the old doctor's meeting is gone", appointment_id=appointment_id,
+             zoom_meeting_id=plan.zoom_meeting_id)
+    _forget_meeting(ctx, appointment_id)
+    return SyncOutcome(SyncAction.REASSIGN, resync=True)
+
+
 def _register(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome:
     """The meeting matches the schedule but not the patient: register them (replacing the
     registrant of a previous patient)."""
@@ -306,7 +324,7 @@ def _registrant_for(ctx: WorkerContext, appointment_id: str, plan: _Plan, zoom: 
 
 def _delete(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome:
     assert plan.zoom_meeting_id is not None
-    existed = client_for_meeting(ctx, plan.doctor_id, plan.host).delete_meeting(plan.zoom_meeting_id)
+    existed = client_for_meeting(ctx, plan.meeting_doctor_id or plan.doctor_id, plan.host).delete_meeting(plan.zoom_meeting_id)
     if existed:
         MEETINGS.labels(action="deleted").inc()
     if not existed:

@@ -35,6 +35,7 @@ class SyncAction(enum.Enum):
     DELETE = "delete"  # cancelled and a meeting still exists
     CONFIRM = "confirm"  # Zoom already matches; record the version as synced
     REGISTER = "register"  # the meeting matches, but its patient is not (or no longer) its registrant
+    REASSIGN = "reassign"  # another doctor now: delete the old doctor's meeting; the next pass creates anew
     NOTHING = "nothing"
 
 
@@ -55,12 +56,14 @@ class MeetingView(Protocol):
 
 
 def plan_sync(
-    appointment: AppointmentView, meeting: MeetingView | None, *, registration_due: bool = False
+    appointment: AppointmentView, meeting: MeetingView | None, *, registration_due: bool = False,
+    reassigned: bool = False,
 ) -> SyncAction:
     """What makes Zoom match the newest desired state (level-triggered, idempotent).
 
     ``registration_due``: :func:`registration_step` of the live meeting is not NONE. An
     UPDATE or CREATE sees to the registrant itself; otherwise it is a REGISTER of its own.
+    ``reassigned``: the live meeting was made for another doctor than the appointment's.
     """
     live = meeting is not None and meeting.deleted_at is None
     if appointment.desired == states.CANCELLED:
@@ -70,6 +73,8 @@ def plan_sync(
     if not live:
         return SyncAction.CREATE
     assert meeting is not None
+    if reassigned:
+        return SyncAction.REASSIGN
     if meeting_differs(appointment, meeting):
         return SyncAction.UPDATE
     if registration_due:

@@ -1,4 +1,5 @@
-"""meetings: the patient's registration (registrant id, their own join link, for whom);
+"""meetings: the patient's registration (registrant id, their own join link, for whom) and
+the doctor a meeting was made for;
 the Zoom hosts that cannot use registration; the audit of patients' /join/ link clicks
 
 Revision ID: 0008_registrants
@@ -25,6 +26,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("registrant_id", sa.String(64), nullable=True))
         batch_op.add_column(sa.Column("registrant_join_url", telemed.store.types.EncryptedText(), nullable=True))
         batch_op.add_column(sa.Column("registrant_key", telemed.store.types.EncryptedText(), nullable=True))
+        batch_op.add_column(sa.Column("doctor_id", sa.String(128), nullable=True))
     op.create_table(
         "join_clicks",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -44,6 +46,7 @@ def downgrade() -> None:
     op.drop_table("registration_fallbacks")
     op.drop_table("join_clicks")
     with op.batch_alter_table("meetings") as batch_op:
+        batch_op.drop_column("doctor_id")
         batch_op.drop_column("registrant_key")
         batch_op.drop_column("registrant_join_url")
         batch_op.drop_column("registrant_id")
