@@ -47,7 +47,6 @@ class Snapshot:
     # What the patient gets: their own registrant link, or the shared link when the meeting
     # has no registration ("off") or its host cannot use it ("fallback").
     patient_join_url: str | None = field(default=None, repr=False)
-    registration: str = states.REGISTRATION_OFF
     patient_id: str = ""
     host: str = ""  # the Zoom host the meeting was made for ("me": the doctor's own token)
     token: str = field(default="", repr=False)  # the row's random part of its Message-ID
@@ -117,7 +116,6 @@ def read_snapshot(database: Database, outbox_id: int) -> Snapshot | AdminRow | N
         passcode=meeting.passcode if live and meeting else None,
         patient_join_url=registrations.patient_join_url(meeting) if live and meeting else None,
         patient_id=appointment.patient_id,
-        registration=meeting.registration if meeting else states.REGISTRATION_OFF,
         host=meeting.host if meeting else "",
         token=message.token,
         event_received_at=view.event_received_at if message.kind in EVENT_DRIVEN_KINDS else None,
