@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     zoom_oauth_client_secret: SecretStr | None = None
     zoom_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     zoom_meeting_authentication: bool = False
+    # registrant: the patient is a Zoom registrant with a join link of their own (a host
+    # that cannot use registration falls back to "link", flagged); link: the meeting's
+    # passcode link, as before registration existed.
+    patient_join: Literal["registrant", "link"] = "registrant"
 
     smtp_url: SecretStr | None = None
     smtp_timeout_seconds: float = Field(default=15.0, gt=0, le=300)

@@ -102,6 +102,39 @@ class Meeting(SQLModel, table=True):
     deleted_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    # How the patient joins (store.states.REGISTRATION_*): "off" (the meeting's passcode
+    # link), "open" (registration on, the patient not registered yet), "registered" (the
+    # patient's own link below), "fallback" (the host cannot use registration: passcode link).
+    registration: str = Field(default="off", max_length=16)
+    # The doctor the meeting was made for: a reassigned appointment gets a new meeting.
+    doctor_id: str | None = Field(default=None, max_length=128)
+    registrant_id: str | None = Field(default=None, max_length=64)
+    registrant_join_url: str | None = Field(default=None, sa_column=Column(EncryptedText(), nullable=True))
+    # zoom.policy.registrant_key of the patient registered: a change of patient re-registers.
+    registrant_key: str | None = Field(default=None, sa_column=Column(EncryptedText(), nullable=True))
+
+
+class RegistrationFallback(SQLModel, table=True):
+    """A Zoom host that cannot use registration: one row, and one admin alert, per host."""
+
+    __tablename__ = "registration_fallbacks"
+
+    host: str = Field(primary_key=True, max_length=320)
+    reason: str = Field(max_length=200)
+    first_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class JoinClick(SQLModel, table=True):
+    """One opening of a patient's signed /join/ link: when, which appointment, what they
+    got. No IP address or browser detail (the web server's access log, if the operator
+    keeps one, is where those live)."""
+
+    __tablename__ = "join_clicks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    appointment_id: str = Field(max_length=128, index=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    outcome: str = Field(max_length=24)  # redirected | cancelled | over | not_ready | not_yours
 
 
 class ProvisioningIntent(SQLModel, table=True):

@@ -32,3 +32,9 @@ OUTBOX_SUPERSEDED: Final = "superseded"  # never to be sent: something newer rep
 INTENT_OPEN: Final = "open"
 INTENT_DONE: Final = "done"
 INTENT_ABANDONED: Final = "abandoned"
+
+# Meeting.registration: how the patient joins
+REGISTRATION_OFF: Final = "off"  # the meeting's passcode link (TELEMED_PATIENT_JOIN=link)
+REGISTRATION_OPEN: Final = "open"  # registration on; the patient is not registered yet
+REGISTRATION_REGISTERED: Final = "registered"  # the patient's own link
+REGISTRATION_FALLBACK: Final = "fallback"  # the host cannot use registration: passcode link

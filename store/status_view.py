@@ -42,6 +42,9 @@ class AppointmentStatus:
     attention_reason: str | None
     zoom_meeting_id: int | None  # the recorded meeting, live or deleted (None: never created)
     meeting_live: bool  # recorded and not deleted
+    # How the patient joins (store.states.REGISTRATION_*): "registered" (their own link),
+    # "fallback" (the host cannot use registration: the passcode link), "off", "open"; None: no meeting.
+    patient_join: str | None = None
     notices: tuple[Notice, ...] = ()  # only when asked for (``with_notices``)
 
     @property
@@ -76,6 +79,7 @@ def _statuses(session: Session, statement: Any) -> list[AppointmentStatus]:
             doctor_id=a.doctor_id, clinic_id=a.clinic_id, attention_reason=a.attention_reason,
             zoom_meeting_id=m.zoom_meeting_id if m is not None else None,
             meeting_live=m is not None and m.deleted_at is None,
+            patient_join=m.registration if m is not None else None,
         )
         for a, m in session.exec(statement)
     ]

@@ -152,6 +152,7 @@ def _print_results(console: Console, database, appointment_ids: list[str], sim: 
     table.add_column("v", justify="right")
     table.add_column("state", no_wrap=True)
     table.add_column("zoom meeting", no_wrap=True)
+    table.add_column("patient joins", no_wrap=True)
     table.add_column("who was told what")
     with database.session() as session:
         for appointment_id in appointment_ids:
@@ -165,5 +166,14 @@ def _print_results(console: Console, database, appointment_ids: list[str], sim: 
                 str(s.zoom_meeting_id) if s.meeting_live else f"[dim]{s.zoom_meeting_id} deleted[/dim]"
             )
             who = "; ".join(f"{role}: {', '.join(kinds)}" for role, kinds in told.items()) or "-"
-            table.add_row(f"{s.id} ({s.doctor_id})", str(s.version), s.state, meeting, who)
+            joins = {"registered": "own link", "fallback": "[yellow]passcode link (fallback)[/yellow]",
+                     "off": "passcode link"}.get(s.patient_join or "", "-")
+            table.add_row(f"{s.id} ({s.doctor_id})", str(s.version), s.state, meeting, joins, who)
     console.print(table)
+    registrants = [r for m in sim.meetings(include_deleted=False) for r in m.get("registrants", [])
+                   if r.get("status") == "approved"]
+    if registrants:
+        # The shape only: the registrant's key (tk=) is a credential, so it stays in the .eml files.
+        shape = registrants[0]["join_url"].split("?", 1)[0] + "?tk=…"
+        console.print(f"patients registered in Zoom: {len(registrants)}, each with a join link of their own "
+                      f"({shape}); the patients' mails carry only that link")

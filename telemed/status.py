@@ -9,6 +9,13 @@ from telemed.bootstrap import database as build_database
 from telemed.settings import get_settings
 from telemed.store.status_view import appointment_status
 
+_JOIN = {
+    "registered": "registered (their own Zoom link)",
+    "fallback": "fallback: passcode link (the host cannot use Zoom registration)",
+    "off": "passcode link",
+    "open": "registration pending",
+}
+
 
 def show_status(appointment_id: str, console: Console | None = None) -> int:
     console = console or Console()
@@ -28,6 +35,7 @@ def show_status(appointment_id: str, console: Console | None = None) -> int:
         f"{status.zoom_meeting_id} ({'live' if status.meeting_live else 'deleted'})"
     )
     table.add_row("zoom meeting", meeting)
+    table.add_row("patient joins", _JOIN.get(status.patient_join or "", "-"))
     table.add_row("notifications", "\n".join(f"{n.role}:{n.kind}:{n.status}" for n in status.notices) or "-")
     if status.attention_reason:
         table.add_row("attention", status.attention_reason)

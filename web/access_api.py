@@ -47,6 +47,7 @@ class AppointmentOut(BaseModel):
     doctor_id: str
     clinic_id: str | None
     meeting_live: bool
+    patient_join: str | None = None  # registered | fallback | off | open (store.status_view)
     # admin only
     synced_version: int | None = None
     attention_reason: str | None = None
@@ -98,7 +99,7 @@ def get_appointment(
         id=appointment.id, version=appointment.version, status=appointment.desired, state=appointment.state,
         start_time=appointment.start_time, duration_minutes=appointment.duration_minutes,
         timezone=appointment.timezone, doctor_id=appointment.doctor_id, clinic_id=appointment.clinic_id,
-        meeting_live=appointment.meeting_live,
+        meeting_live=appointment.meeting_live, patient_join=appointment.patient_join,
     )
     if who.role == "admin":
         view.synced_version = appointment.synced_version

@@ -14,6 +14,7 @@ ROUTER_MODULES = (
     "telemed.web.zoom_webhook",  # POST /zoom/webhook
     "telemed.web.oauth",  # /oauth/zoom/connect, /oauth/zoom/callback
     "telemed.web.start_links",  # /start/{token}
+    "telemed.web.join_links",  # /join/{token}
     "telemed.web.access_api",  # /v1/appointments/...
     "telemed.web.admin",  # /admin
 )

@@ -141,6 +141,58 @@ class ZoomClient:
             params = {**params, "next_page_token": token}
         raise ZoomTransientError(f"meeting list did not end after {_MAX_PAGES} pages")
 
+    # Registrants ------------------------------------------------------------------------
+
+    def add_registrant(
+        self, meeting_id: int, *, email: str, first_name: str, last_name: str = ""
+    ) -> dict[str, Any]:
+        """``POST /meetings/{id}/registrants`` (Zoom's label: LIGHT): ``registrant_id`` and
+        the registrant's own ``join_url`` (given when the meeting approves automatically)."""
+        body = {"email": email, "first_name": first_name}
+        if last_name:
+            body["last_name"] = last_name
+        response = self._call(
+            "POST", f"/meetings/{_meeting(meeting_id)}/registrants", route="/meetings/{id}/registrants",
+            json=body, category=LIGHT,
+        )
+        return _json_object(response)
+
+    def list_registrants(self, meeting_id: int, status: str = "approved") -> list[dict[str, Any]]:
+        """``GET /meetings/{id}/registrants`` (MEDIUM), every page."""
+        registrants: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"status": status, "page_size": LIST_PAGE_SIZE}
+        seen_tokens: set[str] = set()
+        for _ in range(_MAX_PAGES):
+            response = self._call(
+                "GET", f"/meetings/{_meeting(meeting_id)}/registrants", route="/meetings/{id}/registrants",
+                params=params, category=MEDIUM,
+            )
+            page = _json_object(response)
+            items = page.get("registrants") or []
+            if not isinstance(items, list):
+                raise ZoomTransientError(
+                    "registrant list answer has no registrants array", status=response.status_code
+                )
+            registrants.extend(item for item in items if isinstance(item, dict))
+            token = page.get("next_page_token")
+            if not token or not isinstance(token, str) or token in seen_tokens:
+                return registrants
+            seen_tokens.add(token)
+            params = {**params, "next_page_token": token}
+        raise ZoomTransientError(f"registrant list did not end after {_MAX_PAGES} pages")
+
+    def cancel_registrants(self, meeting_id: int, registrant_ids: list[str]) -> None:
+        """``PUT /meetings/{id}/registrants/status`` with ``cancel`` (MEDIUM, 204): their
+        links stop working."""
+        if not registrant_ids or len(registrant_ids) > 30:
+            raise ValueError("registrant_ids must hold 1..30 ids (Zoom's batch limit)")
+        self._call(
+            "PUT", f"/meetings/{_meeting(meeting_id)}/registrants/status",
+            route="/meetings/{id}/registrants/status",
+            json={"action": "cancel", "registrants": [{"id": rid} for rid in registrant_ids]},
+            category=MEDIUM,
+        )
+
     # Transport --------------------------------------------------------------------------
 
     def _call(

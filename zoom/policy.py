@@ -20,6 +20,14 @@ PASSCODE_ALPHABET = string.ascii_letters + string.digits
 MARKER_PREFIX = "telemed:"
 SCHEDULED_MEETING = 2
 TOPIC_MAX = 200  # Zoom's limit on topic length
+APPROVE_AUTOMATICALLY = 0  # Zoom's approval_type values
+NO_REGISTRATION = 2
+REGISTRANT_NAME_MAX = 64  # Zoom's limit on first_name and last_name
+# What decides whether registration is available is Zoom's answer, not a guess: the meeting
+# it created (an account lock turns approval_type back to 2), or its refusal to add a
+# registrant (400 with code 200 "Only available for Paid user" for a Basic host; code
+# 3000 when registration is not enabled for the meeting).
+REGISTRATION_REFUSED_CODES = frozenset({200, 3000})
 
 # Settings whose absence from Zoom's answer counts as a mismatch: without them the
 # meeting may be open to anyone with the link, or recorded.
@@ -42,13 +50,19 @@ def generate_passcode(length: int = PASSCODE_LENGTH) -> str:
             return candidate
 
 
-def secure_settings(meeting_authentication: bool = False) -> dict[str, Any]:
-    """Every security-relevant setting stated explicitly, never left to account defaults."""
+def secure_settings(meeting_authentication: bool = False, registration: bool = False) -> dict[str, Any]:
+    """Every security-relevant setting stated explicitly, never left to account defaults.
+
+    ``registration``: the patient is added as a registrant and joins with a link of their
+    own (automatic approval); Zoom's own registration mails stay off because telemed
+    sends the patient's mail, and Zoom's would carry the link to an address telemed did
+    not choose the wording for.
+    """
     settings: dict[str, Any] = {
         "waiting_room": True,  # the doctor admits the patient; a leaked link is not enough
         "join_before_host": False,
         "use_pmi": False,  # a fresh meeting id per appointment, never the doctor's PMI
-        "approval_type": 2,  # no registration
+        "approval_type": APPROVE_AUTOMATICALLY if registration else NO_REGISTRATION,
         "auto_recording": "none",
         "mute_upon_entry": True,
         "host_video": True,
@@ -58,6 +72,9 @@ def secure_settings(meeting_authentication: bool = False) -> dict[str, Any]:
         "auto_start_meeting_summary": False,
         "auto_start_ai_companion_questions": False,
     }
+    if registration:
+        settings["registrants_email_notification"] = False
+        settings["registrants_confirmation_email"] = False
     if meeting_authentication:
         # Only sent when configured: sending False would weaken an account that requires it.
         settings["meeting_authentication"] = True
@@ -80,6 +97,7 @@ def build_meeting_request(
     passcode: str,
     marker: str,
     meeting_authentication: bool = False,
+    registration: bool = False,
 ) -> dict[str, Any]:
     """The body of ``POST /users/{userId}/meetings`` for one appointment.
 
@@ -98,7 +116,7 @@ def build_meeting_request(
         "timezone": _check_timezone(timezone),
         "password": passcode,
         "agenda": marker,
-        "settings": secure_settings(meeting_authentication),
+        "settings": secure_settings(meeting_authentication, registration),
     }
 
 
@@ -111,6 +129,43 @@ def build_update_request(
         "duration": _check_duration(duration_minutes),
         "timezone": _check_timezone(timezone),
     }
+
+
+def registration_open(returned_meeting: Mapping[str, Any]) -> bool:
+    """Whether the meeting Zoom made takes registrants with automatic approval."""
+    returned_settings = returned_meeting.get("settings")
+    return isinstance(returned_settings, Mapping) and returned_settings.get("approval_type") == APPROVE_AUTOMATICALLY
+
+
+def registration_refused(status: int | None, code: int | None) -> bool:
+    """Whether Zoom's error to ``POST /meetings/{id}/registrants`` means that this host or
+    meeting cannot use registration (so the patient gets the passcode link instead)."""
+    return status == 400 and code in REGISTRATION_REFUSED_CODES
+
+
+def build_registrant_request(name: str, email: str) -> dict[str, Any]:
+    """The body of ``POST /meetings/{id}/registrants``: the name the waiting room shows.
+
+    Zoom requires a first name; the patient's full name is split at its last space so
+    the waiting room shows it as written, each part cut to Zoom's 64 characters.
+    """
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise ValueError("name: a registrant needs a name")
+    if not email or "@" not in email:
+        raise ValueError("email: a registrant needs an e-mail address")
+    first, _, last = cleaned.rpartition(" ") if " " in cleaned else (cleaned, "", "")
+    body: dict[str, Any] = {"email": email, "first_name": first[:REGISTRANT_NAME_MAX]}
+    if last:
+        body["last_name"] = last[:REGISTRANT_NAME_MAX]
+    return body
+
+
+def registrant_key(patient_id: str, name: str, email: str) -> str:
+    """Who a registration was made for, as a digest: a change of patient (or of the name
+    the waiting room shows, or the address) changes it, so the registrant is replaced."""
+    joined = "\x1f".join((patient_id, " ".join(name.split()), email.strip().lower()))
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:32]
 
 
 def make_marker(appointment_id: str) -> str:
@@ -151,6 +206,10 @@ def check_settings(requested: Mapping[str, Any], returned_meeting: Mapping[str, 
         problems.append("settings: missing from Zoom's answer")
 
     for name, wanted in (requested.get("settings") or {}).items():
+        if name == "approval_type" and wanted == APPROVE_AUTOMATICALLY:
+            # Registration refused by the account is not a weaker meeting: the patient gets
+            # the passcode link and the host is flagged once (see registration_open).
+            continue
         if name not in returned_settings:
             if name in _CRITICAL_SETTINGS or name == "meeting_authentication":
                 problems.append(f"settings.{name}: not reported (expected {wanted!r})")

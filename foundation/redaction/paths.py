@@ -20,10 +20,10 @@ _SAFE_QUERY_KEYS: Final = frozenset(
 )
 
 # Path segments after which the rest of a path is a credential: a doctor's signed start
-# link (/start/<token>). Recognised by the path's structure, not the token's shape, and in
+# link (/start/<token>), a patient's signed join link (/join/<token>). Recognised by the path's structure, not the token's shape, and in
 # any percent-encoding: "/%73tart%2F%2565yJ..." reaches the same route as "/start/eyJ..."
 # once decoded (twice, for a proxy that decodes too), and an access log prints it raw.
-SECRET_PATH_SEGMENTS: Final = ("start",)
+SECRET_PATH_SEGMENTS: Final = ("start", "join")
 
 
 def any_encoding(text: str) -> str:

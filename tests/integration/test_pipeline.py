@@ -12,8 +12,10 @@ from tests.support.pipeline import body_text, mails_to
 
 pytestmark = pytest.mark.integration
 
-SECURE = {"waiting_room": True, "join_before_host": False, "use_pmi": False, "approval_type": 2,
-          "auto_recording": "none"}
+# approval_type 0: the patient is registered (TELEMED_PATIENT_JOIN=registrant, the default),
+# with Zoom's own registration mails off.
+SECURE = {"waiting_room": True, "join_before_host": False, "use_pmi": False, "approval_type": 0,
+          "registrants_email_notification": False, "auto_recording": "none"}
 
 
 def _creates(sim):  # type: ignore[no-untyped-def]
@@ -106,6 +108,8 @@ def test_reschedule_keeps_the_meeting_and_join_link(pipeline, zoom_sim, smtp) ->
     after = pipeline.meetings()["R-1"]
     assert after.zoom_meeting_id == before.zoom_meeting_id
     assert after.join_url == before.join_url
+    # The patient's registration and their own link survive the reschedule too.
+    assert after.registrant_id == before.registrant_id and after.registrant_join_url == before.registrant_join_url
     assert after.start_time == start + timedelta(hours=2)
     assert len(_creates(zoom_sim)) == 1
     patches = zoom_sim.requests(method="PATCH")
@@ -113,7 +117,7 @@ def test_reschedule_keeps_the_meeting_and_join_link(pipeline, zoom_sim, smtp) ->
     kinds = sorted((m.role, m.kind) for m in pipeline.outbox() if m.version == 2)
     assert kinds == [("doctor", "updated"), ("patient", "updated")]
     updated_mail = [m for m in smtp.wait_for(4) if ".v2.patient.updated." in str(m["Message-ID"])]
-    assert before.join_url in body_text(updated_mail[0])
+    assert before.registrant_join_url and before.registrant_join_url in body_text(updated_mail[0])
 
 
 def test_out_of_order_and_duplicate_events_change_nothing(pipeline, zoom_sim) -> None:  # type: ignore[no-untyped-def]

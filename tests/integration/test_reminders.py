@@ -64,7 +64,7 @@ def test_reminders_go_once_each_and_never_for_a_moved_appointment(run_factory) -
     [doctor_reminder] = by_message_id(messages, "M-1.v1.doctor.reminder-1m")
     [doctor_invite] = by_message_id(messages, "M-1.v1.doctor.invite")
     assert str(patient_reminder["Subject"]).startswith("Reminder")
-    assert "zoom.us/j/" in everything(patient_reminder) and not calendars(patient_reminder)
+    assert "zoom.us/w/" in everything(patient_reminder) and not calendars(patient_reminder)  # their own link
     # Without signed links the doctor's reminder brings a start_url minted just now.
     fresh = [w for w in everything(doctor_reminder).split() if "zak=" in w]
     earlier = [w for w in everything(doctor_invite).split() if "zak=" in w]

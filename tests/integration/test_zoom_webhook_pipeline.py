@@ -75,4 +75,6 @@ def test_started_ended_and_a_meeting_deleted_in_zoom_is_reprovisioned(pipeline, 
     assert updates == [("doctor", "updated", "sent"), ("patient", "updated", "sent")]
     mails = smtp.wait_for(4)
     [patient_update] = [m for m in mails if ".v1.patient.updated." in str(m["Message-ID"])]
-    assert new.join_url in body_text(patient_update)
+    # The patient was registered in the new meeting: the update carries their new own link.
+    assert new.registrant_join_url and new.registrant_join_url in body_text(patient_update)
+    assert new.registrant_join_url != old.registrant_join_url and new.join_url not in body_text(patient_update)

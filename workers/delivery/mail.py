@@ -17,7 +17,7 @@ from __future__ import annotations
 from email.message import Message
 from email.utils import parseaddr
 
-from telemed.foundation import start_tokens
+from telemed.foundation import join_tokens, start_tokens
 from telemed.store import notifications
 from telemed.workers.context import WorkerContext
 from telemed.workers.delivery.snapshot import Snapshot
@@ -55,11 +55,12 @@ def compose(ctx: WorkerContext, s: Snapshot, message_id: str) -> Message:
             kind=kind, appointment_id=s.appointment_id, version=s.version,
             patient_name=s.patient_name, patient_email=s.patient_email, doctor_name=s.doctor_name,
             clinic_name=s.clinic_name, time=time,
-            join_url=None if cancelled else s.join_url, passcode=None if cancelled else s.passcode,
+            join_url=None if cancelled else _patient_link(ctx, s), passcode=None if cancelled else s.passcode,
         )
         message = renderer.patient(patient, mail_from, message_id=message_id)
         context = patient_context(patient, gettext)
         attendee = (s.patient_email, s.patient_name)
+        location = patient.join_url
     else:
         start_url, signed = (None, False) if cancelled else _start_link(ctx, s)
         doctor = DoctorNotice(
@@ -71,6 +72,7 @@ def compose(ctx: WorkerContext, s: Snapshot, message_id: str) -> Message:
         message = renderer.doctor(doctor, mail_from, message_id=message_id)
         context = doctor_context(doctor, gettext)
         attendee = (s.doctor_email, s.doctor_name)
+        location = s.join_url
 
     if kind in CALENDAR_KINDS:
         summary, description = renderer.calendar_text(s.role, context)
@@ -79,13 +81,24 @@ def compose(ctx: WorkerContext, s: Snapshot, message_id: str) -> Message:
             appointment_id=s.appointment_id, version=s.version,
             method=calendar.Method.CANCEL if cancelled else calendar.Method.REQUEST,
             start=s.start_time, duration_minutes=s.duration_minutes, summary=summary,
-            description=description, location=None if cancelled else s.join_url,
+            description=description, location=None if cancelled else location,
             organizer_email=organizer_email, organizer_name=s.clinic_name or organizer_name or "telemed",
             attendee_email=attendee[0], attendee_name=attendee[1],
             uid_domain=organizer_email.rpartition("@")[2] or "telemed.invalid",
         )
         calendar.attach(message, calendar.build_ics(invitation), invitation.method)
     return message
+
+
+def _patient_link(ctx: WorkerContext, s: Snapshot) -> str | None:
+    """With TELEMED_PUBLIC_URL: our signed ``/join/`` link, resolved at click time to the
+    patient's current Zoom link; without: their own registrant link (or, when the meeting
+    has no registration, its passcode link). Never a host link."""
+    public_url = ctx.settings.public_url
+    if public_url and s.patient_id and s.zoom_meeting_id is not None:
+        token = join_tokens.issue(ctx.settings.fernet_keys, appointment_id=s.appointment_id, patient_id=s.patient_id)
+        return join_tokens.link_for(public_url, token)
+    return s.patient_link
 
 
 def _start_link(ctx: WorkerContext, s: Snapshot) -> tuple[str | None, bool]:

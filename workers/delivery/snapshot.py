@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from telemed.store import notifications, outbox, states
+from telemed.store import notifications, outbox, registrations, states
 from telemed.store.db import Database
 from telemed.workers.policy.reminder_plan import base_kind, is_reminder
 from telemed.workers.policy.retries import PermanentFailure
@@ -42,13 +42,22 @@ class Snapshot:
     start_time: datetime | None
     duration_minutes: int | None
     zoom_meeting_id: int | None
-    join_url: str | None = field(repr=False)
+    join_url: str | None = field(repr=False)  # the meeting's shared passcode link
     passcode: str | None = field(repr=False)
+    # What the patient gets: their own registrant link, or the shared link when the meeting
+    # has no registration ("off") or its host cannot use it ("fallback").
+    patient_join_url: str | None = field(default=None, repr=False)
+    patient_id: str = ""
     host: str = ""  # the Zoom host the meeting was made for ("me": the doctor's own token)
     token: str = field(default="", repr=False)  # the row's random part of its Message-ID
     # When the inbox first received this version's event (event-driven notices only): the
     # end-to-end metric's start, read with the rest so sending costs no extra query.
     event_received_at: datetime | None = None
+
+    @property
+    def patient_link(self) -> str | None:
+        """The patient's Zoom link (a snapshot built without one: the shared link)."""
+        return self.patient_join_url or self.join_url
 
     @property
     def template_kind(self) -> str:
@@ -105,6 +114,8 @@ def read_snapshot(database: Database, outbox_id: int) -> Snapshot | AdminRow | N
         zoom_meeting_id=meeting.zoom_meeting_id if live and meeting else None,
         join_url=meeting.join_url if live and meeting else None,
         passcode=meeting.passcode if live and meeting else None,
+        patient_join_url=registrations.patient_join_url(meeting) if live and meeting else None,
+        patient_id=appointment.patient_id,
         host=meeting.host if meeting else "",
         token=message.token,
         event_received_at=view.event_received_at if message.kind in EVENT_DRIVEN_KINDS else None,

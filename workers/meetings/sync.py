@@ -26,6 +26,7 @@ from redis.exceptions import LockError
 from telemed.foundation.errors import RetryLater
 from telemed.store import appointments, attention, intents, outbox, states
 from telemed.store.models import Meeting, utcnow
+from telemed.workers import alerts
 from telemed.workers.context import WorkerContext
 from telemed.workers.hosting.hosts import (
     HostChoice,
@@ -35,11 +36,20 @@ from telemed.workers.hosting.hosts import (
     zoom_for_appointment,
 )
 from telemed.workers.leases import LEASE_TTL_S, renewed
-from telemed.workers.meetings import zoom_guard
+from telemed.workers.meetings import registration, zoom_guard
+from telemed.workers.meetings.registration import Patient, PatientJoin
 from telemed.workers.metrics import MEETINGS
-from telemed.workers.policy.decisions import NOTICE_FOR_ACTION, RECIPIENT_ROLES, SyncAction, plan_sync
+from telemed.workers.policy.decisions import (
+    NOTICE_FOR_ACTION,
+    RECIPIENT_ROLES,
+    RegistrationStep,
+    SyncAction,
+    plan_sync,
+    registration_step,
+)
 from telemed.workers.policy.retries import PermanentFailure
 from telemed.zoom import policy
+from telemed.zoom.client import ZoomClient
 from telemed.zoom.errors import (
     ZoomAuthError,
     ZoomError,
@@ -75,6 +85,10 @@ class _Plan:
     zoom_meeting_id: int | None
     doctor_id: str = ""
     new_host: HostChoice | None = None  # who would host a new meeting (read with the rest)
+    patient: Patient | None = None
+    registration: RegistrationStep = RegistrationStep.NONE  # what the live meeting's registrant needs
+    registrant_id: str | None = None  # the live meeting's current registrant
+    meeting_doctor_id: str = ""  # whom the live meeting was made for (reaches it with their token)
 
 
 def sync_meeting(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
@@ -98,8 +112,13 @@ def _read_plan(ctx: WorkerContext, appointment_id: str) -> _Plan | None:
     if view is None:
         return None
     appointment, meeting = view.appointment, view.meeting
-    action = plan_sync(appointment, meeting)
     live = meeting is not None and meeting.deleted_at is None
+    patient = Patient(appointment.patient_id, appointment.patient_name, appointment.patient_email)
+    step = (registration_step(meeting.registration, meeting.registrant_key, patient.key)
+            if live and meeting is not None else RegistrationStep.NONE)
+    made_for = (meeting.doctor_id or appointment.doctor_id) if live and meeting is not None else appointment.doctor_id
+    action = plan_sync(appointment, meeting, registration_due=step is not RegistrationStep.NONE,
+                       reassigned=made_for != appointment.doctor_id)
     return _Plan(
         action=action, version=appointment.version, start_time=appointment.start_time,
         duration_minutes=appointment.duration_minutes, timezone=appointment.timezone,
@@ -108,6 +127,8 @@ def _read_plan(ctx: WorkerContext, appointment_id: str) -> _Plan | None:
         zoom_meeting_id=meeting.zoom_meeting_id if live and meeting else None,
         doctor_id=appointment.doctor_id,
         new_host=host_choice_from(ctx, view.token_status, view.doctor_connection, view.zoom_user),
+        patient=patient, registration=step,
+        registrant_id=meeting.registrant_id if live and meeting else None, meeting_doctor_id=made_for,
     )
 
 
@@ -128,6 +149,10 @@ def _sync_locked(ctx: WorkerContext, appointment_id: str) -> SyncOutcome:
             return _create(ctx, appointment_id, plan)
         if plan.action is SyncAction.UPDATE:
             return _update(ctx, appointment_id, plan)
+        if plan.action is SyncAction.REGISTER:
+            return _register(ctx, appointment_id, plan)
+        if plan.action is SyncAction.REASSIGN:
+            return _reassign(ctx, appointment_id, plan)
         if plan.action is SyncAction.DELETE:
             return _delete(ctx, appointment_id, plan)
         if plan.action is SyncAction.CONFIRM:
@@ -179,11 +204,13 @@ def _create(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome
             MEETINGS.labels(action="adopted").inc()
             log.warning("adopted meeting from an earlier attempt", appointment_id=appointment_id,
                         zoom_meeting_id=created["id"])
+    wants_registration = ctx.settings.patient_join == "registrant"
     requested = policy.build_meeting_request(
         topic=f"{plan.clinic_name or 'Telemed'} video appointment",
         start_time=plan.start_time, duration_minutes=plan.duration_minutes, timezone=plan.timezone,
         passcode=policy.generate_passcode(), marker=marker,
         meeting_authentication=ctx.settings.zoom_meeting_authentication,
+        registration=wants_registration,
     )
     adopted = created is not None
     if created is None:
@@ -200,12 +227,18 @@ def _create(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome
             raise
         MEETINGS.labels(action="created").inc()
     zoom_guard.check_policy(ctx, appointment_id, requested, created, adopted=adopted)
+    # The patient is registered before anything is recorded or owed, so no invitation goes
+    # out without their own link; a crash here leaves the intent open and the retry adopts
+    # the meeting and then the registration (registration.register looks first).
+    assert plan.patient is not None
+    join = registration.for_new_meeting(zoom, created, plan.patient, asked=wants_registration, fresh=not adopted)
     meeting = Meeting(
         appointment_id=appointment_id, zoom_meeting_id=int(created["id"]), host=host,
         join_url=created["join_url"], passcode=created.get("password") or "",
         start_time=plan.start_time, duration_minutes=plan.duration_minutes, timezone=plan.timezone,
-        synced_version=plan.version,
+        synced_version=plan.version, doctor_id=plan.doctor_id,
     )
+    _apply_join(meeting, join)
     behind = False
     if not fresh and created.get("start_time"):
         # An adopted meeting may carry an older schedule (the attempt that created it was
@@ -218,7 +251,7 @@ def _create(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome
         meeting.start_time = zoom_start
         meeting.duration_minutes = int(created.get("duration", plan.duration_minutes))
         behind = zoom_start != policy.as_utc(plan.start_time) or meeting.duration_minutes != plan.duration_minutes
-    outcome = _finish(ctx, appointment_id, plan, meeting_change=meeting, intent_id=intent.id)
+    outcome = _finish(ctx, appointment_id, plan, meeting_change=meeting, intent_id=intent.id, join=join)
     if behind:
         log.warning("adopted meeting has an older schedule; updating it", appointment_id=appointment_id,
                     zoom_meeting_id=meeting.zoom_meeting_id)
@@ -244,12 +277,54 @@ def _update(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome
         # Someone deleted it in Zoom: forget it, and the next pass creates a new one.
         _forget_meeting(ctx, appointment_id)
         return SyncOutcome(SyncAction.UPDATE, resync=True)
-    return _finish(ctx, appointment_id, plan, meeting_change="updated")
+    # A reschedule keeps the registrant and its link; a patient changed in the same version
+    # is re-registered here, so the "updated" notice carries the new patient's link.
+    join = _registrant_for(ctx, appointment_id, plan, zoom) if plan.registration is not RegistrationStep.NONE else None
+    if join is None and plan.registration is not RegistrationStep.NONE:
+        return SyncOutcome(SyncAction.UPDATE, resync=True)
+    return _finish(ctx, appointment_id, plan, meeting_change="updated", join=join)
+
+
+def _reassign(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome:
+    """Another doctor now: the old doctor's meeting (and the patient's registration in it)
+    goes, and the next pass creates the new doctor's meeting, registers the patient again
+    and owes everyone an invitation with the new links."""
+    assert plan.zoom_meeting_id is not None
+    if client_for_meeting(ctx, plan.meeting_doctor_id, plan.host).delete_meeting(plan.zoom_meeting_id):
+        MEETINGS.labels(action="deleted").inc()
+    log.info("appointment reassigned: the old doctor's meeting is gone", appointment_id=appointment_id,
+             zoom_meeting_id=plan.zoom_meeting_id)
+    _forget_meeting(ctx, appointment_id)
+    return SyncOutcome(SyncAction.REASSIGN, resync=True)
+
+
+def _register(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome:
+    """The meeting matches the schedule but not the patient: register them (replacing the
+    registrant of a previous patient)."""
+    zoom = client_for_meeting(ctx, plan.doctor_id, plan.host)
+    join = _registrant_for(ctx, appointment_id, plan, zoom)
+    if join is None:
+        return SyncOutcome(SyncAction.REGISTER, resync=True)
+    return _finish(ctx, appointment_id, plan, meeting_change="registered", join=join)
+
+
+def _registrant_for(ctx: WorkerContext, appointment_id: str, plan: _Plan, zoom: ZoomClient) -> PatientJoin | None:
+    """Cancel a previous patient's registration, then register (or adopt) this one's;
+    None when the meeting is gone from Zoom (forgotten: the next pass re-creates it)."""
+    assert plan.zoom_meeting_id is not None and plan.patient is not None
+    try:
+        if plan.registration is RegistrationStep.REPLACE and plan.registrant_id:
+            registration.cancel(zoom, plan.zoom_meeting_id, plan.registrant_id)
+        # An earlier attempt may have registered this patient already: look first.
+        return registration.register(zoom, plan.zoom_meeting_id, plan.patient, look_first=True)
+    except ZoomNotFound:
+        _forget_meeting(ctx, appointment_id)
+        return None
 
 
 def _delete(ctx: WorkerContext, appointment_id: str, plan: _Plan) -> SyncOutcome:
     assert plan.zoom_meeting_id is not None
-    existed = client_for_meeting(ctx, plan.doctor_id, plan.host).delete_meeting(plan.zoom_meeting_id)
+    existed = client_for_meeting(ctx, plan.meeting_doctor_id or plan.doctor_id, plan.host).delete_meeting(plan.zoom_meeting_id)
     if existed:
         MEETINGS.labels(action="deleted").inc()
     if not existed:
@@ -272,11 +347,17 @@ def _forget_meeting(ctx: WorkerContext, appointment_id: str) -> None:
             appointments.save(session, meeting)
 
 
+def _apply_join(meeting: Meeting, join: PatientJoin) -> None:
+    meeting.registration = join.registration
+    meeting.registrant_id, meeting.registrant_join_url, meeting.registrant_key = join.registrant_id, join.join_url, join.key
+
+
 def _finish(
     ctx: WorkerContext, appointment_id: str, plan: _Plan, *,
-    meeting_change: Meeting | str | None, intent_id: int | None = None,
+    meeting_change: Meeting | str | None, intent_id: int | None = None, join: PatientJoin | None = None,
 ) -> SyncOutcome:
     """Record Zoom's new state, the version it reflects and the notices owed, atomically."""
+    alert_id: int | None = None
     with ctx.database.session() as session:
         appointment = appointments.get_appointment(session, appointment_id, for_update=True)
         assert appointment is not None
@@ -289,18 +370,26 @@ def _finish(
             intent = intents.open_intent(session, appointment_id)
             if intent is not None and (intent_id is None or intent.id == intent_id):
                 intents.close_intent(session, intent)
-        elif meeting_change in {"updated", "deleted"}:
+        elif meeting_change in {"updated", "deleted", "registered"}:
             meeting = appointments.get_meeting(session, appointment_id)
             assert meeting is not None
+            if join is not None:
+                _apply_join(meeting, join)
             if meeting_change == "updated":
                 assert plan.start_time is not None and plan.duration_minutes is not None
                 meeting.start_time, meeting.duration_minutes = plan.start_time, plan.duration_minutes
                 meeting.timezone = plan.timezone
-            else:
+            elif meeting_change == "deleted":
                 meeting.deleted_at = utcnow()
             meeting.synced_version = plan.version
             appointments.save(session, meeting)
 
+        if join is not None and join.fallback_reason:
+            current = appointments.get_meeting(session, appointment_id)
+            alert_id = registration.flag_fallback(
+                ctx, session, host=current.host if current else plan.host, doctor_id=plan.doctor_id,
+                appointment_id=appointment_id, reason=join.fallback_reason,
+            )
         appointment.synced_version = max(appointment.synced_version, plan.version)
         caught_up = appointment.synced_version >= appointment.version
         if caught_up:
@@ -313,6 +402,8 @@ def _finish(
 
         notifications += owe_webhooks(session, ctx.settings.webhook_url, notifications)
         outcome = SyncOutcome(plan.action, [m for m in notifications], resync=not caught_up)
+    if alert_id is not None:
+        alerts.deliver_soon(ctx, alert_id)
     log.info("sync recorded", appointment_id=appointment_id, version=plan.version,
              outcome=plan.action.value, count=len(outcome.notifications))
     return outcome

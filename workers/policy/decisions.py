@@ -34,6 +34,8 @@ class SyncAction(enum.Enum):
     UPDATE = "update"  # meeting exists but its time differs
     DELETE = "delete"  # cancelled and a meeting still exists
     CONFIRM = "confirm"  # Zoom already matches; record the version as synced
+    REGISTER = "register"  # the meeting matches, but its patient is not (or no longer) its registrant
+    REASSIGN = "reassign"  # another doctor now: delete the old doctor's meeting; the next pass creates anew
     NOTHING = "nothing"
 
 
@@ -53,8 +55,16 @@ class MeetingView(Protocol):
     deleted_at: datetime | None
 
 
-def plan_sync(appointment: AppointmentView, meeting: MeetingView | None) -> SyncAction:
-    """What makes Zoom match the newest desired state (level-triggered, idempotent)."""
+def plan_sync(
+    appointment: AppointmentView, meeting: MeetingView | None, *, registration_due: bool = False,
+    reassigned: bool = False,
+) -> SyncAction:
+    """What makes Zoom match the newest desired state (level-triggered, idempotent).
+
+    ``registration_due``: :func:`registration_step` of the live meeting is not NONE. An
+    UPDATE or CREATE sees to the registrant itself; otherwise it is a REGISTER of its own.
+    ``reassigned``: the live meeting was made for another doctor than the appointment's.
+    """
     live = meeting is not None and meeting.deleted_at is None
     if appointment.desired == states.CANCELLED:
         if live:
@@ -63,8 +73,12 @@ def plan_sync(appointment: AppointmentView, meeting: MeetingView | None) -> Sync
     if not live:
         return SyncAction.CREATE
     assert meeting is not None
+    if reassigned:
+        return SyncAction.REASSIGN
     if meeting_differs(appointment, meeting):
         return SyncAction.UPDATE
+    if registration_due:
+        return SyncAction.REGISTER
     if appointment.synced_version < appointment.version:
         return SyncAction.CONFIRM
     return SyncAction.NOTHING
@@ -78,10 +92,32 @@ def meeting_differs(appointment: AppointmentView, meeting: MeetingView) -> bool:
     )
 
 
+class RegistrationStep(enum.Enum):
+    NONE = "none"  # nothing to do: registered for this patient, or registration not used
+    REGISTER = "register"  # registration is on and the patient is not registered yet
+    REPLACE = "replace"  # another patient (or name/address) is registered: cancel it, register anew
+
+
+def registration_step(registration: str, registrant_key: str | None, patient_key: str) -> RegistrationStep:
+    """What the meeting's registrant needs so that exactly the current patient holds a
+    personal link (level-triggered: derived from the recorded state only).
+
+    A meeting made without registration ("off") or for a host that cannot use it
+    ("fallback") keeps the passcode link; turning registration on takes effect for
+    meetings created afterwards.
+    """
+    if registration == states.REGISTRATION_OPEN:
+        return RegistrationStep.REGISTER
+    if registration == states.REGISTRATION_REGISTERED and registrant_key != patient_key:
+        return RegistrationStep.REPLACE
+    return RegistrationStep.NONE
+
+
 NOTICE_FOR_ACTION = {
     SyncAction.CREATE: "invite",
     SyncAction.UPDATE: "updated",
     SyncAction.DELETE: "cancelled",
+    SyncAction.REGISTER: "updated",  # the patient's link changed
 }
 RECIPIENT_ROLES = ("patient", "doctor")
 

@@ -149,6 +149,24 @@ def lock(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
     return SimResponse(204)
 
 
+def users(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
+    """``{"email": ..., "type": 1|2}``: 1 makes the user Basic (no registration), 2 licensed."""
+    spec = request.json
+    if not isinstance(spec, dict) or not isinstance(spec.get("email"), str) or spec.get("type") not in (1, 2):
+        return error(400, 300, 'Expected {"email": str, "type": 1 (Basic) | 2 (Licensed)}.')
+    state.set_basic_user(spec["email"], basic=spec["type"] == 1)
+    return SimResponse(204)
+
+
+def join(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
+    """``{"url": registrant join URL}``: would Zoom let its holder in now?"""
+    spec = request.json
+    if not isinstance(spec, dict) or not isinstance(spec.get("url"), str):
+        return error(400, 300, 'Expected {"url": str}.')
+    admitted, reason = state.join_check(spec["url"])
+    return SimResponse(200 if admitted else 403, {"admitted": admitted, "reason": reason})
+
+
 ADMIN_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("GET", re.compile(r"/_sim/meetings"), meetings),
     ("GET", re.compile(r"/_sim/requests"), requests_log),
@@ -163,4 +181,6 @@ ADMIN_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"/_sim/authorize"), authorize_mode),
     ("POST", re.compile(r"/_sim/revoke"), revoke),
     ("POST", re.compile(r"/_sim/config"), config),
+    ("POST", re.compile(r"/_sim/users"), users),
+    ("POST", re.compile(r"/_sim/join"), join),
 ]

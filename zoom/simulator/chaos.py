@@ -57,7 +57,7 @@ class ChaosProfile:
     timeout_rate: float = 0.0  # hold the connection, never answer
     timeout_seconds: float = 30.0
     reset_rate: float = 0.0  # reset the connection before doing anything
-    drop_after_create_rate: float = 0.0  # create the meeting, then reset instead of answering
+    drop_after_create_rate: float = 0.0  # create the meeting (or registrant), then reset instead of answering
     include_oauth: bool = False
     seed: int | None = None
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
@@ -81,7 +81,10 @@ class ChaosProfile:
         """The fault for this request: error, rate_limit, timeout, reset, drop, or None."""
         if path.startswith("/_sim/") or (path.startswith("/oauth/") and not self.include_oauth):
             return None
-        is_create = method == "POST" and path.startswith("/v2/users/") and path.endswith("/meetings")
+        # A create whose answer can be lost after the work is done: a meeting, or a registrant.
+        is_create = method == "POST" and (
+            (path.startswith("/v2/users/") and path.endswith("/meetings"))
+            or (path.startswith("/v2/meetings/") and path.endswith("/registrants")))
         with self._lock:
             roll = self._rng.random()
             choice = self._rng.choice((500, 502, 503, 504))

@@ -42,6 +42,8 @@ class MeetingRecord:
     # Whose Zoom account holds it: the app's account (account tokens), or the user's own
     # (a user-managed OAuth token); a token sees only its own account's meetings.
     account: str = ""
+    # Its registrants (zoom.simulator.registrants), kept after a cancel as Zoom does.
+    registrants: list[dict[str, Any]] = field(default_factory=list)
 
     def view(self) -> dict[str, Any]:
         return {
@@ -53,6 +55,7 @@ class MeetingRecord:
             "deleted_at": self.deleted_at,
             "instant_conversion": self.instant_conversion,
             "meeting": copy.deepcopy(self.meeting),
+            "registrants": copy.deepcopy(self.registrants),
         }
 
 

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 
 from telemed.zoom.simulator import limits, oauth
 from telemed.zoom.simulator import meetings as model
+from telemed.zoom.simulator import registrants as regs
 from telemed.zoom.simulator.admin import ADMIN_ROUTES
 from telemed.zoom.simulator.state import SimState
 from telemed.zoom.simulator.wire import Handler, SimRequest, SimResponse
@@ -172,6 +173,81 @@ def _in_list(meeting: dict[str, Any], list_type: str, state: SimState) -> bool:
     return meeting["type"] in {2, 3, 8}  # scheduled
 
 
+# Registrants ---------------------------------------------------------------------------
+
+
+@_authorized(limits.LIGHT)  # Zoom labels "add a meeting registrant" LIGHT
+def _add_registrant(state: SimState, request: SimRequest, match: re.Match[str]) -> SimResponse:
+    try:
+        body = regs.validate_registrant(request.json)
+    except model.InvalidRequest as invalid:
+        return SimResponse(400, invalid.body())
+    with state.lock:
+        record = state.live_meeting(int(match["id"]))
+        if record is None or not _visible(state, record, request):
+            # The spec documents 1001 for this endpoint's unknown meeting.
+            return _error(404, 1001, f"Meeting does not exist: {match['id']}.")
+        try:
+            registrant = regs.register(
+                record.meeting, record.registrants, body,
+                licensed=state.is_licensed(record.meeting["host_email"]), now_iso=model.iso_z(state.now()),
+            )
+        except regs.RegistrationRefused as refused:
+            state.count("registrants.refused")
+            return _error(400, refused.code, refused.message)
+        state.count("registrants.added")
+        view = regs.created_view(record.meeting, registrant)
+    return SimResponse(201, state.note_secrets(view))
+
+
+@_authorized(limits.MEDIUM)  # Zoom labels "update registrant's status" MEDIUM
+def _registrant_status(state: SimState, request: SimRequest, match: re.Match[str]) -> SimResponse:
+    try:
+        action, listed = regs.validate_status(request.json)
+    except model.InvalidRequest as invalid:
+        return SimResponse(400, invalid.body())
+    with state.lock:
+        record = state.live_meeting(int(match["id"]))
+        if record is None or not _visible(state, record, request):
+            return _not_found(match["id"])
+        if record.meeting.get("settings", {}).get("approval_type", 2) == 2:
+            return _error(400, 3000, f"Registration has not been enabled for this meeting: {match['id']}.")
+        state.count(f"registrants.{action}", regs.set_status(record.registrants, action, listed))
+    return SimResponse(204)
+
+
+@_authorized(limits.MEDIUM)  # Zoom labels "list meeting registrants" MEDIUM
+def _list_registrants(state: SimState, request: SimRequest, match: re.Match[str]) -> SimResponse:
+    status = request.query.get("status", "approved")
+    if status not in regs.LIST_STATUSES:
+        return _error(400, 300, "Invalid parameter: status.")
+    try:
+        page_size = min(300, max(1, int(request.query.get("page_size", "30"))))
+    except ValueError:
+        return _error(400, 300, "Invalid parameter: page_size.")
+    with state.lock:
+        record = state.live_meeting(int(match["id"]))
+        if record is None or not _visible(state, record, request):
+            return _not_found(match["id"])
+        selected = [r for r in record.registrants if r["status"] == status]
+    offset = 0
+    scope = f"registrants:{match['id']}"
+    if request.query.get("next_page_token"):
+        saved = state.load_page(request.query["next_page_token"])
+        if saved is None or saved[:2] != (scope, status):
+            return _error(400, 300, "Invalid parameter: next_page_token.")
+        offset = saved[2]
+    page = selected[offset : offset + page_size]
+    more = offset + page_size < len(selected)
+    return SimResponse(200, state.note_secrets({
+        "page_count": max(1, -(-len(selected) // page_size)),
+        "page_size": page_size,
+        "total_records": len(selected),
+        "next_page_token": state.save_page(scope, status, offset + page_size) if more else "",
+        "registrants": [regs.list_item(r) for r in page],
+    }))
+
+
 # Admin ---------------------------------------------------------------------------------
 
 # Helpers -------------------------------------------------------------------------------
@@ -208,5 +284,8 @@ _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("GET", re.compile(r"/v2/meetings/(?P<id>\d{1,19})"), _get),
     ("PATCH", re.compile(r"/v2/meetings/(?P<id>\d{1,19})"), _update),
     ("DELETE", re.compile(r"/v2/meetings/(?P<id>\d{1,19})"), _delete),
+    ("POST", re.compile(r"/v2/meetings/(?P<id>\d{1,19})/registrants"), _add_registrant),
+    ("GET", re.compile(r"/v2/meetings/(?P<id>\d{1,19})/registrants"), _list_registrants),
+    ("PUT", re.compile(r"/v2/meetings/(?P<id>\d{1,19})/registrants/status"), _registrant_status),
     *ADMIN_ROUTES,
 ]

@@ -260,6 +260,14 @@ class ZoomSimulator:
         """Like an account-level lock: this setting wins over whatever a request asks."""
         self.state.lock_setting(name, value)
 
+    def set_basic_user(self, email: str, basic: bool = True) -> None:
+        """Make a user Basic (unlicensed): Zoom refuses their meetings registration."""
+        self.state.set_basic_user(email, basic)
+
+    def join_check(self, url: str) -> tuple[bool, str]:
+        """Whether a registrant's join URL would admit its holder now, and why (not)."""
+        return self.state.join_check(url)
+
     def inject_failure(
         self,
         status: int,

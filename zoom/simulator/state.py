@@ -25,6 +25,7 @@ from telemed.zoom.simulator.chaos import ChaosProfile
 from telemed.zoom.simulator.limits import RateWindows
 from telemed.zoom.simulator.oauth import OAuthBook
 from telemed.zoom.simulator.records import AccessToken, Credentials, Fault, MeetingRecord
+from telemed.zoom.simulator.registrants import admits
 
 REQUEST_LOG_LIMIT = 10_000
 PAGE_TOKEN_LIMIT = 10_000
@@ -74,6 +75,8 @@ class SimState:
             self.locked_settings: dict[str, Any] = {}
             self.daily_counts: dict[tuple[str, str], int] = {}
             self.page_tokens: dict[str, tuple[str, str, int]] = {}
+            # Users without a paid licence (e-mails): Zoom refuses them registration.
+            self.basic_users: set[str] = set()
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -196,6 +199,23 @@ class SimState:
                 and (account is None or r.account == account)
             ]
 
+    def is_licensed(self, host_email: str) -> bool:
+        with self.lock:
+            return host_email.lower() not in self.basic_users
+
+    def set_basic_user(self, email: str, basic: bool = True) -> None:
+        with self.lock:
+            (self.basic_users.add if basic else self.basic_users.discard)(email.lower())
+
+    def join_check(self, url: str) -> tuple[bool, str]:
+        """Whether a registrant's join URL admits its holder now (``/_sim/join``)."""
+        with self.lock:
+            for record in self.meetings.values():
+                if any(r.get("join_url") == url for r in record.registrants):
+                    live = record.meeting if record.deleted_at is None else None
+                    return admits(live, record.registrants, url)
+        return False, "unknown link"
+
     def note_secrets(self, view: dict[str, Any]) -> dict[str, Any]:
         """Remember every credential handed out, so leak tests can search for each one."""
         with self.lock:
@@ -204,6 +224,9 @@ class SimState:
                     self.handed_out.add(str(view[key]))
             if "zak=" in str(view.get("start_url", "")):
                 self.handed_out.add(str(view["start_url"]).split("zak=", 1)[1])
+            for registrant in view.get("registrants") or []:  # a registrant list
+                if registrant.get("join_url"):
+                    self.handed_out.add(str(registrant["join_url"]))
         return view
 
     def secrets_handed_out(self) -> set[str]:

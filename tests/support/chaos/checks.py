@@ -11,7 +11,10 @@ The claims (docs/proving.md, part 1):
 - every notice owed, per (appointment, version, role, kind), is sent and reached the right
   inbox; each active appointment's patient and doctor were last told the newest version,
   each cancelled one's (if they were ever invited) that it is off; nothing failed;
-- duplicate mails (one notice arriving twice) are counted and never more than the kills.
+- duplicate mails (one notice arriving twice) are counted and never more than the kills;
+- each active appointment's patient is the one registrant of its live meeting (registered
+  once, across kills and lost answers), the store records that registrant's own link, and
+  the patient's newest mail carries it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from telemed.store.db import Database
 from telemed.store.models import Appointment, InboxEvent, Meeting, OutboxMessage, ProvisioningIntent
 from telemed.zoom import policy
 from tests.support.chaos.plan import ChaosPlan
+from tests.support.mail_scan import everything
 
 EVENT_KINDS = {"invite", "updated", "cancelled"}
 
@@ -130,7 +134,43 @@ def judge(plan: ChaosPlan, database: Database, sim: Any, mails: list[EmailMessag
     _appointments(verdict, plan, snap)
     _meetings(verdict, plan, snap, sim)
     _notifications(verdict, plan, snap, mails, kills, doctor_emails)
+    _registrants(verdict, plan, snap, sim, mails)
     return verdict
+
+
+def _registrants(verdict: Verdict, plan: ChaosPlan, snap: dict[str, Any], sim: Any,
+                 mails: list[EmailMessage]) -> None:
+    live = _live_by_owner(sim, plan)
+    by_id = {str(m["Message-ID"]).strip(): m for m in mails}
+    newest: dict[str, OutboxMessage] = {}
+    for r in snap["outbox"]:
+        if r.role == "patient" and r.status == "sent" and r.kind in {"invite", "updated"} and (
+                r.appointment_id not in newest or (r.version, r.id) > (newest[r.appointment_id].version,
+                                                                     newest[r.appointment_id].id)):
+            newest[r.appointment_id] = r
+    problems: list[str] = []
+    active = [a for a, h in plan.histories.items() if not h.cancelled]
+    registrations = 0
+    for a in active:
+        found, stored = live.get(a, []), snap["meetings"].get(a)
+        if len(found) != 1 or stored is None:
+            continue  # reported by the meeting checks
+        everyone = found[0].get("registrants") or []
+        registrations += len(everyone)
+        emails = [r["email"].lower() for r in everyone]
+        if emails != [plan.histories[a].patient_email.lower()]:
+            problems.append(f"{a}: registrants {len(emails)} ({'patient' if plan.histories[a].patient_email.lower() in emails else 'not the patient'})")
+            continue
+        if stored.registration != "registered" or stored.registrant_join_url != everyone[0].get("join_url"):
+            problems.append(f"{a}: the store records {stored.registration}, not the registrant's own link")
+            continue
+        row = newest.get(a)
+        mail = by_id.get(_message_id(row)) if row is not None else None
+        if mail is not None and stored.registrant_join_url not in everything(mail):
+            problems.append(f"{a}: the patient's newest mail lacks their own link")
+    verdict.add("one registrant per patient", f"{len(active)}, each the patient, recorded and mailed",
+                f"{registrations} registration(s) in Zoom", problems)
+    verdict.numbers.update(registrants=registrations)
 
 
 def _events(verdict: Verdict, plan: ChaosPlan, snap: dict[str, Any], accepted: set[str]) -> None:
