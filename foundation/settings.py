@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # The web process's /metrics answers only "Authorization: Bearer <this>"; unset: 404.
     metrics_token: SecretStr | None = None
     scheduler_interval_seconds: float = Field(default=15.0, gt=0)
+    # How long the active scheduler's lock outlives its last renewal: a standby takes over
+    # a crashed or cut-off active instance after this (and never before three passes).
+    scheduler_lock_seconds: float = Field(default=30.0, ge=3)
     reconcile_grace_seconds: float = Field(default=30.0, ge=0)  # rows younger than this are left to the queue
 
     log_format: Literal["auto", "json", "console"] = "auto"

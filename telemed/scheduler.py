@@ -51,9 +51,10 @@ def run_scheduler(interval: float, once: bool = False, jobs: list[ScheduledJob] 
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    # A crashed active instance is replaced once its lock expires; a stopped one hands over
-    # at once (it releases the lock on the way out).
-    lock = ctx.redis.lock(f"{settings.redis_namespace}:lock:scheduler", timeout=max(30.0, interval * 3))
+    # A crashed or cut-off active instance is replaced once its lock expires; a stopped one
+    # hands over at once (it releases the lock on the way out).
+    lock = ctx.redis.lock(f"{settings.redis_namespace}:lock:scheduler",
+                          timeout=max(settings.scheduler_lock_seconds, interval * 3))
     active: bool | None = None
     while not stop.is_set():
         holding = _hold(lock)

@@ -155,6 +155,8 @@ def _env(net: Network, group: SentinelGroup, database_url: str, key: str, sim_po
         "TELEMED_SMTP_TIMEOUT_SECONDS": "5",
         "TELEMED_INGRESS_SECRET": INGRESS_SECRET,
         "TELEMED_SCHEDULER_INTERVAL_SECONDS": "1",
+        # The standby takes over the cut host's scheduler within the 20 s cut.
+        "TELEMED_SCHEDULER_LOCK_SECONDS": "6",
         "TELEMED_RECONCILE_GRACE_SECONDS": "5",
         "TELEMED_NOTIFICATION_RETRY_BASE_SECONDS": "1",
         "TELEMED_LOG_FORMAT": "json",

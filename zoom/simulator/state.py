@@ -251,6 +251,11 @@ class SimState:
             self.daily_counts[key] = used + 1
             return True
 
+    def daily_used(self, host_email: str) -> int:
+        """Create/update calls the host made today, as Zoom counts its daily quota."""
+        with self.lock:
+            return self.daily_counts.get((host_email, self.now().date().isoformat()), 0)
+
     def add_fault(self, fault: Fault) -> None:
         with self.lock:
             self.faults.append(fault)
