@@ -138,6 +138,7 @@ def run(host: str, port: int | None, processes: int, threads: int) -> None:
 def check() -> None:
     """Check this deployment: Redis (and Sentinels), the database and its migrations, the
     clocks, a Zoom token grant and the SMTP login. Exit 1 if anything is wrong."""
+    # lazy: telemed --help must not import the whole pipeline
     from telemed.bootstrap import database, redis_client
     from telemed.selfcheck import run_checks
 

@@ -25,6 +25,10 @@ from telemed.foundation.self_check import Finding, measure_offset, skew_finding
 from telemed.foundation.settings import Settings
 from telemed.store.db import Database
 from telemed.store.migrate import current_revision, head_revisions
+from telemed.workers.notifier.errors import DeliveryError
+from telemed.workers.notifier.mail import SmtpChannel
+from telemed.zoom.errors import ZoomError
+from telemed.zoom.oauth import request_token
 
 SLOW_CHECKS_EVERY_SECONDS = 60.0
 
@@ -140,9 +144,6 @@ def check_clock(client: redis.Redis, database: Database) -> Finding:
 
 
 def check_zoom(settings: Settings) -> Finding:
-    from telemed.zoom.errors import ZoomError
-    from telemed.zoom.oauth import request_token
-
     if not settings.zoom_s2s_configured:
         return Finding("zoom", True, "no account app configured (TELEMED_ZOOM_ACCOUNT_ID, _CLIENT_ID, "
                                      "_CLIENT_SECRET): meetings need doctors' own connections", decisive=False)
@@ -160,9 +161,6 @@ def check_zoom(settings: Settings) -> Finding:
 
 
 def check_smtp(settings: Settings) -> Finding:
-    from telemed.workers.notifier.errors import DeliveryError
-    from telemed.workers.notifier.mail import SmtpChannel
-
     if settings.smtp_url is None:
         return Finding("smtp", True, f"no SMTP server: mail is written to {settings.resolved_mail_dir}",
                        decisive=False)
