@@ -33,12 +33,6 @@ pytestmark = pytest.mark.integration
 DOCTOR = "ada@clinic.example"
 
 
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[ZoomSimulator]:
-    with ZoomSimulator() as sim:
-        yield sim
-
-
 @pytest.fixture
 def sim(shared_sim: ZoomSimulator) -> ZoomSimulator:
     shared_sim.reset()

@@ -46,12 +46,6 @@ def spec() -> dict[str, Any]:
         pytest.fail(str(missing), pytrace=False)
 
 
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[ZoomSimulator]:
-    with ZoomSimulator() as sim:
-        yield sim
-
-
 @pytest.fixture
 def sim(shared_sim: ZoomSimulator) -> ZoomSimulator:
     shared_sim.reset()

@@ -35,12 +35,6 @@ STATUS = ("/meetings/{meetingId}/registrants/status", "put")
 HOST = "ada@clinic.example"
 
 
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[ZoomSimulator]:
-    with ZoomSimulator() as sim:
-        yield sim
-
-
 @pytest.fixture
 def sim(shared_sim: ZoomSimulator) -> ZoomSimulator:
     shared_sim.reset()

@@ -27,12 +27,6 @@ from telemed.zoom.tokens import StaticTokenProvider
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[ZoomSimulator]:
-    with ZoomSimulator() as sim:
-        yield sim
-
-
 @pytest.fixture
 def sim(shared_sim: ZoomSimulator) -> ZoomSimulator:
     shared_sim.reset()

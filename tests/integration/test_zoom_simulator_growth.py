@@ -22,12 +22,6 @@ pytestmark = pytest.mark.integration
 REDIRECT = "http://127.0.0.1:9/cb"
 
 
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[ZoomSimulator]:
-    with ZoomSimulator() as sim:
-        yield sim
-
-
 @pytest.fixture
 def sim(shared_sim: ZoomSimulator) -> Iterator[ZoomSimulator]:
     shared_sim.reset()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,12 +23,6 @@ from telemed.zoom.simulator import ZoomSimulator
 from telemed.zoom.tokens import AccountTokenProvider, StaticTokenProvider, TokenProvider
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[ZoomSimulator]:
-    with ZoomSimulator() as sim:
-        yield sim
 
 
 @pytest.fixture

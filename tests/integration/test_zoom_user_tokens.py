@@ -8,7 +8,6 @@ processes: tests/integration/test_zoom_production.py.)
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,12 +27,6 @@ from tests.support.zoom_oauth import connect_doctor
 
 pytestmark = pytest.mark.integration
 EMAIL = "ada@clinic.example"
-
-
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[ZoomSimulator]:
-    with ZoomSimulator() as sim:
-        yield sim
 
 
 @pytest.fixture
