@@ -116,30 +116,8 @@ class ZoomClient:
 
     def list_meetings(self, host: str, type: str = "upcoming") -> list[dict[str, Any]]:
         """``GET /users/{host}/meetings``, every page."""
-        meetings: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"type": type, "page_size": LIST_PAGE_SIZE}
-        seen_tokens: set[str] = set()
-        for _ in range(_MAX_PAGES):
-            response = self._call(
-                "GET",
-                f"/users/{_user(host)}/meetings",
-                route="/users/{host}/meetings",
-                params=params,
-                category=MEDIUM,
-            )
-            page = _json_object(response)
-            items = page.get("meetings") or []
-            if not isinstance(items, list):
-                raise ZoomTransientError(
-                    "meeting list answer has no meetings array", status=response.status_code
-                )
-            meetings.extend(item for item in items if isinstance(item, dict))
-            token = page.get("next_page_token")
-            if not token or not isinstance(token, str) or token in seen_tokens:
-                return meetings
-            seen_tokens.add(token)
-            params = {**params, "next_page_token": token}
-        raise ZoomTransientError(f"meeting list did not end after {_MAX_PAGES} pages")
+        return self._every_page(f"/users/{_user(host)}/meetings", route="/users/{host}/meetings",
+                                params={"type": type}, key="meetings")
 
     # Registrants ------------------------------------------------------------------------
 
@@ -159,27 +137,30 @@ class ZoomClient:
 
     def list_registrants(self, meeting_id: int, status: str = "approved") -> list[dict[str, Any]]:
         """``GET /meetings/{id}/registrants`` (MEDIUM), every page."""
-        registrants: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"status": status, "page_size": LIST_PAGE_SIZE}
+        return self._every_page(f"/meetings/{_meeting(meeting_id)}/registrants", route="/meetings/{id}/registrants",
+                                params={"status": status}, key="registrants")
+
+    def _every_page(self, path: str, *, route: str, params: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        """Every item of a paged list (Zoom's ``next_page_token``; MEDIUM, as Zoom labels lists).
+
+        A token seen before ends the walk, and so does ``_MAX_PAGES``: a misbehaving answer
+        cannot keep us paging for ever."""
+        items: list[dict[str, Any]] = []
+        params = {**params, "page_size": LIST_PAGE_SIZE}
         seen_tokens: set[str] = set()
         for _ in range(_MAX_PAGES):
-            response = self._call(
-                "GET", f"/meetings/{_meeting(meeting_id)}/registrants", route="/meetings/{id}/registrants",
-                params=params, category=MEDIUM,
-            )
+            response = self._call("GET", path, route=route, params=params, category=MEDIUM)
             page = _json_object(response)
-            items = page.get("registrants") or []
-            if not isinstance(items, list):
-                raise ZoomTransientError(
-                    "registrant list answer has no registrants array", status=response.status_code
-                )
-            registrants.extend(item for item in items if isinstance(item, dict))
+            found = page.get(key) or []
+            if not isinstance(found, list):
+                raise ZoomTransientError(f"{key} list answer has no {key} array", status=response.status_code)
+            items.extend(item for item in found if isinstance(item, dict))
             token = page.get("next_page_token")
             if not token or not isinstance(token, str) or token in seen_tokens:
-                return registrants
+                return items
             seen_tokens.add(token)
             params = {**params, "next_page_token": token}
-        raise ZoomTransientError(f"registrant list did not end after {_MAX_PAGES} pages")
+        raise ZoomTransientError(f"{key} list did not end after {_MAX_PAGES} pages")
 
     def cancel_registrants(self, meeting_id: int, registrant_ids: list[str]) -> None:
         """``PUT /meetings/{id}/registrants/status`` with ``cancel`` (MEDIUM, 204): their
