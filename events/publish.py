@@ -16,7 +16,8 @@ from typing import Any, Literal
 import structlog
 
 from telemed.events.models import event_to_json
-from telemed.events.parsing import Event, parse_event
+from telemed.events.parsing import parse_event
+from telemed.foundation.tenancy import DEFAULT_CLINIC, scoped
 from telemed.store import inbox
 from telemed.store.db import Database
 
@@ -39,7 +40,8 @@ class Publisher:
     enqueue: Enqueue
     check_queue: Callable[[], None] | None = None
 
-    def publish(self, event: Any) -> PublishResult:
+    def publish(self, event: Any, clinic_id: str = DEFAULT_CLINIC) -> PublishResult:
+        """Validate ``event`` and commit it to the inbox of ``clinic_id`` (the signer's clinic)."""
         parsed = parse_event(event)
         if self.check_queue is not None:
             # Refuse before writing anything when the queue is down, so a caller that
@@ -49,27 +51,28 @@ class Publisher:
         with self.database.session() as session:
             is_new = inbox.record_event(
                 session,
-                event_id=parsed.event_id,
+                event_id=scoped(clinic_id, parsed.event_id),
+                clinic_id=clinic_id,
                 type=parsed.type,
-                appointment_id=appointment.id,
+                appointment_id=scoped(clinic_id, appointment.id),
                 version=appointment.version,
                 occurred_at=parsed.occurred_at,
                 payload=json.dumps(event_to_json(parsed), separators=(",", ":")),
             )
         # A repeat queues nothing: if its first delivery never reached the queue, the
         # reconciler re-queues the pending inbox row.
-        queued = is_new and self._try_enqueue(parsed)
+        queued = is_new and self._try_enqueue(scoped(clinic_id, parsed.event_id))
         status: Literal["accepted", "duplicate"] = "accepted" if is_new else "duplicate"
-        log.info("event recorded", event_id=parsed.event_id, appointment_id=appointment.id,
-                 outcome=status, version=appointment.version)
+        log.info("event recorded", event_id=parsed.event_id, appointment_id=scoped(clinic_id, appointment.id),
+                 clinic_id=clinic_id, outcome=status, version=appointment.version)
         return PublishResult(event_id=parsed.event_id, status=status, queued=queued)
 
-    def _try_enqueue(self, event: Event) -> bool:
+    def _try_enqueue(self, event_key: str) -> bool:
         try:
-            self.enqueue(event.event_id)
+            self.enqueue(event_key)
         except Exception as exc:  # noqa: BLE001 - any queue failure: the event is committed; the reconciler queues it
             log.warning("queueing failed; the reconciler will pick the event up",
-                        event_id=event.event_id, error_type=type(exc).__name__)
+                        event_id=event_key, error_type=type(exc).__name__)
             return False
         return True
 
@@ -87,7 +90,7 @@ def configure(publisher: Publisher | None) -> None:
     _default = publisher
 
 
-def publish(event: Any) -> PublishResult:
+def publish(event: Any, clinic_id: str = DEFAULT_CLINIC) -> PublishResult:
     """Validate one event and accept it. Raises ``InvalidEvent`` listing each bad field.
 
     Unless ``configure`` was called, the publisher is the installed composition root's
@@ -97,4 +100,4 @@ def publish(event: Any) -> PublishResult:
     if _default is None:
         (factory,) = entry_points(group=WIRING_GROUP, name="publisher")
         _default = factory.load()()
-    return _default.publish(event)
+    return _default.publish(event, clinic_id)

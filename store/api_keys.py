@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from telemed.foundation.tenancy import DEFAULT_CLINIC, MAX_CLINIC_ID_LENGTH
 from telemed.store.models import _ts, utcnow
 
 ROLE_PATTERN = re.compile(r"^(admin|booking|doctor:[A-Za-z0-9._:-]{1,128})$")
@@ -27,7 +28,9 @@ class ApiKey(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     prefix: str = Field(max_length=16, unique=True)
     key_hash: str = Field(max_length=64)
-    role: str = Field(max_length=140)  # admin | booking | doctor:<id>
+    role: str = Field(max_length=140)  # admin | booking | doctor:<id> (the clinic's own doctor id)
+    # The clinic whose data the key may reach (foundation.tenancy); nothing of another's.
+    clinic_id: str = Field(default=DEFAULT_CLINIC, max_length=MAX_CLINIC_ID_LENGTH, index=True)
     label: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select  # sqlmodel's select types at most four entities
 from sqlmodel import Session, col, func, select
 
+from telemed.foundation.tenancy import DEFAULT_CLINIC
 from telemed.store import states
 from telemed.store.db import insert_unless_exists
 from telemed.store.models import Appointment, Doctor, Meeting, utcnow
@@ -24,12 +25,15 @@ def get_appointment(session: Session, appointment_id: str, *, for_update: bool =
     return session.exec(statement, params={"appointment_id": appointment_id}).first()
 
 
-def upsert_doctor(session: Session, *, id: str, name: str, email: str, zoom_user: str) -> Doctor:
+def upsert_doctor(session: Session, *, id: str, name: str, email: str, zoom_user: str,
+                  clinic_id: str = DEFAULT_CLINIC) -> Doctor:
+    """The doctor under its scoped key ``id`` (foundation.tenancy), made or brought up to date."""
     doctor = session.get(Doctor, id)
     if doctor is None:
         # Two bookings for a new doctor may arrive at once: the loser of the insert race
         # updates the winner's row instead of failing on the primary key.
-        created = insert_unless_exists(session, Doctor(id=id, name=name, email=email, zoom_user=zoom_user), ["id"])
+        created = insert_unless_exists(
+            session, Doctor(id=id, clinic_id=clinic_id, name=name, email=email, zoom_user=zoom_user), ["id"])
         if created is not None:
             return created
         doctor = session.get(Doctor, id, populate_existing=True)

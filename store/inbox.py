@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
+from telemed.foundation.tenancy import DEFAULT_CLINIC
 from telemed.store import states
 from telemed.store.db import insert_unless_exists
 from telemed.store.models import InboxEvent, utcnow
@@ -20,14 +21,17 @@ def record_event(
     version: int,
     occurred_at: datetime,
     payload: str,
+    clinic_id: str = DEFAULT_CLINIC,
 ) -> bool:
     """Add the event unless its id is known. True when it is new.
+
+    ``event_id`` and ``appointment_id`` are scoped keys of ``clinic_id`` (foundation.tenancy).
 
     A concurrent duplicate (two publishers racing on one id) ends as "known" instead of
     failing the caller's transaction: the insert does nothing on a taken id.
     """
     event = InboxEvent(
-        event_id=event_id, type=type, appointment_id=appointment_id, version=version,
+        event_id=event_id, clinic_id=clinic_id, type=type, appointment_id=appointment_id, version=version,
         occurred_at=occurred_at, payload=payload,
     )
     return insert_unless_exists(session, event, ["event_id"]) is not None

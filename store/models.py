@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import BigInteger, Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from telemed.foundation.tenancy import DEFAULT_CLINIC, MAX_CLINIC_ID_LENGTH, MAX_KEY_LENGTH
 from telemed.store.types import EncryptedText, UTCDateTime
 
 # Shared with store.attention, which cuts every reason to fit.
@@ -37,9 +38,10 @@ class InboxEvent(SQLModel, table=True):
 
     __tablename__ = "inbox_events"
 
-    event_id: str = Field(primary_key=True, max_length=128)
+    event_id: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)  # scoped (foundation.tenancy)
+    clinic_id: str = Field(default=DEFAULT_CLINIC, max_length=MAX_CLINIC_ID_LENGTH, index=True)
     type: str = Field(max_length=32)
-    appointment_id: str = Field(max_length=128, index=True)
+    appointment_id: str = Field(max_length=MAX_KEY_LENGTH, index=True)
     version: int
     occurred_at: datetime = Field(sa_column=_ts())
     received_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
@@ -52,7 +54,8 @@ class InboxEvent(SQLModel, table=True):
 class Doctor(SQLModel, table=True):
     __tablename__ = "doctors"
 
-    id: str = Field(primary_key=True, max_length=128)
+    id: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)  # scoped (foundation.tenancy)
+    clinic_id: str = Field(default=DEFAULT_CLINIC, max_length=MAX_CLINIC_ID_LENGTH, index=True)
     name: str = Field(max_length=200)
     email: str = Field(max_length=320)
     zoom_user: str = Field(max_length=320)
@@ -65,22 +68,25 @@ class Appointment(SQLModel, table=True):
 
     __tablename__ = "appointments"
 
-    id: str = Field(primary_key=True, max_length=128)
+    id: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)  # scoped (foundation.tenancy)
     version: int
     desired: str = Field(max_length=16)  # scheduled | cancelled
     state: str = Field(default="pending", max_length=24, index=True)
     start_time: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     duration_minutes: int | None = None
     timezone: str = Field(max_length=64)
-    doctor_id: str = Field(foreign_key="doctors.id", max_length=128, index=True)
+    doctor_id: str = Field(foreign_key="doctors.id", max_length=MAX_KEY_LENGTH, index=True)
     patient_id: str = Field(max_length=128)
     patient_name: str = Field(sa_column=Column(EncryptedText(), nullable=False))
     patient_email: str = Field(sa_column=Column(EncryptedText(), nullable=False))
-    clinic_id: str | None = Field(default=None, max_length=128)
+    # The clinic (tenant) that owns the appointment; the event's own ``clinic.id`` label
+    # (which a default-clinic booking system may set to anything) is ``event_clinic_id``.
+    clinic_id: str = Field(default=DEFAULT_CLINIC, max_length=MAX_CLINIC_ID_LENGTH, index=True)
+    event_clinic_id: str | None = Field(default=None, max_length=128)
     clinic_name: str | None = Field(default=None, max_length=200)
     synced_version: int = 0
     attention_reason: str | None = Field(default=None, max_length=ATTENTION_REASON_MAX_LENGTH)
-    last_event_id: str = Field(max_length=128)
+    last_event_id: str = Field(max_length=MAX_KEY_LENGTH)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
@@ -90,7 +96,7 @@ class Meeting(SQLModel, table=True):
 
     __tablename__ = "meetings"
 
-    appointment_id: str = Field(primary_key=True, foreign_key="appointments.id", max_length=128)
+    appointment_id: str = Field(primary_key=True, foreign_key="appointments.id", max_length=MAX_KEY_LENGTH)
     zoom_meeting_id: int = Field(sa_column=Column(BigInteger(), nullable=False, unique=True))
     host: str = Field(max_length=320)
     join_url: str = Field(sa_column=Column(EncryptedText(), nullable=False))
@@ -107,7 +113,7 @@ class Meeting(SQLModel, table=True):
     # patient's own link below), "fallback" (the host cannot use registration: passcode link).
     registration: str = Field(default="off", max_length=16)
     # The doctor the meeting was made for: a reassigned appointment gets a new meeting.
-    doctor_id: str | None = Field(default=None, max_length=128)
+    doctor_id: str | None = Field(default=None, max_length=MAX_KEY_LENGTH)
     registrant_id: str | None = Field(default=None, max_length=64)
     registrant_join_url: str | None = Field(default=None, sa_column=Column(EncryptedText(), nullable=True))
     # zoom.policy.registrant_key of the patient registered: a change of patient re-registers.
@@ -132,7 +138,7 @@ class JoinClick(SQLModel, table=True):
     __tablename__ = "join_clicks"
 
     id: int | None = Field(default=None, primary_key=True)
-    appointment_id: str = Field(max_length=128, index=True)
+    appointment_id: str = Field(max_length=MAX_KEY_LENGTH, index=True)
     at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     outcome: str = Field(max_length=24)  # redirected | cancelled | over | not_ready | not_yours
 
@@ -147,8 +153,8 @@ class ProvisioningIntent(SQLModel, table=True):
     __tablename__ = "provisioning_intents"
 
     id: int | None = Field(default=None, primary_key=True)
-    appointment_id: str = Field(max_length=128, index=True)
-    open_for: str | None = Field(default=None, max_length=128, unique=True)
+    appointment_id: str = Field(max_length=MAX_KEY_LENGTH, index=True)
+    open_for: str | None = Field(default=None, max_length=MAX_KEY_LENGTH, unique=True)
     marker: str = Field(max_length=64)
     host: str = Field(max_length=320)
     status: str = Field(default="open", max_length=16)
@@ -171,7 +177,7 @@ class OutboxMessage(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    appointment_id: str = Field(max_length=128, index=True)
+    appointment_id: str = Field(max_length=MAX_KEY_LENGTH, index=True)
     version: int
     role: str = Field(max_length=16)  # patient | doctor | admin
     kind: str = Field(max_length=24)  # invite | updated | cancelled | ...

@@ -14,6 +14,7 @@ from sqlalchemy import Column, Text, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from telemed.foundation.tenancy import DEFAULT_CLINIC, MAX_CLINIC_ID_LENGTH, MAX_KEY_LENGTH
 from telemed.store import states
 from telemed.store.models import Appointment, InboxEvent, OutboxMessage, _ts, utcnow
 
@@ -38,8 +39,8 @@ class StartLinkAudit(SQLModel, table=True):
     __tablename__ = "start_link_audits"
 
     id: int | None = Field(default=None, primary_key=True)
-    appointment_id: str = Field(max_length=128, index=True)
-    doctor_id: str = Field(max_length=128)
+    appointment_id: str = Field(max_length=MAX_KEY_LENGTH, index=True)
+    doctor_id: str = Field(max_length=MAX_KEY_LENGTH)
     principal: str = Field(max_length=160)  # doctor:<id> | admin | ... (+ key prefix)
     via: str = Field(max_length=16)
     at: datetime = Field(default_factory=utcnow, sa_column=_ts())
@@ -54,7 +55,7 @@ class Reminder(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    appointment_id: str = Field(max_length=128, index=True)
+    appointment_id: str = Field(max_length=MAX_KEY_LENGTH, index=True)
     version: int
     role: str = Field(max_length=16)
     offset_seconds: int
@@ -82,7 +83,9 @@ class Alert(SQLModel, table=True):
     kind: str = Field(max_length=24, index=True)
     subject: str = Field(max_length=200)
     body: str = Field(sa_column=Column(Text(), nullable=False))
-    appointment_id: str | None = Field(default=None, max_length=128, index=True)
+    appointment_id: str | None = Field(default=None, max_length=MAX_KEY_LENGTH, index=True)
+    # Whose admins are told: the appointment's clinic, or the clinic the alert is about.
+    clinic_id: str = Field(default=DEFAULT_CLINIC, max_length=MAX_CLINIC_ID_LENGTH, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Column
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from telemed.foundation.tenancy import MAX_KEY_LENGTH
 from telemed.store.models import _ts, utcnow
 from telemed.store.types import EncryptedText
 
@@ -22,7 +23,7 @@ class ZoomOAuthState(SQLModel, table=True):
     __tablename__ = "zoom_oauth_states"
 
     state_hash: str = Field(primary_key=True, max_length=64)
-    doctor_id: str = Field(foreign_key="doctors.id", max_length=128, index=True)
+    doctor_id: str = Field(foreign_key="doctors.id", max_length=MAX_KEY_LENGTH, index=True)
     browser_hash: str = Field(max_length=64)
     code_verifier: str = Field(sa_column=Column(EncryptedText(), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Column, Float, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from telemed.foundation.tenancy import MAX_KEY_LENGTH
 from telemed.store import attention, states
 from telemed.store.db import Database
 from telemed.store.models import Appointment, Doctor, _ts, utcnow
@@ -32,7 +33,7 @@ RECONNECT_REASON_PREFIX = "Zoom connection lost"
 class DoctorZoomToken(SQLModel, table=True):
     __tablename__ = "doctor_zoom_tokens"
 
-    doctor_id: str = Field(primary_key=True, foreign_key="doctors.id", max_length=128)
+    doctor_id: str = Field(primary_key=True, foreign_key="doctors.id", max_length=MAX_KEY_LENGTH)
     access_token: str = Field(sa_column=Column(EncryptedText(), nullable=False))
     refresh_token: str = Field(sa_column=Column(EncryptedText(), nullable=False))
     expires_at: datetime = Field(sa_column=_ts())

@@ -7,6 +7,7 @@ import structlog
 from telemed.events.errors import InvalidEvent
 from telemed.events.models import CancelledEvent
 from telemed.events.parsing import parse_event
+from telemed.foundation.tenancy import scoped
 from telemed.store import appointments, inbox, states
 from telemed.store.db import Database
 from telemed.store.models import Appointment, utcnow
@@ -39,33 +40,38 @@ def apply_event(database: Database, event_id: str) -> str | None:
             fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors)
             raise PermanentFailure(f"the stored event breaks the contract now ({fields})") from None
         record = event.appointment
-        current = appointments.get_appointment(session, record.id, for_update=True)
+        # The payload holds the clinic's own ids; the store keys them by clinic.
+        clinic = row.clinic_id
+        key, doctor_key = row.appointment_id, scoped(clinic, record.doctor.id)
+        current = appointments.get_appointment(session, key, for_update=True)
         decision = decide_event(current.version if current else None, record.version)
         if not decision.apply:
             inbox.mark_processed(session, row, states.EVENT_STALE, decision.reason)
-            log.info("stale event ignored", event_id=event_id, appointment_id=record.id,
+            log.info("stale event ignored", event_id=event_id, appointment_id=key,
                      version=record.version, outcome="stale")
             return None
 
         doctor = record.doctor
         appointments.upsert_doctor(
-            session, id=doctor.id, name=doctor.name, email=str(doctor.email), zoom_user=doctor.zoom_host
+            session, id=doctor_key, clinic_id=clinic, name=doctor.name, email=str(doctor.email),
+            zoom_user=doctor.zoom_host,
         )
         cancelled = isinstance(event, CancelledEvent)
         if current is None:
             current = Appointment(
-                id=record.id, version=record.version, desired=states.SCHEDULED, timezone=record.timezone,
-                doctor_id=doctor.id, patient_id=record.patient.id, patient_name=record.patient.name,
+                id=key, clinic_id=clinic, version=record.version, desired=states.SCHEDULED,
+                timezone=record.timezone, doctor_id=doctor_key, patient_id=record.patient.id,
+                patient_name=record.patient.name,
                 patient_email=str(record.patient.email), last_event_id=event_id,
             )
         current.version = record.version
         current.desired = states.CANCELLED if cancelled else states.SCHEDULED
         current.timezone = record.timezone
-        current.doctor_id = doctor.id
+        current.doctor_id = doctor_key
         current.patient_id = record.patient.id
         current.patient_name = record.patient.name
         current.patient_email = str(record.patient.email)
-        current.clinic_id = record.clinic.id if record.clinic else None
+        current.event_clinic_id = record.clinic.id if record.clinic else None
         current.clinic_name = record.clinic.name if record.clinic else None
         if record.start_time is not None:
             current.start_time = record.start_time
@@ -77,6 +83,6 @@ def apply_event(database: Database, event_id: str) -> str | None:
         current.updated_at = utcnow()
         session.add(current)
         inbox.mark_processed(session, row, states.EVENT_APPLIED, decision.reason)
-    log.info("event applied", event_id=event_id, appointment_id=record.id,
+    log.info("event applied", event_id=event_id, appointment_id=key, clinic_id=clinic,
              version=record.version, outcome="applied")
-    return record.id
+    return key
