@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from telemed.foundation.tenancy import DEFAULT_CLINIC, MAX_CLINIC_ID_LENGTH
+from telemed.foundation.tenancy import DEFAULT_CLINIC, MAX_CLINIC_ID_LENGTH, check_clinic_id, scoped
 from telemed.store.models import _ts, utcnow
 
 ROLE_PATTERN = re.compile(r"^(admin|booking|doctor:[A-Za-z0-9._:-]{1,128})$")
@@ -39,34 +39,49 @@ class ApiKey(SQLModel, table=True):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is asking: an admin, the booking system, or one doctor."""
+    """Who is asking: an admin, the booking system, or one doctor, of one clinic."""
 
     role: str  # admin | booking | doctor
-    doctor_id: str | None = None
+    doctor_id: str | None = None  # the clinic's own id of the doctor
     key_prefix: str | None = None
+    clinic_id: str = DEFAULT_CLINIC
+
+    @property
+    def doctor_key(self) -> str | None:
+        """The doctor's key inside telemed (``foundation.tenancy.scoped``)."""
+        return scoped(self.clinic_id, self.doctor_id) if self.doctor_id else None
 
     @property
     def label(self) -> str:
         return f"{self.role}:{self.doctor_id}" if self.doctor_id else self.role
 
+    @property
+    def audit_label(self) -> str:
+        """Who, for the start-link audit: ``doctor:D-1 clinic:north key:ab12cd34ef``."""
+        key = f" key:{self.key_prefix}" if self.key_prefix else ""
+        return f"{self.label} clinic:{self.clinic_id}{key}"
+
     @classmethod
-    def from_role(cls, role: str, key_prefix: str | None = None) -> Principal:
+    def from_role(cls, role: str, key_prefix: str | None = None, clinic_id: str = DEFAULT_CLINIC) -> Principal:
         if role.startswith("doctor:"):
-            return cls("doctor", role.split(":", 1)[1], key_prefix)
-        return cls(role, None, key_prefix)
+            return cls("doctor", role.split(":", 1)[1], key_prefix, clinic_id)
+        return cls(role, None, key_prefix, clinic_id)
 
 
 def _hash(secret_part: str) -> str:
     return hashlib.sha256(secret_part.encode()).hexdigest()
 
 
-def create_key(session: Session, role: str, label: str | None = None) -> tuple[ApiKey, str]:
-    """Make a key. The plaintext is returned once and never stored."""
+def create_key(session: Session, role: str, label: str | None = None,
+               clinic_id: str = DEFAULT_CLINIC) -> tuple[ApiKey, str]:
+    """Make a key of ``clinic_id`` (whose existence the caller checks). The plaintext is
+    returned once and never stored."""
     if not ROLE_PATTERN.match(role):
         raise ValueError("role must be admin, booking or doctor:<doctor id>")
+    check_clinic_id(clinic_id)
     prefix = secrets.token_hex(5)
     secret_part = secrets.token_urlsafe(32)
-    row = ApiKey(prefix=prefix, key_hash=_hash(secret_part), role=role, label=label)
+    row = ApiKey(prefix=prefix, key_hash=_hash(secret_part), role=role, label=label, clinic_id=clinic_id)
     session.add(row)
     session.flush()
     return row, f"tmk_{prefix}_{secret_part}"
@@ -84,7 +99,7 @@ def authenticate(session: Session, presented: str) -> Principal | None:
         return None
     row.last_used_at = utcnow()
     session.add(row)
-    return Principal.from_role(row.role, prefix)
+    return Principal.from_role(row.role, prefix, row.clinic_id)
 
 
 def revoke_key(session: Session, prefix: str) -> bool:
@@ -96,5 +111,9 @@ def revoke_key(session: Session, prefix: str) -> bool:
     return True
 
 
-def list_keys(session: Session) -> list[ApiKey]:
-    return list(session.exec(select(ApiKey).order_by(col(ApiKey.id))))
+def list_keys(session: Session, clinic_id: str | None = None) -> list[ApiKey]:
+    """Every key, or only ``clinic_id``'s."""
+    statement = select(ApiKey).order_by(col(ApiKey.id))
+    if clinic_id is not None:
+        statement = statement.where(col(ApiKey.clinic_id) == clinic_id)
+    return list(session.exec(statement))

@@ -25,7 +25,9 @@ from redis.sentinel import Sentinel
 from telemed import selfcheck
 from telemed.events.publish import Publisher
 from telemed.foundation.cipher import Cipher
-from telemed.settings import Settings, get_settings
+from telemed.foundation.tenancy import ClinicDirectory
+from telemed.settings import Settings, default_profile, get_settings
+from telemed.store.clinic_directory import StoreDirectory
 from telemed.store.db import Database
 from telemed.web.services import WebServices
 from telemed.workers.actors import Actors, declare_actors
@@ -116,9 +118,24 @@ def serve_metrics_fork() -> None:
     serve_worker_metrics(settings.worker_metrics_port, settings.metrics_bind)
 
 
-def worker_context(settings: Settings, queue: WorkQueue) -> WorkerContext:
-    return WorkerContext(settings=settings, keys=settings.fernet_keys, redis_connect=redis_connect(settings),
-                         queue=queue)
+def clinic_directory(settings: Settings, db: Database | Callable[[], Database]) -> StoreDirectory:
+    """Every clinic's profile: the default one from the environment, the others from the
+    store (cached a few seconds; store.clinic_directory). One per process."""
+    return StoreDirectory(db, default_profile(settings))
+
+
+def worker_context(settings: Settings, queue: WorkQueue, clinics: ClinicDirectory | None = None) -> WorkerContext:
+    """The pipeline's parts in this process. Without ``clinics``, its directory reads the
+    context's own database (built on first use, after fork)."""
+    context: WorkerContext | None = None
+
+    def context_database() -> Database:
+        assert context is not None
+        return context.database
+
+    context = WorkerContext(settings=settings, keys=settings.fernet_keys, redis_connect=redis_connect(settings),
+                            queue=queue, clinics=clinics or clinic_directory(settings, context_database))
+    return context
 
 
 @dataclass
@@ -171,14 +188,15 @@ def web_services(settings: Settings) -> WebServices:
     """Everything the HTTP app needs. The web never declares actors: it queues by name."""
     db = database(settings)
     queue = WorkQueue(broker(settings))
+    clinics = clinic_directory(settings, db)
     # Start links and the access API mint fresh start_urls with the workers' Zoom wiring
-    # (workers.hosting.start_urls picks the client), sharing the web's engine.
-    zoom_context = worker_context(settings, queue)
+    # (workers.hosting.start_urls picks the client), sharing the web's engine and directory.
+    zoom_context = worker_context(settings, queue, clinics)
     zoom_context.database = db  # type: ignore[misc]
     client = queue.broker.client  # type: ignore[attr-defined]
     return WebServices(
         settings=settings, database=db, redis=client,
-        publisher=publisher(settings, db, queue), enqueue=queue.send,
+        publisher=publisher(settings, db, queue), enqueue=queue.send, clinics=clinics,
         start_url_fetcher=functools.partial(fetch_start_url, zoom_context),
         self_check=selfcheck.readiness(settings, client, db),
     )

@@ -9,6 +9,7 @@ from typing import IO
 
 import click
 
+from telemed.cli_clinics import clinics
 from telemed.cli_dlq import dlq
 from telemed.cli_doctors import doctors
 from telemed.cli_keys import keys
@@ -71,13 +72,18 @@ def worker(processes: int | None, threads: int, queues: tuple[str, ...], nice: i
 
 @main.command()
 @click.argument("source", type=click.File("rb"))
-def publish(source: IO[bytes]) -> None:
+@click.option("--clinic", "clinic_id", default="default", show_default=True,
+              help="The clinic the events belong to (a registered, active clinic).")
+def publish(source: IO[bytes], clinic_id: str) -> None:
     """Publish events from FILE or - (a JSON object, an array, or JSON lines)."""
     # lazy: telemed --help must not import the whole pipeline
-    from telemed.publish_cli import publish_stream
+    from telemed.publish_cli import clinic_problem, publish_stream
 
     _setup_logging()
-    sys.exit(publish_stream(source.read(), out=click.echo))
+    problem = clinic_problem(clinic_id)
+    if problem is not None:
+        _fail(f"--clinic: {problem}")
+    sys.exit(publish_stream(source.read(), out=click.echo, clinic_id=clinic_id))
 
 
 @main.command()
@@ -202,7 +208,7 @@ def bench(only: str | None, scale: str, out: Path, processes: int | None, thread
 
 
 # Commands that belong to a part of the product live beside it; they attach here.
-for _group in (keys, doctors, dlq, webhook):
+for _group in (keys, clinics, doctors, dlq, webhook):
     main.add_command(_group)
 
 if __name__ == "__main__":

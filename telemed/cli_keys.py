@@ -30,13 +30,17 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--role", required=True, metavar="admin|booking|doctor:ID",
-              help="What the key may see: admin (everything), booking (status and join links), "
-                   "doctor:ID (that doctor's appointments, with start links).")
+              help="What the key may see of its clinic: admin (everything), booking (status and join "
+                   "links), doctor:ID (that doctor's appointments, with start links; the clinic's doctor id).")
+@click.option("--clinic", "clinic_id", default="default", show_default=True,
+              help="The clinic whose data the key reaches (nothing of any other clinic's).")
 @click.option("--label", default=None, help="A note for people: who or what uses the key.")
-def create(role: str, label: str | None) -> None:
+def create(role: str, clinic_id: str, label: str | None) -> None:
     """Make an API key and print it once."""
     # lazy: telemed --help must not import the whole pipeline
+    from telemed.foundation.tenancy import DEFAULT_CLINIC
     from telemed.store.api_keys import ROLE_PATTERN, create_key
+    from telemed.store.clinics import ClinicNotFound, live_clinic
 
     if not ROLE_PATTERN.match(role):
         raise click.BadParameter("must be admin, booking or doctor:<doctor id> "
@@ -44,30 +48,37 @@ def create(role: str, label: str | None) -> None:
     if label is not None and len(label) > 200:
         raise click.BadParameter("at most 200 characters", param_hint="--label")
     with _database().session() as session:
-        row, plaintext = create_key(session, role, label)
+        if clinic_id != DEFAULT_CLINIC:
+            try:
+                live_clinic(session, clinic_id)
+            except ClinicNotFound:
+                raise click.BadParameter(f"no clinic {clinic_id!r} (see telemed clinics list)",
+                                         param_hint="--clinic") from None
+        row, plaintext = create_key(session, role, label, clinic_id)
         prefix = row.prefix
     click.echo(plaintext)
-    click.echo(f"key {prefix} for role {role} created; this is the only time it is shown. "
+    click.echo(f"key {prefix} for role {role} of clinic {clinic_id} created; this is the only time it is shown. "
                "Send it as 'Authorization: Bearer <key>'.", err=True)
 
 
 @keys.command("list")
-def list_() -> None:
-    """List API keys (prefix, role, label, dates); never the keys themselves."""
+@click.option("--clinic", "clinic_id", default=None, help="Only this clinic's keys.")
+def list_(clinic_id: str | None) -> None:
+    """List API keys (prefix, clinic, role, label, dates); never the keys themselves."""
     # lazy: telemed --help must not import the whole pipeline
     from telemed.store.api_keys import list_keys
 
     with _database().session() as session:
-        rows = list_keys(session)
+        rows = list_keys(session, clinic_id)
     table = Table(title="API keys")
-    for column in ("prefix", "role", "label", "created", "last used", "revoked"):
+    for column in ("prefix", "clinic", "role", "label", "created", "last used", "revoked"):
         table.add_column(column)
 
     def when(moment) -> str:  # type: ignore[no-untyped-def]
         return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
 
     for row in rows:
-        table.add_row(row.prefix, row.role, row.label or "-", when(row.created_at), when(row.last_used_at),
+        table.add_row(row.prefix, row.clinic_id, row.role, row.label or "-", when(row.created_at), when(row.last_used_at),
                       when(row.revoked_at))
     Console(width=120).print(table)
 

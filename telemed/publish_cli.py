@@ -1,4 +1,8 @@
-"""``telemed publish``: events from a file or stdin, each accepted or rejected by name."""
+"""``telemed publish``: events from a file or stdin, each accepted or rejected by name.
+
+An operator's tool: it writes to the store directly and signs nothing, so it trusts the
+operator's ``--clinic`` (the door's cross-clinic check is for booking systems' keys).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 
 from telemed.events import publish as default_publish
 from telemed.events.errors import InvalidEvent
+from telemed.foundation.tenancy import DEFAULT_CLINIC
 
 
 def split_events(raw: bytes) -> Iterator[tuple[str, str]]:
@@ -63,10 +68,12 @@ def _skip_space(text: str, position: int) -> int:
     return position
 
 
-def publish_stream(raw: bytes, out: Callable[[str], None], publish: Callable[[Any], Any] | None = None) -> int:
-    """Publish every event; report each one. Exit status 1 when any was rejected."""
+def publish_stream(raw: bytes, out: Callable[[str], None], publish: Callable[[Any], Any] | None = None,
+                   clinic_id: str = DEFAULT_CLINIC) -> int:
+    """Publish every event into ``clinic_id``; report each one. Exit status 1 when any was rejected."""
     if publish is None:
-        publish = default_publish
+        def publish(item: Any) -> Any:
+            return default_publish(item, clinic_id)
     accepted = duplicate = rejected = 0
     for where, item in split_events(raw):
         try:
@@ -100,3 +107,27 @@ def _visible(text: str) -> str:
     """Control characters from the input (a field named "\\r", an escape sequence in an
     address) shown escaped, so they cannot break the report's lines or the terminal."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def clinic_problem(clinic_id: str) -> str | None:
+    """Why events cannot be published into ``clinic_id`` (None: they can)."""
+    # lazy: only when a clinic other than the default is named
+    from telemed.bootstrap import database
+    from telemed.settings import get_settings
+    from telemed.store.clinic_tables import CLINIC_ACTIVE
+    from telemed.store.clinics import get_clinic
+
+    if clinic_id == DEFAULT_CLINIC:
+        return None
+    db = database(get_settings())
+    try:
+        with db.session() as session:
+            row = get_clinic(session, clinic_id)
+            status = None if row is None else row.status
+    finally:
+        db.dispose()
+    if status is None:
+        return f"no clinic {clinic_id!r} (see telemed clinics list)"
+    if status != CLINIC_ACTIVE:
+        return f"clinic {clinic_id!r} is {status}"
+    return None

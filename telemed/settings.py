@@ -15,9 +15,10 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 
 from telemed.foundation.settings import Settings, SettingsError
+from telemed.foundation.tenancy import DEFAULT_CLINIC, ClinicProfile, ZoomApp
 from telemed.foundation.urls import is_loopback_host, require_secure_url
 
-__all__ = ["Settings", "SettingsError", "get_settings", "is_loopback_host", "load_settings", "require_secure_url",
+__all__ = ["Settings", "SettingsError", "admin_emails", "default_profile", "get_settings", "is_loopback_host", "load_settings", "require_secure_url",
            "reset_settings_cache"]
 
 DEV_KEY_FILE = "secret.keys"
@@ -67,3 +68,37 @@ def get_settings() -> Settings:
 def reset_settings_cache() -> None:
     """For tests and the demo, which change the environment before building anything."""
     get_settings.cache_clear()
+
+
+def admin_emails(settings: Settings) -> tuple[str, ...]:
+    """TELEMED_ADMIN_EMAIL: one address, or several separated by commas."""
+    raw = settings.admin_email or ""
+    return tuple(address.strip() for address in raw.split(",") if address.strip())
+
+
+def default_profile(settings: Settings) -> ClinicProfile:
+    """The default clinic, as the environment configures it (the deployment before clinics).
+
+    Its Zoom apps, webhook secret, sender, reminder offsets, status webhook and admins are
+    the TELEMED_* settings of before; its ingress secret stays TELEMED_INGRESS_SECRET
+    (``web.ingress``). Every other clinic's profile comes from the store.
+    """
+    account = None
+    if settings.zoom_account_id and settings.zoom_client_id and settings.zoom_client_secret:
+        account = ZoomApp(client_id=settings.zoom_client_id,
+                          client_secret=settings.zoom_client_secret.get_secret_value(),
+                          account_id=settings.zoom_account_id)
+    oauth = None
+    if settings.zoom_oauth_client_id and settings.zoom_oauth_client_secret:
+        oauth = ZoomApp(client_id=settings.zoom_oauth_client_id,
+                        client_secret=settings.zoom_oauth_client_secret.get_secret_value())
+
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value is not None else None
+
+    return ClinicProfile(
+        clinic_id=DEFAULT_CLINIC, name="default", zoom_account=account, zoom_oauth=oauth,
+        zoom_webhook_secret=secret(settings.zoom_webhook_secret_token), mail_from=settings.mail_from,
+        reminder_offsets=settings.reminder_offsets, webhook_url=settings.webhook_url,
+        webhook_secret=secret(settings.webhook_secret), admin_emails=admin_emails(settings),
+    )

@@ -8,10 +8,14 @@
 | doctor:<id>, other's | 404                       | 404                                        |
 | no / bad / revoked key | 401                     | 401                                        |
 
-A doctor asking for someone else's appointment gets the same 404 as for one that does
-not exist, so keys cannot be used to probe other doctors' schedules. Patient names and
-contacts are never served here. Every start link handed out is minted by Zoom at request
-time and audited (who, when, which appointment; never the URL).
+Every key belongs to one clinic (``telemed keys create --clinic``), and the id in the
+path is that clinic's own appointment id: it is looked up as the clinic's scoped key
+(``foundation.tenancy.scoped``), so another clinic's appointment is simply not found.
+A doctor asking for someone else's appointment, or anyone for another clinic's, gets
+the same 404 as for one that does not exist, so keys cannot be used to probe other
+doctors' schedules or other clinics' bookings. Answers show the clinic's own ids. Patient
+names and contacts are never served here. Every start link handed out is minted by Zoom
+at request time and audited (who of which clinic, when, which appointment; never the URL).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
+from telemed.foundation.tenancy import external_id, owned_by, scoped
 from telemed.store import appointments, notifications, states
 from telemed.store.api_keys import Principal
 from telemed.store.status_view import AppointmentStatus, appointment_status
@@ -32,12 +37,13 @@ from telemed.zoom.errors import ZoomError, ZoomNotFound, ZoomRateLimited, ZoomTr
 
 log = structlog.get_logger("telemed.web.access")
 router = APIRouter(prefix="/v1/appointments", tags=["appointments"])
-AppointmentId = Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$", description="The booking system's appointment id")
+AppointmentId = Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$",
+                     description="The booking system's appointment id (of the key's clinic)")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class AppointmentOut(BaseModel):
-    id: str
+    id: str  # the clinic's own ids, as its booking system sent them
     version: int
     status: str  # scheduled | cancelled
     state: str  # pending | provisioned | cancelled | needs_attention
@@ -45,7 +51,7 @@ class AppointmentOut(BaseModel):
     duration_minutes: int | None
     timezone: str
     doctor_id: str
-    clinic_id: str | None
+    clinic_id: str  # the clinic the appointment (and the key) belongs to
     meeting_live: bool
     patient_join: str | None = None  # registered | fallback | off | open (store.status_view)
     # admin only
@@ -75,10 +81,12 @@ def _not_found(appointment_id: str) -> HTTPException:
 
 
 def _visible(session: Session, who: Principal, appointment_id: str, *, with_notices: bool = False) -> AppointmentStatus:
-    appointment = appointment_status(session, appointment_id, with_notices=with_notices)
-    if appointment is None:
+    """The appointment the key's clinic calls ``appointment_id``, if ``who`` may see it;
+    404 alike for a missing one, another clinic's and another doctor's."""
+    appointment = appointment_status(session, scoped(who.clinic_id, appointment_id), with_notices=with_notices)
+    if appointment is None or not owned_by(appointment.id, who.clinic_id) or appointment.clinic_id != who.clinic_id:
         raise _not_found(appointment_id)
-    if who.role == "doctor" and appointment.doctor_id != who.doctor_id:
+    if who.role == "doctor" and appointment.doctor_id != who.doctor_key:
         raise _not_found(appointment_id)
     if who.role not in {"admin", "booking", "doctor"}:
         raise HTTPException(403, "this key's role may not read appointments")
@@ -96,9 +104,9 @@ def get_appointment(
     with svc.database.session() as session:
         appointment = _visible(session, who, appointment_id, with_notices=who.role == "admin")
     view = AppointmentOut(
-        id=appointment.id, version=appointment.version, status=appointment.desired, state=appointment.state,
+        id=appointment_id, version=appointment.version, status=appointment.desired, state=appointment.state,
         start_time=appointment.start_time, duration_minutes=appointment.duration_minutes,
-        timezone=appointment.timezone, doctor_id=appointment.doctor_id, clinic_id=appointment.clinic_id,
+        timezone=appointment.timezone, doctor_id=external_id(appointment.doctor_id), clinic_id=who.clinic_id,
         meeting_live=appointment.meeting_live, patient_join=appointment.patient_join,
     )
     if who.role == "admin":
@@ -118,7 +126,8 @@ def get_meeting(
     response.headers.update(NO_STORE)
     with svc.database.session() as session:
         appointment = _visible(session, who, appointment_id)
-        meeting = appointments.live_meeting(session, appointment_id)
+        key = appointment.id  # the appointment's key inside telemed
+        meeting = appointments.live_meeting(session, key)
         if meeting is None or appointment.desired == states.CANCELLED:
             raise HTTPException(404, f"appointment {appointment_id!r} has no live meeting "
                                      f"(status {appointment.desired}, state {appointment.state})")
@@ -128,26 +137,28 @@ def get_meeting(
             timezone=meeting.timezone,
         )
         doctor_id = appointment.doctor_id
-    if who.role in {"admin", "doctor"}:  # a doctor reaching here is the assigned one
-        view.start_url = _start_url(svc, appointment_id)
+    # The clinic's admins and the assigned doctor (a doctor reaching here is the assigned
+    # one of this clinic): nobody else ever gets a start link.
+    if who.role in {"admin", "doctor"}:
+        view.start_url = _start_url(svc, key, appointment_id)
         with svc.database.session() as session:
-            notifications.record_disclosure(
-                session, appointment_id=appointment_id, doctor_id=doctor_id, via=notifications.VIA_API,
-                principal=f"{who.label} key:{who.key_prefix}" if who.key_prefix else who.label)
-        log.info("start link disclosed", appointment_id=appointment_id, principal=who.label, via="api")
+            notifications.record_disclosure(session, appointment_id=key, doctor_id=doctor_id,
+                                            via=notifications.VIA_API, principal=who.audit_label)
+        log.info("start link disclosed", appointment_id=key, principal=who.label, clinic_id=who.clinic_id,
+                 via="api")
     return view
 
 
-def _start_url(svc: WebServices, appointment_id: str) -> str:
+def _start_url(svc: WebServices, key: str, appointment_id: str) -> str:
     if svc.start_url_fetcher is None:
         raise HTTPException(503, "start links are not available: Zoom is not configured for this service")
     try:
-        return svc.start_url_fetcher(appointment_id)
+        return svc.start_url_fetcher(key)
     except (LookupError, ZoomNotFound):
         raise HTTPException(404, f"appointment {appointment_id!r} has no live meeting in Zoom") from None
     except (ZoomRateLimited, ZoomTransientError):
         raise HTTPException(503, "Zoom is not answering; try again in a minute",
                             headers={"Retry-After": "30"}) from None
     except ZoomError as exc:
-        log.warning("access api: Zoom refused", appointment_id=appointment_id, error_type=type(exc).__name__)
+        log.warning("access api: Zoom refused", appointment_id=key, error_type=type(exc).__name__)
         raise HTTPException(502, "Zoom refused to mint a start link for this meeting") from None

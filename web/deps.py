@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, HTTPException, Request, status
 
+from telemed.foundation.tenancy import UnknownClinic
 from telemed.store import api_keys
 from telemed.store.api_keys import Principal
 from telemed.web.services import WebServices
@@ -22,13 +23,19 @@ def presented_key(request: Request) -> str | None:
 
 
 def principal(request: Request, svc: WebServices = Depends(services)) -> Principal:
-    """The caller, from ``Authorization: Bearer <key>`` or ``X-API-Key``; 401 otherwise."""
+    """The caller, from ``Authorization: Bearer <key>`` or ``X-API-Key``; 401 otherwise
+    (a deleted clinic's keys too)."""
     presented = presented_key(request)
     if not presented:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "an API key is required",
                             headers={"WWW-Authenticate": "Bearer"})
     with svc.database.session() as session:
         found = api_keys.authenticate(session, presented)
+    if found is not None:
+        try:
+            svc.clinics.profile(found.clinic_id)
+        except UnknownClinic:
+            found = None
     if found is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key",
                             headers={"WWW-Authenticate": "Bearer"})

@@ -10,6 +10,7 @@ import redis
 from telemed.events.publish import Publisher
 from telemed.foundation.self_check import Finding
 from telemed.foundation.settings import Settings
+from telemed.foundation.tenancy import ClinicDirectory
 from telemed.store.db import Database
 
 Enqueue = Callable[..., object]  # enqueue(actor_name, *args): ids only
@@ -22,6 +23,9 @@ class WebServices:
     redis: redis.Redis
     publisher: Publisher
     enqueue: Enqueue
+    # Every clinic's profile, cached briefly (store.clinic_directory): the same directory
+    # as the start-link fetcher's worker context.
+    clinics: ClinicDirectory
     # start_url_fetcher(appointment_id) -> a start_url minted by Zoom now (never stored);
     # raises LookupError when the appointment has no live meeting. For start links and
     # the access API (notifications issue).

@@ -15,6 +15,7 @@ import redis
 
 from telemed.foundation.cipher import Cipher
 from telemed.foundation.settings import Settings
+from telemed.foundation.tenancy import ClinicDirectory
 from telemed.store.db import Database
 from telemed.workers.notifier.mail import MailChannel, build_mail_channel
 from telemed.workers.queue.work_queue import WorkQueue
@@ -31,6 +32,9 @@ class WorkerContext:
     # or Sentinels that follow a failover).
     redis_connect: Callable[[], redis.Redis]
     queue: WorkQueue
+    # Every clinic's profile (its Zoom apps, sender, admins...): store.clinic_directory,
+    # the default clinic's from the environment (telemed.settings.default_profile).
+    clinics: ClinicDirectory
     # Worker threads in this process; the database pool keeps one connection each
     # (set by ``PoolSizing`` when the worker boots, before the database is first used).
     threads: int = 8

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from telemed.events.publish import Publisher
 from telemed.foundation.cipher import Cipher
 from telemed.foundation.connect_links import connect_url, make_connect_token
+from telemed.foundation.tenancy import DEFAULT_CLINIC, ClinicProfile, StaticDirectory
 from telemed.settings import Settings, load_settings
 from telemed.store import appointments, states, zoom_tokens
 from telemed.store.db import Database
@@ -70,6 +71,7 @@ def site(database_url: str, redis_url: str, redis_namespace: str) -> Iterator[Si
             settings=_settings(redis_namespace, key, sim, "http://127.0.0.1:1"), database=database, redis=client,
             publisher=Publisher(database=database, enqueue=lambda event_id: None),
             enqueue=lambda actor, *args: queued.append((actor, args)),
+            clinics=StaticDirectory([ClinicProfile(DEFAULT_CLINIC, "default")]),
         )
         with serve(create_app(services)) as url:
             services.settings = _settings(redis_namespace, key, sim, url)  # now the port is known

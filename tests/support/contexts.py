@@ -9,7 +9,9 @@ import redis
 from dramatiq.brokers.stub import StubBroker
 
 from telemed.foundation.cipher import Cipher
-from telemed.settings import Settings
+from telemed.foundation.tenancy import ClinicDirectory
+from telemed.settings import Settings, default_profile
+from telemed.store.clinic_directory import StoreDirectory
 from telemed.store.db import Database
 from telemed.workers.context import WorkerContext
 from telemed.workers.queue.work_queue import WorkQueue
@@ -23,16 +25,18 @@ def cipher_database(url: str, keys: Sequence[str], **options: object) -> Databas
 
 
 def worker_context(settings: Settings, database: Database | None = None,
-                   queue: WorkQueue | None = None) -> WorkerContext:
+                   queue: WorkQueue | None = None, clinics: ClinicDirectory | None = None) -> WorkerContext:
     """The pipeline's parts as a worker process has them; work it queues goes to ``queue``
-    (by default a stub broker's in-memory queues: nothing runs it)."""
+    (by default a stub broker's in-memory queues: nothing runs it). Its clinics are the
+    store's (``clinics``: another directory), the default one from ``settings``."""
     stub = StubBroker()
     stub.emit_after("process_boot")
     # Without a Redis URL the test needs no Redis: an address where nothing answers makes
     # any use of it fail loudly instead of reaching a Redis the test did not choose.
     ctx = WorkerContext(settings=settings, keys=settings.fernet_keys,
                         redis_connect=functools.partial(redis.Redis.from_url, settings.redis_url or NO_REDIS),
-                        queue=queue or WorkQueue(stub))
+                        queue=queue or WorkQueue(stub),
+                        clinics=clinics or StoreDirectory(lambda: ctx.database, default_profile(settings)))
     if database is not None:
         ctx.database = database  # type: ignore[misc]  # share the test's engine
     return ctx

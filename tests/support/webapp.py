@@ -11,7 +11,8 @@ import redis
 from cryptography.fernet import Fernet
 
 from telemed.events.publish import Publisher
-from telemed.settings import Settings, load_settings
+from telemed.settings import Settings, default_profile, load_settings
+from telemed.store.clinic_directory import StoreDirectory
 from telemed.store.db import Database
 from telemed.web.app import create_app
 from telemed.web.services import WebServices
@@ -50,7 +51,13 @@ def web_services(settings: Settings, database: Database, client: redis.Redis,
     recorder = recorder or Recorder()
     publisher = Publisher(database=database, enqueue=lambda event_id: recorder("process_event", event_id),
                           check_queue=lambda: client.ping() and None)
-    return WebServices(settings=settings, database=database, redis=client, publisher=publisher, enqueue=recorder)
+    return WebServices(settings=settings, database=database, redis=client, publisher=publisher, enqueue=recorder,
+                       clinics=clinic_directory(settings, database))
+
+
+def clinic_directory(settings: Settings, database: Database) -> StoreDirectory:
+    """The clinics as ``telemed.bootstrap`` wires them: the store's, the default one from ``settings``."""
+    return StoreDirectory(database, default_profile(settings))
 
 
 @contextmanager
