@@ -55,12 +55,6 @@ class Principal:
     def label(self) -> str:
         return f"{self.role}:{self.doctor_id}" if self.doctor_id else self.role
 
-    @property
-    def audit_label(self) -> str:
-        """Who, for the start-link audit: ``doctor:D-1 clinic:north key:ab12cd34ef``."""
-        key = f" key:{self.key_prefix}" if self.key_prefix else ""
-        return f"{self.label} clinic:{self.clinic_id}{key}"
-
     @classmethod
     def from_role(cls, role: str, key_prefix: str | None = None, clinic_id: str = DEFAULT_CLINIC) -> Principal:
         if role.startswith("doctor:"):

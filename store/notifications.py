@@ -92,10 +92,23 @@ class Alert(SQLModel, table=True):
 # --- start-link audits ------------------------------------------------------------------
 
 
+AUDIT_PRINCIPAL_LENGTH = 160
+
+
+def audit_principal(who: str, clinic_id: str, key_prefix: str | None = None) -> str:
+    """``doctor:D-1 clinic:north key:ab12cd34ef``: who, of which clinic, with which API key.
+    Within the column's 160 characters a very long doctor id is shortened, never the
+    clinic or the key (which names the doctor anyway)."""
+    suffix = f" clinic:{clinic_id}" + (f" key:{key_prefix}" if key_prefix else "")
+    room = AUDIT_PRINCIPAL_LENGTH - len(suffix)
+    return (who if len(who) <= room else who[: room - 1] + "…") + suffix
+
+
 def record_disclosure(
     session: Session, *, appointment_id: str, doctor_id: str, principal: str, via: str
 ) -> StartLinkAudit:
-    row = StartLinkAudit(appointment_id=appointment_id, doctor_id=doctor_id, principal=principal[:160], via=via)
+    row = StartLinkAudit(appointment_id=appointment_id, doctor_id=doctor_id, principal=principal[:AUDIT_PRINCIPAL_LENGTH],
+                         via=via)
     session.add(row)
     session.flush()
     return row

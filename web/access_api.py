@@ -143,7 +143,9 @@ def get_meeting(
         view.start_url = _start_url(svc, key, appointment_id)
         with svc.database.session() as session:
             notifications.record_disclosure(session, appointment_id=key, doctor_id=doctor_id,
-                                            via=notifications.VIA_API, principal=who.audit_label)
+                                            via=notifications.VIA_API,
+                                            principal=notifications.audit_principal(who.label, who.clinic_id,
+                                                                                    who.key_prefix))
         log.info("start link disclosed", appointment_id=key, principal=who.label, clinic_id=who.clinic_id,
                  via="api")
     return view

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from telemed.foundation import start_tokens
+from telemed.foundation.tenancy import clinic_of, external_id
 from telemed.store import appointments, notifications, states
 from telemed.web.deps import services
 from telemed.web.pages import PRIVATE_HEADERS, Notice, mark, render_notice
@@ -74,8 +75,9 @@ def open_start_link(token: str, svc: WebServices = Depends(services)) -> Respons
         return page(refusal)
     assert url is not None
     with svc.database.session() as session:
+        who = notifications.audit_principal(f"doctor:{external_id(claim.doctor_id)}", clinic_of(claim.doctor_id))
         notifications.record_disclosure(session, appointment_id=claim.appointment_id, doctor_id=claim.doctor_id,
-                                        principal=f"doctor:{claim.doctor_id}", via=notifications.VIA_START_LINK)
+                                        principal=who, via=notifications.VIA_START_LINK)
     log.info("start link opened", appointment_id=claim.appointment_id, doctor_id=claim.doctor_id,
              outcome="redirected")
     return RedirectResponse(url, status_code=302, headers=PRIVATE_HEADERS)

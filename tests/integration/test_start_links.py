@@ -54,7 +54,7 @@ def test_the_assigned_doctor_is_redirected_to_a_fresh_start_url(web: SeededWeb, 
     assert {first.headers["location"], second.headers["location"]} <= handed_out  # straight from Zoom
     rows = audits(web)
     assert [(a.appointment_id, a.doctor_id, a.principal, a.via) for a in rows] == [
-        ("A-1", "D-1", "doctor:D-1", "start_link")] * 2
+        ("A-1", "D-1", "doctor:D-1 clinic:default", "start_link")] * 2
     with web.database.session() as s:  # who, when, which appointment; no URL anywhere
         assert all("zak" not in str(row.model_dump()) for row in notifications.disclosures(s))
 

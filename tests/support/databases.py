@@ -15,10 +15,11 @@ from telemed.store.migrate import upgrade
 
 
 @contextmanager
-def fresh_database(kind: str, tmp_path: Path, server_url: str | None) -> Iterator[str]:
+def fresh_database(kind: str, tmp_path: Path, server_url: str | None, revision: str = "heads") -> Iterator[str]:
+    """A new database migrated to ``revision`` (the head by default)."""
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'telemed.db'}"
-        upgrade(url)
+        upgrade(url, revision)
         yield url
         return
     assert server_url, "PostgreSQL tests need TELEMED_TEST_DATABASE_URL"
@@ -29,7 +30,7 @@ def fresh_database(kind: str, tmp_path: Path, server_url: str | None) -> Iterato
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = base.set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade(url)
+        upgrade(url, revision)
         yield url
     finally:
         with admin.connect() as conn:

@@ -45,11 +45,11 @@ class SeededWeb:
     meetings: dict[str, int] = field(default_factory=dict)  # appointment key → Zoom meeting id
 
 
-def _appointment(clinic: str, id: str, doctor: str, start: datetime, **overrides: Any) -> Appointment:
+def seed_appointment(clinic: str, id: str, doctor: str, start: datetime, **overrides: Any) -> Appointment:
     values: dict[str, Any] = dict(
         id=scoped(clinic, id), version=1, desired="scheduled", state="provisioned", synced_version=1,
         timezone="Europe/Berlin", doctor_id=scoped(clinic, doctor), patient_id=f"P-{id}",
-        patient_name=PATIENT_NAMES[id], patient_email=f"{id.lower()}.canary@example.org",
+        patient_name=PATIENT_NAMES.get(id, "Canary Otherpatient"), patient_email=f"{id.lower()}.canary@example.org",
         last_event_id=scoped(clinic, f"evt-{id}"), start_time=start, duration_minutes=30, clinic_id=clinic,
         event_clinic_id="C-1", clinic_name="Northside Clinic",
     )
@@ -57,7 +57,7 @@ def _appointment(clinic: str, id: str, doctor: str, start: datetime, **overrides
     return Appointment(**values)
 
 
-def _meeting(ctx: WorkerContext, appointment: Appointment, host: str) -> Meeting:
+def seed_meeting(ctx: WorkerContext, appointment: Appointment, host: str) -> Meeting:
     assert appointment.start_time is not None
     body = policy.build_meeting_request(
         topic="Telemed video appointment", start_time=appointment.start_time, duration_minutes=30,
@@ -70,7 +70,7 @@ def _meeting(ctx: WorkerContext, appointment: Appointment, host: str) -> Meeting
                    synced_version=1)
 
 
-def _host(clinic: str, doctor: str) -> str:
+def doctor_host(clinic: str, doctor: str) -> str:
     return f"{doctor.lower()}@{'clinic' if clinic == DEFAULT_CLINIC else clinic}.example"
 
 
@@ -83,15 +83,15 @@ def _seed_clinic(database: Database, ctx: WorkerContext, clinic: str, start: dat
                                zoom_client_id="test-client", zoom_client_secret="test-secret")
         for doctor in ("D-1", "D-2"):
             appointments.upsert_doctor(s, id=scoped(clinic, doctor), name=f"Dr. {doctor}",
-                                       email=_host(clinic, doctor), zoom_user=_host(clinic, doctor), clinic_id=clinic)
-        a1 = _appointment(clinic, "A-1", "D-1", start)
-        a2 = _appointment(clinic, "A-2", "D-2", start + timedelta(hours=1))
-        cancelled = _appointment(clinic, "A-C", "D-1", start, version=2, synced_version=2, desired="cancelled",
+                                       email=doctor_host(clinic, doctor), zoom_user=doctor_host(clinic, doctor), clinic_id=clinic)
+        a1 = seed_appointment(clinic, "A-1", "D-1", start)
+        a2 = seed_appointment(clinic, "A-2", "D-2", start + timedelta(hours=1))
+        cancelled = seed_appointment(clinic, "A-C", "D-1", start, version=2, synced_version=2, desired="cancelled",
                                  state="cancelled")
-        pending = _appointment(clinic, "A-P", "D-1", start, state="pending", synced_version=0)
+        pending = seed_appointment(clinic, "A-P", "D-1", start, state="pending", synced_version=0)
         appointments.save(s, a1, a2, cancelled, pending)
-    meetings = [_meeting(ctx, a1, _host(clinic, "D-1")), _meeting(ctx, a2, _host(clinic, "D-2")),
-                _meeting(ctx, cancelled, _host(clinic, "D-1"))]
+    meetings = [seed_meeting(ctx, a1, doctor_host(clinic, "D-1")), seed_meeting(ctx, a2, doctor_host(clinic, "D-2")),
+                seed_meeting(ctx, cancelled, doctor_host(clinic, "D-1"))]
     meetings[2].deleted_at = datetime.now(UTC)
     with database.session() as s:
         appointments.save(s, *meetings)
