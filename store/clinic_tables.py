@@ -1,7 +1,7 @@
 """The clinics' own tables: who each clinic is, its ingress keys, refused cross-clinic events.
 
 Secrets (Zoom app secrets, webhook secrets, ingress HMAC secrets) are EncryptedText like
-every other secret in the store. The default clinic has no row unless an operator adds
+every other secret in the store, and left out of the rows' ``repr``. The default clinic has no row unless an operator adds
 settings for it: its profile comes from the environment (``telemed.settings``).
 """
 
@@ -29,16 +29,16 @@ class Clinic(SQLModel, table=True):
     status: str = Field(default=CLINIC_ACTIVE, max_length=16)
     zoom_account_id: str | None = Field(default=None, max_length=128)
     zoom_client_id: str | None = Field(default=None, max_length=128)
-    zoom_client_secret: str | None = Field(default=None, sa_column=Column(EncryptedText(), nullable=True))
+    zoom_client_secret: str | None = Field(default=None, repr=False, sa_column=Column(EncryptedText(), nullable=True))
     zoom_oauth_client_id: str | None = Field(default=None, max_length=128)
-    zoom_oauth_client_secret: str | None = Field(default=None, sa_column=Column(EncryptedText(), nullable=True))
-    zoom_webhook_secret: str | None = Field(default=None, sa_column=Column(EncryptedText(), nullable=True))
+    zoom_oauth_client_secret: str | None = Field(default=None, repr=False, sa_column=Column(EncryptedText(), nullable=True))
+    zoom_webhook_secret: str | None = Field(default=None, repr=False, sa_column=Column(EncryptedText(), nullable=True))
     mail_from: str | None = Field(default=None, max_length=320)
     mail_reply_to: str | None = Field(default=None, max_length=320)
     mail_display_name: str | None = Field(default=None, max_length=200)
     reminder_offsets: str | None = Field(default=None, max_length=100)
     webhook_url: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
-    webhook_secret: str | None = Field(default=None, sa_column=Column(EncryptedText(), nullable=True))
+    webhook_secret: str | None = Field(default=None, repr=False, sa_column=Column(EncryptedText(), nullable=True))
     admin_emails: str = Field(default="", sa_column=Column(Text(), nullable=False, server_default=""))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
@@ -54,7 +54,7 @@ class ClinicIngressKey(SQLModel, table=True):
 
     key_id: str = Field(primary_key=True, max_length=64)
     clinic_id: str = Field(foreign_key="clinics.id", max_length=MAX_CLINIC_ID_LENGTH, index=True)
-    secret: str = Field(sa_column=Column(EncryptedText(), nullable=False))
+    secret: str = Field(repr=False, sa_column=Column(EncryptedText(), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     retired_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

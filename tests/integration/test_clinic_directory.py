@@ -34,6 +34,8 @@ def test_profiles_from_rows_the_default_as_given_and_a_short_cache(database: Dat
     assert north.zoom_account is not None and north.zoom_account.client_secret == "canary-secret"
     assert north.zoom_account_scope == "account:acc" and north.admin_emails == ("a@north.example",)
     assert "canary-secret" not in repr(north) + repr(north.zoom_account)
+    with database.session() as s:
+        assert "canary-secret" not in repr(clinics.get_clinic(s, "north"))  # nor in the row's
     assert list(directory.clinic_ids()) == ["default", "north"]
     with pytest.raises(UnknownClinic):
         directory.profile("south")

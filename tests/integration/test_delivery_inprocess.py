@@ -81,12 +81,12 @@ def test_an_alert_is_mailed_with_the_admin_template(make_ctx: Any, tmp_path: Pat
 def test_a_webhook_row_without_a_webhook_is_skipped(make_ctx: Any) -> None:
     ctx = make_ctx()
     from telemed.store import appointments
-    from tests.support.seeded_web import _appointment
+    from tests.support.seeded_web import seed_appointment
 
     with ctx.database.session() as s:
         appointments.upsert_doctor(s, id="D-1", name="Dr. One", email="one@clinic.example",
                                    zoom_user="one@clinic.example")
-        appointments.save(s, _appointment("A-1", "D-1", None, start_time=None))
+        appointments.save(s, seed_appointment("default", "A-1", "D-1", None, start_time=None))
         message = outbox.add_message(s, appointment_id="A-1", version=1, role="booking", kind="started",
                                      channel="webhook")
         s.flush()
