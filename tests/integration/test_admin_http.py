@@ -121,3 +121,17 @@ def test_sign_in_without_redis_is_refused_plainly(database: Database, redis_name
         answer = _sign_in(client, url, admin_key)
         assert answer.status_code == 503 and "Redis does not answer" in answer.text
         assert "telemed_admin=" not in answer.headers.get("set-cookie", "").replace("telemed_admin_login", "")
+
+
+def test_another_clinics_admin_cannot_sign_in_to_the_page_of_every_clinic(admin) -> None:  # type: ignore[no-untyped-def]
+    """Until the page is scoped to a clinic, it is the default clinic's admins' alone."""
+    from telemed.store import clinics
+
+    url, _, _, database = admin
+    with database.session() as s:
+        clinics.add_clinic(s, "north", "North")
+        _, north_admin = api_keys.create_key(s, "admin", "north", clinic_id="north")
+    with httpx.Client() as client:
+        refused = _sign_in(client, url, north_admin)
+        assert refused.status_code == 401 and "not an active admin API key" in refused.text
+        assert client.get(f"{url}/admin").status_code == 303

@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from telemed.foundation import connect_links, dead_letters
+from telemed.foundation.tenancy import DEFAULT_CLINIC
 from telemed.store import api_keys, appointments, dashboard, status_view
 from telemed.web.admin import session as auth
 from telemed.web.deps import services
@@ -60,7 +61,9 @@ def _admin(request: Request, svc: WebServices) -> auth.AdminSession | None:
         return None
     with svc.database.session() as s:
         key = next((k for k in api_keys.list_keys(s) if k.prefix == found.key_prefix), None)
-    if key is None or key.revoked_at is not None or key.role != "admin":
+    # The page shows every clinic's data: only the default clinic's admins, until it is
+    # scoped to the signed-in admin's clinic.
+    if key is None or key.revoked_at is not None or key.role != "admin" or key.clinic_id != DEFAULT_CLINIC:
         return None
     return found
 
@@ -91,7 +94,7 @@ def login(request: Request, api_key: str = Form(""), csrf: str = Form(""),
         return _login_page(request, svc, error=NOTICES["csrf"])
     with svc.database.session() as s:
         who = api_keys.authenticate(s, api_key)
-    if who is None or who.role != "admin" or who.key_prefix is None:
+    if who is None or who.role != "admin" or who.key_prefix is None or who.clinic_id != DEFAULT_CLINIC:
         log.warning("admin sign-in refused", outcome="refused")
         return _login_page(request, svc, error="That is not an active admin API key.")
     cookie, session = auth.make_session(keys, who.key_prefix)
