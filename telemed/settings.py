@@ -15,10 +15,11 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 
 from telemed.foundation.settings import Settings, SettingsError
+from telemed.foundation.tenancy import DEFAULT_CLINIC, ClinicProfile, ZoomApp
 from telemed.foundation.urls import is_loopback_host, require_secure_url
 
-__all__ = ["Settings", "SettingsError", "get_settings", "is_loopback_host", "load_settings", "require_secure_url",
-           "reset_settings_cache"]
+__all__ = ["Settings", "SettingsError", "default_profile", "get_settings", "is_loopback_host", "load_settings",
+           "require_secure_url", "reset_settings_cache"]
 
 DEV_KEY_FILE = "secret.keys"
 
@@ -67,3 +68,26 @@ def get_settings() -> Settings:
 def reset_settings_cache() -> None:
     """For tests and the demo, which change the environment before building anything."""
     get_settings.cache_clear()
+
+
+def default_profile(settings: Settings) -> ClinicProfile:
+    """The default clinic, as the environment configures it (TELEMED_ZOOM_*, TELEMED_MAIL_FROM,
+    TELEMED_WEBHOOK_*, TELEMED_ADMIN_EMAIL, TELEMED_REMINDER_OFFSETS): a single-clinic
+    deployment keeps working unchanged as this clinic."""
+    s = settings
+
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value is not None and value.get_secret_value() else None
+
+    account = None
+    if s.zoom_account_id and s.zoom_client_id and secret(s.zoom_client_secret):
+        account = ZoomApp(s.zoom_client_id, secret(s.zoom_client_secret) or "", s.zoom_account_id)
+    oauth = None
+    if s.zoom_oauth_client_id and secret(s.zoom_oauth_client_secret):
+        oauth = ZoomApp(s.zoom_oauth_client_id, secret(s.zoom_oauth_client_secret) or "")
+    return ClinicProfile(
+        clinic_id=DEFAULT_CLINIC, name=DEFAULT_CLINIC, zoom_account=account, zoom_oauth=oauth,
+        zoom_webhook_secret=secret(s.zoom_webhook_secret_token), mail_from=s.mail_from,
+        reminder_offsets=s.reminder_offsets, webhook_url=s.webhook_url, webhook_secret=secret(s.webhook_secret),
+        admin_emails=(s.admin_email,) if s.admin_email else (),
+    )

@@ -23,7 +23,7 @@ import structlog
 
 from telemed.foundation.cipher import Cipher, DecryptionError
 from telemed.foundation.urls import require_secure_url
-from telemed.zoom.errors import ZoomAuthError, ZoomError, ZoomTransientError
+from telemed.zoom.errors import ZoomAuthError, ZoomError, ZoomTransientError, app_refusal
 from telemed.zoom.metrics import TOKEN_REFRESHES
 from telemed.zoom.oauth import request_token
 from telemed.zoom.refresh import SingleFlightRefresh
@@ -201,8 +201,11 @@ class AccountTokenProvider(SingleFlightRefresh[CachedToken]):
                 timeout=self._timeout,
                 session=self._session,
             )
-        except ZoomError as error:
+        except ZoomError as failure:
             TOKEN_REFRESHES.labels(kind="account", outcome="failed").inc()
+            # invalid_client (a revoked app, a wrong secret) or a wrong account id: the
+            # app itself is refused, which the workers handle per clinic.
+            error = app_refusal(failure)
             token = self._serve_after_failure(usable, error)
             log.warning(
                 "zoom.token.renewal_failed",
