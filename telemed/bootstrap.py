@@ -25,7 +25,8 @@ from redis.sentinel import Sentinel
 from telemed import selfcheck
 from telemed.events.publish import Publisher
 from telemed.foundation.cipher import Cipher
-from telemed.settings import Settings, get_settings
+from telemed.foundation.tenancy import ClinicDirectory, StaticDirectory
+from telemed.settings import Settings, default_profile, get_settings
 from telemed.store.db import Database
 from telemed.web.services import WebServices
 from telemed.workers.actors import Actors, declare_actors
@@ -116,9 +117,15 @@ def serve_metrics_fork() -> None:
     serve_worker_metrics(settings.worker_metrics_port, settings.metrics_bind)
 
 
+def clinic_directory(settings: Settings) -> ClinicDirectory:
+    """Every clinic's profile. For now the default clinic's alone, from the environment; the
+    store-backed directory (``store.clinics``, with its short cache) replaces it here."""
+    return StaticDirectory([default_profile(settings)])
+
+
 def worker_context(settings: Settings, queue: WorkQueue) -> WorkerContext:
     return WorkerContext(settings=settings, keys=settings.fernet_keys, redis_connect=redis_connect(settings),
-                         queue=queue)
+                         queue=queue, clinics=clinic_directory(settings))
 
 
 @dataclass
@@ -177,7 +184,7 @@ def web_services(settings: Settings) -> WebServices:
     zoom_context.database = db  # type: ignore[misc]
     client = queue.broker.client  # type: ignore[attr-defined]
     return WebServices(
-        settings=settings, database=db, redis=client,
+        settings=settings, database=db, redis=client, clinics=zoom_context.clinics,
         publisher=publisher(settings, db, queue), enqueue=queue.send,
         start_url_fetcher=functools.partial(fetch_start_url, zoom_context),
         self_check=selfcheck.readiness(settings, client, db),

@@ -30,6 +30,7 @@ from telemed.web.app import create_app
 from telemed.web.services import WebServices
 from telemed.zoom.simulator import ZoomSimulator
 from tests.support import openapi
+from tests.support.contexts import clinics_of
 from tests.support.webserver import serve
 
 pytestmark = pytest.mark.integration
@@ -71,6 +72,7 @@ def site(database_url: str, redis_url: str, redis_namespace: str) -> Iterator[Si
             publisher=Publisher(database=database, enqueue=lambda event_id: None),
             enqueue=lambda actor, *args: queued.append((actor, args)),
         )
+        services.clinics = clinics_of(services.settings)
         with serve(create_app(services)) as url:
             services.settings = _settings(redis_namespace, key, sim, url)  # now the port is known
             yield Site(url, services, database, sim, key, database_url, queued)
@@ -187,6 +189,7 @@ def test_bad_links(site: Site) -> None:
     unknown = requests.get(site.link("D-404"), allow_redirects=False, timeout=10)
     assert unknown.status_code == 400
     site.services.settings = replace_settings(site, zoom_oauth_client_id=None)
+    site.services.clinics = clinics_of(site.services.settings)  # the default clinic has no OAuth app now
     assert requests.get(site.link(), allow_redirects=False, timeout=10).status_code == 503
 
 

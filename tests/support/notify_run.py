@@ -61,7 +61,8 @@ def _start_web(pipeline: Pipeline, settings_values: dict[str, Any]) -> Any:
     ctx = worker_context(settings, database)
     client = redis.Redis.from_url(pipeline.redis_url)
     services = WebServices(settings=settings, database=database, redis=client, publisher=None,  # type: ignore[arg-type]
-                           enqueue=Recorder(), start_url_fetcher=lambda a: fetch_start_url(ctx, a))
+                           enqueue=Recorder(), start_url_fetcher=lambda a: fetch_start_url(ctx, a),
+                           clinics=ctx.clinics)
     return serve(create_app(services))
 
 

@@ -99,7 +99,8 @@ def seeded_web(database_url: str, redis_url: str, namespace: str, zoom_sim: Any,
         api_keys.revoke_key(s, revoked_row.prefix)
     client = redis.Redis.from_url(redis_url)
     services = WebServices(settings=settings, database=database, redis=client, publisher=None,  # type: ignore[arg-type]
-                           enqueue=Recorder(), start_url_fetcher=lambda a: fetch_start_url(ctx, a))
+                           enqueue=Recorder(), start_url_fetcher=lambda a: fetch_start_url(ctx, a),
+                           clinics=ctx.clinics)
     try:
         with running_app(services) as url:
             yield SeededWeb(url, settings, database, ctx, keys, revoked)

@@ -15,6 +15,7 @@ from telemed.settings import Settings, load_settings
 from telemed.store.db import Database
 from telemed.web.app import create_app
 from telemed.web.services import WebServices
+from tests.support.contexts import clinics_of
 from tests.support.webserver import serve
 
 INGRESS_SECRET = "telemed-test-ingress-secret"
@@ -50,7 +51,8 @@ def web_services(settings: Settings, database: Database, client: redis.Redis,
     recorder = recorder or Recorder()
     publisher = Publisher(database=database, enqueue=lambda event_id: recorder("process_event", event_id),
                           check_queue=lambda: client.ping() and None)
-    return WebServices(settings=settings, database=database, redis=client, publisher=publisher, enqueue=recorder)
+    return WebServices(settings=settings, database=database, redis=client, publisher=publisher, enqueue=recorder,
+                       clinics=clinics_of(settings))
 
 
 @contextmanager
