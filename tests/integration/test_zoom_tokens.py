@@ -267,6 +267,29 @@ def test_a_revoked_app(make_provider: Any, sim: ZoomSimulator) -> None:
         provider.access_token()
 
 
+def test_a_burst_after_a_refusal_asks_zoom_once(make_provider: Any, sim: ZoomSimulator) -> None:
+    """Threads queued behind the one that was refused get the refusal, not a request each."""
+    provider = make_provider(client_secret="wrong")
+    failures: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            provider.access_token()
+        except ZoomAppRefused as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(failures) == 8 and len({id(f) for f in failures}) == 8  # each its own exception
+    assert len(sim.requests(path_prefix="/oauth/token")) == 1
+    # Another process's token (the app works again) ends the refusal at once.
+    make_provider().access_token()
+    assert provider.access_token()
+
+
 def test_revoked_grant(make_provider: Any, sim: ZoomSimulator) -> None:
     sim.inject_failure(
         400, {"reason": "Invalid Token!", "error": "invalid_grant"}, path_prefix="/oauth/"
