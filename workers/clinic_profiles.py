@@ -39,12 +39,14 @@ class WebhookTarget:
 
 
 def sender(profile: ClinicProfile, settings: Settings) -> Sender:
-    """The clinic's sender: its address (or the deployment's) under its display name (or
-    the name its address carries, or, for a clinic other than the default, its name)."""
-    name, address = parseaddr(profile.mail_from or settings.mail_from)
-    if not address:
-        name, address = parseaddr(settings.mail_from)
-    display = profile.mail_display_name or name or (profile.name if profile.clinic_id != DEFAULT_CLINIC else "")
+    """The clinic's sender: its address (or the deployment's) under its display name, or
+    the name its own address carries, or (a clinic other than the default) its name, or
+    the name TELEMED_MAIL_FROM carries."""
+    own_name, own_address = parseaddr(profile.mail_from or "")
+    deployment_name, deployment_address = parseaddr(settings.mail_from)
+    address = own_address or deployment_address
+    clinic_name = profile.name if profile.clinic_id != DEFAULT_CLINIC else ""
+    display = profile.mail_display_name or own_name or clinic_name or deployment_name
     return Sender(formataddr((display, address)) if display else address, profile.mail_reply_to or None)
 
 

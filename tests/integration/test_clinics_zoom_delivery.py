@@ -24,6 +24,8 @@ from pathlib import Path
 
 import dramatiq
 import pytest
+import redis
+import requests
 from cryptography.fernet import Fernet
 from dramatiq.brokers.stub import StubBroker
 from sqlmodel import select
@@ -34,7 +36,7 @@ from telemed.foundation.tenancy import ClinicProfile, StaticDirectory, ZoomApp
 from telemed.logging import configure_logging, reset_logging
 from telemed.samples import booking
 from telemed.settings import default_profile, load_settings
-from telemed.store import notifications, states
+from telemed.store import appointments, notifications, operations, states
 from telemed.store.models import Appointment, InboxEvent, OutboxMessage
 from telemed.workers.actors import declare_actors
 from telemed.workers.context import WorkerContext
@@ -42,10 +44,12 @@ from telemed.workers.hosting.hosts import host_quota_key
 from telemed.workers.meetings.app_failures import resume_fixed_apps_job
 from telemed.workers.queue.log_context import install_log_context
 from telemed.workers.queue.work_queue import WorkQueue
+from telemed.zoom import webhooks
 from telemed.zoom.client import MEDIUM
 from telemed.zoom.simulator import ZoomSimulator
 from tests.support.contexts import cipher_database, worker_context
 from tests.support.smtp import SmtpTestServer, smtp_server
+from tests.support.webapp import ZOOM_SECRET_TOKEN, Recorder, running_app, settings_for, web_services
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 
 pytestmark = pytest.mark.integration
@@ -311,3 +315,113 @@ def test_a_reactivated_app_is_found_by_the_probe(clinics: Clinics, monkeypatch: 
     assert clinics.appointment("clinic-a/A-1").state == states.PROVISIONED
     assert len(clinics.mails_to("admin@clinic-a.example")) == 1
 
+
+
+# Zoom's webhooks, one endpoint per clinic ------------------------------------------------
+
+B_ZOOM_HOOK = "b-zoom-webhook-token-51aa"
+
+
+def _zoom_post(url: str, path: str, secret: str, body: dict[str, object]) -> requests.Response:
+    raw = json.dumps(body).encode()
+    ts = str(int(time.time()))
+    return requests.post(f"{url}{path}", data=raw, timeout=10, headers={
+        "x-zm-request-timestamp": ts, "x-zm-signature": webhooks.zoom_signature(secret, ts, raw),
+        "content-type": "application/json"})
+
+
+def _started(meeting_id: int) -> dict[str, object]:
+    return {"event": "meeting.started", "event_ts": int(time.time() * 1000),
+            "payload": {"account_id": "acct", "object": {"id": meeting_id, "host_id": "h-1"}}}
+
+
+def test_each_clinics_zoom_webhook_is_verified_with_its_secret_and_touches_its_meetings_only(
+        clinics: Clinics, redis_url: str) -> None:
+    clinics.set_profile(replace(clinics.profiles[B], zoom_webhook_secret=B_ZOOM_HOOK))
+    clinics.set_profile(replace(clinics.profiles["default"], zoom_webhook_secret=ZOOM_SECRET_TOKEN))
+    clinics.book(A, "A-1")
+    clinics.book(B, "B-1")
+    clinics.settle()
+    with clinics.ctx.database.session() as s:
+        meeting_a = appointments.get_meeting(s, "clinic-a/A-1")
+        meeting_b = appointments.get_meeting(s, "clinic-b/B-1")
+    assert meeting_a is not None and meeting_b is not None
+    hooks_before = len(clinics.hooks.received)
+
+    client = redis.Redis.from_url(redis_url)
+    services = web_services(settings_for(clinics.ctx.settings.redis_namespace), clinics.ctx.database, client,
+                            Recorder(forward=clinics.ctx.queue.send))
+    services.clinics = clinics.ctx.clinics
+    try:
+        with running_app(services) as url:
+            # Signed with another secret (the deployment's, A's app's): refused.
+            assert _zoom_post(url, "/zoom/webhook/clinic-b", ZOOM_SECRET_TOKEN,
+                              _started(meeting_b.zoom_meeting_id)).status_code == 401
+            # A clinic without a webhook secret, an unknown clinic, a malformed id.
+            assert _zoom_post(url, "/zoom/webhook/clinic-a", B_ZOOM_HOOK, _started(1)).status_code == 503
+            assert _zoom_post(url, "/zoom/webhook/clinic-zz", B_ZOOM_HOOK, _started(1)).status_code == 404
+            assert _zoom_post(url, "/zoom/webhook/Not_A_Clinic", B_ZOOM_HOOK, _started(1)).status_code == 404
+            # Zoom's URL check is answered with B's secret.
+            challenge = _zoom_post(url, "/zoom/webhook/clinic-b", B_ZOOM_HOOK, {
+                "event": "endpoint.url_validation", "payload": {"plainToken": "abc"}}).json()
+            assert challenge["encryptedToken"] == webhooks.encrypted_token(B_ZOOM_HOOK, "abc")
+
+            # B's own meeting: accepted and acted on.
+            answer = _zoom_post(url, "/zoom/webhook/clinic-b", B_ZOOM_HOOK, _started(meeting_b.zoom_meeting_id))
+            assert answer.json() == {"status": "accepted"}
+            # B's secret naming A's meeting, and the default endpoint naming B's: stored, never acted on.
+            assert _zoom_post(url, "/zoom/webhook/clinic-b", B_ZOOM_HOOK,
+                              _started(meeting_a.zoom_meeting_id)).json() == {"status": "accepted"}
+            # The default clinic's endpoint (signed with TELEMED_ZOOM_WEBHOOK_SECRET_TOKEN) naming B's meeting.
+            other = _started(meeting_b.zoom_meeting_id)
+            other["event_ts"] = 1  # not the bytes of B's own notification
+            assert _zoom_post(url, "/zoom/webhook", ZOOM_SECRET_TOKEN, other).json() == {"status": "accepted"}
+            clinics.settle()
+    finally:
+        client.close()
+    assert clinics.appointment("clinic-b/B-1").state == states.IN_PROGRESS
+    assert clinics.appointment("clinic-a/A-1").state == states.PROVISIONED
+    with clinics.ctx.database.session() as s:
+        notes = sorted(r.note or "" for r in s.exec(select(operations.ZoomWebhookReceipt)))
+    assert notes.count("ignored: not a meeting of this clinic") == 2  # B naming A's, the default naming B's
+    [started] = [json.loads(h.body) for h in clinics.hooks.wait_for(hooks_before + 1)[hooks_before:]]
+    assert (started["event"], started["appointment"]["id"], started["clinic_id"]) == ("started", "B-1", B)
+
+
+# Doctors who connect their own Zoom, through their clinic's OAuth app ---------------------
+
+
+def test_a_doctor_connects_and_refreshes_through_the_clinics_own_oauth_app(clinics: Clinics) -> None:
+    from datetime import timedelta as span
+
+    from telemed.store import zoom_tokens
+    from telemed.workers.hosting.token_refresher import refresh_tokens_job
+    from telemed.zoom.simulator.connect import connect_doctor
+
+    app = clinics.sim.add_oauth_app("clinic-b-oauth", "clinic-b-oauth-secret")
+    clinics.set_profile(replace(clinics.profiles[B], zoom_oauth=ZoomApp(app.client_id, app.client_secret)))
+    connect_doctor(clinics.ctx.database, clinics.sim, "clinic-b/D-1", HOST, app=(app.client_id, app.client_secret))
+    clinics.book(B, "B-1")
+    clinics.settle()
+    with clinics.ctx.database.session() as s:
+        meeting = appointments.get_meeting(s, "clinic-b/B-1")
+    assert meeting is not None and meeting.host == "me"
+    assert [m["account"] for m in clinics.sim.meetings()] == [f"user:{HOST}"]  # the doctor's own account
+    with clinics.ctx.database.session() as s:  # as if the hour-long token had been idle
+        row = s.get(zoom_tokens.DoctorZoomToken, "clinic-b/D-1")
+        assert row is not None
+        row.expires_at = datetime.now(UTC) + span(minutes=1)
+        s.add(row)
+    # Refreshed through B's app: the simulator refuses another app's refresh token.
+    assert refresh_tokens_job(clinics.ctx)["tokens_refreshed"] == 1
+    with clinics.ctx.database.session() as s:
+        grant = zoom_tokens.load_grant(s, "clinic-b/D-1")
+    assert grant is not None and grant.status == "connected" and grant.version == 2
+    # A clinic without an OAuth app has nothing to refresh through: skipped, not revoked.
+    clinics.set_profile(replace(clinics.profiles[B], zoom_oauth=None))
+    with clinics.ctx.database.session() as s:
+        row = s.get(zoom_tokens.DoctorZoomToken, "clinic-b/D-1")
+        assert row is not None
+        row.expires_at = datetime.now(UTC) + span(minutes=1)
+        s.add(row)
+    assert refresh_tokens_job(clinics.ctx) == {"tokens_refreshed": 0, "tokens_revoked": 0, "token_refresh_failed": 0}
