@@ -425,3 +425,36 @@ def test_a_doctor_connects_and_refreshes_through_the_clinics_own_oauth_app(clini
         row.expires_at = datetime.now(UTC) + span(minutes=1)
         s.add(row)
     assert refresh_tokens_job(clinics.ctx) == {"tokens_refreshed": 0, "tokens_revoked": 0, "token_refresh_failed": 0}
+
+
+# Reminders and admins per clinic -----------------------------------------------------------
+
+
+def test_each_clinic_is_reminded_at_its_own_offsets(clinics: Clinics) -> None:
+    from telemed.store import outbox
+    from telemed.workers.delivery.reminders import run_reminders
+
+    clinics.set_profile(replace(clinics.profiles[B], reminder_offsets="2h"))  # A: the deployment's 24h,15m
+    clinics.book(A, "A-1", hours=3)
+    clinics.book(B, "B-1", hours=3)
+    clinics.settle()
+    start = clinics.appointment("clinic-b/B-1").start_time
+    assert start is not None
+    queued: list[int] = []
+    report = run_reminders(clinics.ctx, queued.append, now=start - timedelta(hours=2) + timedelta(seconds=30))
+    with clinics.ctx.database.session() as s:
+        kinds = {key: sorted((m.role, m.kind) for m in outbox.messages_for(s, key) if m.kind.startswith("reminder"))
+                 for key in ("clinic-a/A-1", "clinic-b/B-1")}
+    assert kinds == {"clinic-a/A-1": [], "clinic-b/B-1": [("doctor", "reminder-2h"), ("patient", "reminder-2h")]}
+    assert report.queued == 2 and report.skipped == 2  # A's 24h reminders: told after their moment
+
+
+def test_a_clinic_without_admins_records_its_alert_and_mails_nobody(clinics: Clinics) -> None:
+    clinics.set_profile(replace(clinics.profiles[A], admin_emails=(), zoom_account=None))
+    clinics.book(A, "A-1")
+    clinics.settle()
+    with clinics.ctx.database.session() as s:
+        [alert] = notifications.alerts(s, clinic_id=A)
+        [row] = [m for m in s.exec(select(OutboxMessage)) if m.role == "admin"]
+    assert alert.kind == "zoom_app" and (row.status, row.last_error) == ("skipped", "the clinic has no admin e-mail")
+    assert clinics.smtp.messages == []  # not the deployment's admin, not anyone's
