@@ -268,7 +268,10 @@ def test_a_revoked_app_parks_only_its_clinic_with_one_alert_and_a_fix_resumes_it
     assert len(clinics.sim.meetings(account="acct-clinic-a")) == 5
     assert resume_fixed_apps_job(clinics.ctx) == {"clinics_resumed": 0, "appointments_resumed": 0}
 
-    # Canary: A's secret in no log line and no mail (B's least of all).
+    # Canary: A's secret in no log line and no mail (B's least of all). The logs did see it all.
+    parked_lines = [json.loads(line) for line in clinics.logs.getvalue().splitlines()
+                    if "a clinic-wide cause" in line]
+    assert {line["clinic_id"] for line in parked_lines} == {A} and len(parked_lines) == 4
     everything = clinics.logs.getvalue() + "".join(m.as_string() for m in clinics.smtp.messages)
     assert A_SECRET not in everything and B_SECRET not in everything and B_HOOK_SECRET not in everything
     for hook in clinics.hooks.received:
