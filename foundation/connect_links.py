@@ -25,7 +25,9 @@ SALT = "telemed.zoom-connect.v1"
 CONNECT_PATH = "/oauth/zoom/connect"
 CALLBACK_PATH = "/oauth/zoom/callback"
 MAX_TOKEN_LENGTH = 1024
-_DOCTOR_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# A doctor's key: the booking system's id, behind "<clinic>/" for a clinic other than the
+# default (foundation.tenancy.scoped).
+_DOCTOR_ID = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?/)?[A-Za-z0-9._:-]{1,128}$")
 
 
 class ConnectTokenError(SignedTokenError):
@@ -46,7 +48,7 @@ def make_connect_token(
     keys: Sequence[str], doctor_id: str, ttl: timedelta, now: datetime | None = None
 ) -> str:
     if not _DOCTOR_ID.match(doctor_id):
-        raise ValueError("doctor id must be 1-128 characters of [A-Za-z0-9._:-]")
+        raise ValueError("doctor id must be 1-128 characters of [A-Za-z0-9._:-], after an optional '<clinic>/'")
     expires = (now or datetime.now(UTC)) + ttl
     return str(_serializer(keys).dumps({"d": doctor_id, "exp": int(expires.timestamp())}))
 

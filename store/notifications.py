@@ -14,7 +14,7 @@ from sqlalchemy import Column, Text, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from telemed.foundation.tenancy import DEFAULT_CLINIC, MAX_CLINIC_ID_LENGTH, MAX_KEY_LENGTH
+from telemed.foundation.tenancy import DEFAULT_CLINIC, MAX_CLINIC_ID_LENGTH, MAX_KEY_LENGTH, clinic_of
 from telemed.store import states
 from telemed.store.models import Appointment, InboxEvent, OutboxMessage, _ts, utcnow
 
@@ -65,7 +65,9 @@ class Reminder(SQLModel, table=True):
 
 
 class WebhookEndpoint(SQLModel, table=True):
-    """A webhook URL that answered 410 Gone. Keyed by a hash, so a new URL starts enabled."""
+    """A webhook URL that answered 410 Gone. Keyed by a hash of the clinic and the URL, so
+    a new URL starts enabled and one clinic's 410 never silences another clinic's webhook
+    (two clinics of one booking platform may share a URL)."""
 
     __tablename__ = "webhook_endpoints"
 
@@ -176,26 +178,28 @@ def reminders_for(session: Session, appointment_id: str) -> list[Reminder]:
 # --- the webhook switch ---------------------------------------------------------------
 
 
-def webhook_key(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()
+def webhook_key(url: str, clinic_id: str = DEFAULT_CLINIC) -> str:
+    # The default clinic's key is the URL's alone, as before clinics existed.
+    material = url if clinic_id == DEFAULT_CLINIC else f"{clinic_id}\x00{url}"
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
-def webhook_disabled(session: Session, url: str) -> bool:
-    return session.get(WebhookEndpoint, webhook_key(url)) is not None
+def webhook_disabled(session: Session, url: str, clinic_id: str = DEFAULT_CLINIC) -> bool:
+    return session.get(WebhookEndpoint, webhook_key(url, clinic_id)) is not None
 
 
-def disable_webhook(session: Session, url: str, reason: str) -> bool:
+def disable_webhook(session: Session, url: str, reason: str, clinic_id: str = DEFAULT_CLINIC) -> bool:
     """True only for the call that disabled it, so exactly one alert is raised."""
     try:
         with session.begin_nested():
-            session.add(WebhookEndpoint(url_hash=webhook_key(url), reason=reason[:200]))
+            session.add(WebhookEndpoint(url_hash=webhook_key(url, clinic_id), reason=reason[:200]))
     except IntegrityError:
         return False
     return True
 
 
-def enable_webhook(session: Session, url: str) -> bool:
-    row = session.get(WebhookEndpoint, webhook_key(url))
+def enable_webhook(session: Session, url: str, clinic_id: str = DEFAULT_CLINIC) -> bool:
+    row = session.get(WebhookEndpoint, webhook_key(url, clinic_id))
     if row is None:
         return False
     session.delete(row)
@@ -205,10 +209,15 @@ def enable_webhook(session: Session, url: str) -> bool:
 # --- admin alerts ---------------------------------------------------------------------
 
 
-def record_alert(session: Session, kind: str, subject: str, body: str, appointment_id: str | None) -> int:
-    """Store an alert's text; returns its id (the ``version`` of its admin outbox row)."""
+def record_alert(
+    session: Session, kind: str, subject: str, body: str, appointment_id: str | None,
+    clinic_id: str | None = None,
+) -> int:
+    """Store an alert's text for the clinic's admins (``clinic_id``, else the appointment's,
+    else the default clinic's); returns its id (the ``version`` of its admin outbox row)."""
     subject = " ".join(subject.split())[:200] or kind
-    alert = Alert(kind=kind[:24], subject=subject, body=body, appointment_id=appointment_id)
+    clinic = clinic_id or (clinic_of(appointment_id) if appointment_id else DEFAULT_CLINIC)
+    alert = Alert(kind=kind[:24], subject=subject, body=body, appointment_id=appointment_id, clinic_id=clinic)
     session.add(alert)
     session.flush()
     assert alert.id is not None
@@ -216,10 +225,11 @@ def record_alert(session: Session, kind: str, subject: str, body: str, appointme
 
 
 def queue_alert(
-    session: Session, kind: str, subject: str, body: str, appointment_id: str | None = None
+    session: Session, kind: str, subject: str, body: str, appointment_id: str | None = None,
+    clinic_id: str | None = None,
 ) -> tuple[int, int]:
-    """Record an alert and owe the administrator a mail about it: (alert id, outbox id)."""
-    alert_id = record_alert(session, kind, subject, body, appointment_id)
+    """Record an alert and owe the clinic's admins a mail about it: (alert id, outbox id)."""
+    alert_id = record_alert(session, kind, subject, body, appointment_id, clinic_id)
     message = OutboxMessage(appointment_id=appointment_id or NO_APPOINTMENT, version=alert_id,
                             role=ADMIN_ROLE, kind=kind[:24], channel="mail")
     session.add(message)
@@ -232,10 +242,12 @@ def get_alert(session: Session, alert_id: int) -> Alert | None:
     return session.get(Alert, alert_id)
 
 
-def alerts(session: Session, kind: str | None = None) -> list[Alert]:
+def alerts(session: Session, kind: str | None = None, clinic_id: str | None = None) -> list[Alert]:
     statement = select(Alert).order_by(col(Alert.id))
     if kind is not None:
         statement = statement.where(Alert.kind == kind)
+    if clinic_id is not None:
+        statement = statement.where(Alert.clinic_id == clinic_id)
     return list(session.exec(statement))
 
 

@@ -5,6 +5,12 @@ the inbox, so a lost queue message delays its handling but never loses it; the
 reconciler re-queues receipts still pending. ``dedupe_key`` (a hash of the raw body)
 makes Zoom's retries of one notification land on the same row. (Admin alerts live in
 ``store.notifications``: ``queue_alert`` records them and mails the administrator.)
+
+Each clinic's Zoom app posts to its own endpoint (``/zoom/webhook/{clinic}``), signed with
+its own secret token; the receipt remembers which clinic's endpoint it came through,
+and only that clinic's meetings may be touched by it. The clinic is kept in the stored
+payload itself (a first line ``clinic=<id>`` before the body, which a JSON notification
+can never start with), so a receipt from before clinics is the default clinic's.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from sqlalchemy import BigInteger, Column, String, exists
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
+from telemed.foundation.tenancy import DEFAULT_CLINIC
 from telemed.store import states
 from telemed.store.models import Appointment, Meeting, OutboxMessage, _ts, utcnow
 from telemed.store.types import EncryptedText
@@ -43,16 +50,36 @@ class ZoomWebhookReceipt(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(String(300), nullable=True))
 
 
-def dedupe_key(raw_body: bytes) -> str:
+_CLINIC_LINE = "clinic="
+
+
+def dedupe_key(raw_body: bytes, clinic_id: str = DEFAULT_CLINIC) -> str:
+    if clinic_id != DEFAULT_CLINIC:  # the same bytes at two clinics' endpoints are two notifications
+        raw_body = clinic_id.encode() + b"\x00" + raw_body
     return hashlib.sha256(raw_body).hexdigest()
+
+
+def receipt_payload(clinic_id: str, notification: str) -> str:
+    """What is stored: the notification, behind the clinic it came for (not the default's)."""
+    return notification if clinic_id == DEFAULT_CLINIC else f"{_CLINIC_LINE}{clinic_id}\n{notification}"
+
+
+def read_receipt_payload(payload: str) -> tuple[str, str]:
+    """(clinic id, the notification's JSON text) of a stored payload."""
+    if payload.startswith(_CLINIC_LINE):
+        first, _, rest = payload.partition("\n")
+        return first[len(_CLINIC_LINE):], rest
+    return DEFAULT_CLINIC, payload
 
 
 def record_receipt(
     session: Session, *, raw_body: bytes, event: str, payload: str,
-    zoom_meeting_id: int | None = None, zoom_user_id: str | None = None,
+    zoom_meeting_id: int | None = None, zoom_user_id: str | None = None, clinic_id: str = DEFAULT_CLINIC,
 ) -> tuple[ZoomWebhookReceipt, bool]:
-    """Store a webhook unless this exact notification is known. The flag says it is new."""
-    key = dedupe_key(raw_body)
+    """Store a webhook that came through ``clinic_id``'s endpoint unless this exact
+    notification is known there. The flag says it is new."""
+    key = dedupe_key(raw_body, clinic_id)
+    payload = receipt_payload(clinic_id, payload)
     existing = session.exec(select(ZoomWebhookReceipt).where(ZoomWebhookReceipt.dedupe_key == key)).first()
     if existing is not None:
         return existing, False

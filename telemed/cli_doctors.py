@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from telemed.settings import get_settings
+from telemed.settings import Settings, get_settings
 
 
 def _database():  # type: ignore[no-untyped-def]
@@ -62,9 +62,10 @@ def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, emai
     settings = get_settings()
     if not settings.public_url:
         raise click.UsageError("TELEMED_PUBLIC_URL is not set: the link must point at this service's web address")
-    if not (settings.zoom_oauth_client_id and settings.zoom_oauth_client_secret):
-        raise click.UsageError("TELEMED_ZOOM_OAUTH_CLIENT_ID and TELEMED_ZOOM_OAUTH_CLIENT_SECRET are not set: "
-                               "doctors connect through the user-managed Zoom OAuth app")
+    if not _clinic_has_oauth_app(settings, doctor_id):
+        raise click.UsageError("the doctor's clinic has no Zoom OAuth app (the default clinic: "
+                               "TELEMED_ZOOM_OAUTH_CLIENT_ID and TELEMED_ZOOM_OAUTH_CLIENT_SECRET): "
+                               "doctors connect through their clinic's user-managed Zoom OAuth app")
     if (name is None) != (email is None):
         raise click.UsageError("--name and --email go together")
     ttl = timedelta(seconds=ttl_seconds or settings.connect_link_ttl_seconds)
@@ -124,3 +125,16 @@ def list_() -> None:
 
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
+
+
+def _clinic_has_oauth_app(settings: Settings, doctor_id: str) -> bool:
+    """Doctors connect through their own clinic's OAuth app (``clinic_of`` their key)."""
+    # lazy: telemed --help must not import the whole pipeline
+    from telemed.bootstrap import clinic_directory
+    from telemed.foundation.tenancy import UnknownClinic, clinic_of
+    from telemed.zoom.apps import oauth_app
+
+    try:
+        return oauth_app(clinic_directory(settings).profile(clinic_of(doctor_id))) is not None
+    except UnknownClinic:
+        return False

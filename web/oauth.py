@@ -9,6 +9,11 @@
    tokens encrypted and marks the doctor connected; appointments parked because their
    doctor's connection had died are queued again.
 
+Each clinic's doctors connect through their clinic's own OAuth app (its client id in the
+redirect, its secret for the exchange): the link names the doctor's key, so the clinic is
+``clinic_of(doctor_id)``; the callback knows it from the state row's doctor. One callback
+URL serves every clinic (register ``{TELEMED_PUBLIC_URL}/oauth/zoom/callback`` in each app).
+
 Declined consent, a replayed or expired code, a state mismatch or a bad link each get a
 plain page saying what happened, status 400, and nothing is stored. No page, log line or
 redirect carries a token, code or verifier.
@@ -26,10 +31,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from telemed.foundation import connect_links
+from telemed.foundation.tenancy import UnknownClinic, ZoomApp, clinic_of
 from telemed.store import appointments, oauth_states, zoom_tokens
 from telemed.web.deps import services
 from telemed.web.pages import PRIVATE_HEADERS, Notice, mark, render_notice
 from telemed.web.services import WebServices
+from telemed.zoom.apps import oauth_app
 from telemed.zoom.errors import ZoomAuthError, ZoomError, ZoomGrantRevoked
 from telemed.zoom.metrics import TOKEN_REFRESHES
 from telemed.zoom.oauth import request_token
@@ -45,8 +52,8 @@ Page = Notice
 
 NOT_CONFIGURED = Page(503, "not_configured", _N("Zoom connection is not set up"),
                       _N("This telemed installation has no Zoom OAuth app configured."),
-                      _N("Please tell your administrator (TELEMED_PUBLIC_URL and TELEMED_ZOOM_OAUTH_CLIENT_ID / "
-                         "_SECRET must be set)."))
+                      _N("Please tell your administrator (TELEMED_PUBLIC_URL and the clinic's Zoom OAuth app "
+                         "(for the default clinic TELEMED_ZOOM_OAUTH_CLIENT_ID / _SECRET) must be set)."))
 LINK_INVALID = Page(400, "link_invalid", _N("This connect link is not valid"),
                     _N("The link is incomplete or has been changed."),
                     _N("Open the link exactly as you received it, or ask the clinic for a new one."))
@@ -84,9 +91,12 @@ def page(result: Page, *, clear_cookie: bool = False) -> HTMLResponse:
     return response
 
 
-def _configured(svc: WebServices) -> bool:
-    s = svc.settings
-    return bool(s.public_url and s.zoom_oauth_client_id and s.zoom_oauth_client_secret)
+def _clinic_app(svc: WebServices, doctor_id: str) -> ZoomApp | None:
+    """The OAuth app of the doctor's clinic; None when it has none (or the clinic is gone)."""
+    try:
+        return oauth_app(svc.profile(clinic_of(doctor_id)))
+    except UnknownClinic:
+        return None
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -98,23 +108,29 @@ def pkce_challenge(verifier: str) -> str:
 @router.get("/oauth/zoom/connect", response_class=HTMLResponse, summary="Start connecting a doctor's Zoom",
             responses={302: {"description": "Redirect to Zoom's consent screen"}, 400: {}, 503: {}})
 def connect(token: str = "", svc: WebServices = Depends(services)) -> Response:
-    if not _configured(svc):
+    if not svc.settings.public_url:
         return page(NOT_CONFIGURED)
     try:
         claim = connect_links.read_connect_token(svc.settings.fernet_keys, token)
     except connect_links.ConnectTokenError as exc:
         log.info("connect link refused", outcome=exc.reason)
         return page(LINK_EXPIRED if exc.reason == "expired" else LINK_INVALID)
+    clinic_id = clinic_of(claim.doctor_id)
+    structlog.contextvars.bind_contextvars(clinic_id=clinic_id)
+    app = _clinic_app(svc, claim.doctor_id)
+    if app is None:
+        log.info("connect link refused", doctor_id=claim.doctor_id, outcome="not_configured")
+        return page(NOT_CONFIGURED)
     with svc.database.session() as session:
         if appointments.get_doctor(session, claim.doctor_id) is None:
             log.info("connect link refused", doctor_id=claim.doctor_id, outcome="unknown_doctor")
             return page(UNKNOWN_DOCTOR)
         issued = oauth_states.issue_state(session, claim.doctor_id, STATE_TTL)
     s = svc.settings
-    assert s.public_url and s.zoom_oauth_client_id
+    assert s.public_url
     query = urlencode({
         "response_type": "code",
-        "client_id": s.zoom_oauth_client_id,
+        "client_id": app.client_id,
         "redirect_uri": connect_links.callback_url(s.public_url),
         "state": issued.state,
         "code_challenge": pkce_challenge(issued.code_verifier),
@@ -134,7 +150,7 @@ def connect(token: str = "", svc: WebServices = Depends(services)) -> Response:
             responses={400: {}, 502: {}, 503: {}})
 def callback(request: Request, state: str = "", code: str = "", error: str = "",
              svc: WebServices = Depends(services)) -> Response:
-    if not _configured(svc):
+    if not svc.settings.public_url:
         return page(NOT_CONFIGURED)
     if not state:
         log.info("zoom connect refused", outcome="missing_state")
@@ -146,22 +162,27 @@ def callback(request: Request, state: str = "", code: str = "", error: str = "",
                  reason=checked.problem)
         return page(STATE_REJECTED, clear_cookie=True)
     assert checked.doctor_id is not None and checked.code_verifier is not None
+    structlog.contextvars.bind_contextvars(clinic_id=clinic_of(checked.doctor_id))
+    app = _clinic_app(svc, checked.doctor_id)
+    if app is None:
+        log.info("zoom connect refused", doctor_id=checked.doctor_id, outcome="not_configured")
+        return page(NOT_CONFIGURED, clear_cookie=True)
     if error or not code:
         log.info("zoom connect refused", doctor_id=checked.doctor_id, outcome="denied",
                  reason=error[:40] or "no code")
         return page(DENIED, clear_cookie=True)
-    result = _exchange_and_store(svc, checked.doctor_id, code, checked.code_verifier)
+    result = _exchange_and_store(svc, app, checked.doctor_id, code, checked.code_verifier)
     return page(result, clear_cookie=True)
 
 
-def _exchange_and_store(svc: WebServices, doctor_id: str, code: str, verifier: str) -> Page:
+def _exchange_and_store(svc: WebServices, app: ZoomApp, doctor_id: str, code: str, verifier: str) -> Page:
     s = svc.settings
-    assert s.public_url and s.zoom_oauth_client_id and s.zoom_oauth_client_secret
+    assert s.public_url
     try:
         grant = request_token(
             s.zoom_oauth_url,
-            client_id=s.zoom_oauth_client_id,
-            client_secret=s.zoom_oauth_client_secret.get_secret_value(),
+            client_id=app.client_id,
+            client_secret=app.client_secret,
             form={"grant_type": "authorization_code", "code": code,
                   "redirect_uri": connect_links.callback_url(s.public_url), "code_verifier": verifier},
             timeout=s.zoom_timeout_seconds,

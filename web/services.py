@@ -10,7 +10,7 @@ import redis
 from telemed.events.publish import Publisher
 from telemed.foundation.self_check import Finding
 from telemed.foundation.settings import Settings
-from telemed.foundation.tenancy import ClinicDirectory
+from telemed.foundation.tenancy import ClinicDirectory, ClinicProfile
 from telemed.store.db import Database
 
 Enqueue = Callable[..., object]  # enqueue(actor_name, *args): ids only
@@ -33,3 +33,11 @@ class WebServices:
     # The deployment's checks for /readyz (telemed.selfcheck.readiness, as `telemed check`);
     # without them /readyz asks only the store and Redis.
     self_check: Callable[[], list[Finding]] | None = None
+    # Every clinic's profile (its Zoom apps and webhook secret), as the workers see them.
+    clinics: ClinicDirectory | None = None
+
+    def profile(self, clinic_id: str) -> ClinicProfile:
+        """The clinic's profile; raises ``UnknownClinic``."""
+        if self.clinics is None:
+            raise RuntimeError("WebServices.clinics is not wired (telemed.bootstrap.web_services)")
+        return self.clinics.profile(clinic_id)

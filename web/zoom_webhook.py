@@ -1,4 +1,10 @@
-"""``POST /zoom/webhook``: Zoom's notifications, verified, stored, then handled by a worker.
+"""``POST /zoom/webhook/{clinic}``: Zoom's notifications, verified, stored, then handled by a worker.
+
+Each clinic's Zoom app signs with its own secret token, so each clinic has its own
+endpoint, verified with that clinic's ``zoom_webhook_secret``; ``/zoom/webhook`` is the
+default clinic's (TELEMED_ZOOM_WEBHOOK_SECRET_TOKEN), as before clinics. The receipt
+remembers the clinic, and the worker lets it touch that clinic's meetings only: a clinic
+cannot move another clinic's appointment by naming its meeting id.
 
 Zoom wants an answer within 3 seconds and retries otherwise, so this endpoint only checks
 the signature, stores the notification (deduplicated on its exact bytes, so Zoom's
@@ -8,8 +14,8 @@ the truth here too: if queueing fails, the reconciler picks the pending receipt 
 Answers: 200 (challenge answered, accepted, duplicate or ignored: an event we do not use,
 or a meeting id outside int64, which no meeting of ours has), 400 (not one strict JSON
 object, see ``events.strict_json``, or a handled event without what it needs), 401
-(signature), 413 (too large), 503 (the store is down, or no secret token is configured:
-Zoom retries). There are no replay marks: a resend, even byte for byte with the same
+(signature), 404 (no such clinic), 413 (too large), 503 (the store is down, or the clinic
+has no secret token configured: Zoom retries). There are no replay marks: a resend, even byte for byte with the same
 headers, lands on the stored receipt and is answered ``duplicate``.
 """
 
@@ -25,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from telemed.events import strict_json
 from telemed.events.signing import SignatureError
+from telemed.foundation.tenancy import DEFAULT_CLINIC, InvalidClinicId, UnknownClinic, check_clinic_id
 from telemed.store import operations
 from telemed.web import metrics
 from telemed.web.body import BodyTooLarge, read_limited
@@ -46,13 +53,33 @@ def _answer(status: int, body: dict[str, Any], reason: str | None = None) -> JSO
     return JSONResponse(body, status_code=status)
 
 
-@router.post("/zoom/webhook", summary="Zoom event notifications (signed with the app's secret token)")
+@router.post("/zoom/webhook", summary="Zoom event notifications for the default clinic (signed with its app's "
+                                     "secret token)")
 async def zoom_webhook(request: Request, svc: WebServices = Depends(services)) -> JSONResponse:
+    return await _receive(request, svc, DEFAULT_CLINIC)
+
+
+@router.post("/zoom/webhook/{clinic_id}", summary="Zoom event notifications for one clinic (signed with its "
+                                                  "Zoom app's secret token)")
+async def clinic_zoom_webhook(clinic_id: str, request: Request, svc: WebServices = Depends(services)) -> JSONResponse:
+    try:
+        check_clinic_id(clinic_id)
+    except InvalidClinicId:
+        return _answer(404, {"detail": "no such clinic"}, "unknown_clinic")
+    return await _receive(request, svc, clinic_id)
+
+
+async def _receive(request: Request, svc: WebServices, clinic_id: str) -> JSONResponse:
     settings = svc.settings
-    if settings.zoom_webhook_secret_token is None:
-        return _answer(503, {"detail": "Zoom webhooks are not configured (TELEMED_ZOOM_WEBHOOK_SECRET_TOKEN)"},
-                       "not_configured")
-    secret = settings.zoom_webhook_secret_token.get_secret_value()
+    structlog.contextvars.bind_contextvars(clinic_id=clinic_id)
+    try:
+        profile = await run_in_threadpool(svc.profile, clinic_id)
+    except UnknownClinic:
+        return _answer(404, {"detail": "no such clinic"}, "unknown_clinic")
+    if not profile.zoom_webhook_secret:
+        what = "TELEMED_ZOOM_WEBHOOK_SECRET_TOKEN" if clinic_id == DEFAULT_CLINIC else "the clinic's Zoom webhook secret"
+        return _answer(503, {"detail": f"Zoom webhooks are not configured ({what})"}, "not_configured")
+    secret = profile.zoom_webhook_secret
     try:
         body = await read_limited(request, MAX_BODY_BYTES)
     except BodyTooLarge as exc:
@@ -88,7 +115,7 @@ async def zoom_webhook(request: Request, svc: WebServices = Depends(services)) -
         return JSONResponse({"status": "ignored"})
 
     try:
-        receipt_id, is_new = await run_in_threadpool(_store, svc, body, notification)
+        receipt_id, is_new = await run_in_threadpool(_store, svc, body, notification, clinic_id)
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.DatabaseError) as exc:
         log.error("zoom webhook not stored: the store is down", error_type=type(exc).__name__)
         return _answer(503, {"detail": "the store is unavailable; retry later"}, "unavailable")
@@ -101,11 +128,12 @@ async def zoom_webhook(request: Request, svc: WebServices = Depends(services)) -
     return JSONResponse({"status": "accepted"})
 
 
-def _store(svc: WebServices, body: bytes, notification: webhooks.Notification) -> tuple[int, bool]:
+def _store(svc: WebServices, body: bytes, notification: webhooks.Notification, clinic_id: str) -> tuple[int, bool]:
     with svc.database.session() as session:
         receipt, is_new = operations.record_receipt(
             session, raw_body=body, event=notification.event, payload=body.decode("utf-8"),
             zoom_meeting_id=notification.zoom_meeting_id, zoom_user_id=notification.zoom_user_id,
+            clinic_id=clinic_id,
         )
         assert receipt.id is not None
         return receipt.id, is_new

@@ -1,11 +1,14 @@
-"""Admin alerts raised by the Zoom adapter: logged, counted, and owed to the admin by mail.
+"""Admin alerts raised by the Zoom adapter: logged, counted, and owed to the admins by mail.
 
 ``raise_alert`` records the alert (``store.notifications.queue_alert``: an ``alerts`` row
-for the text and an outbox row with role ``admin``, kind = the alert kind, appointment_id
-= the related appointment or ``-``) and queues its delivery. The text never holds a
-secret. A doctor's connect link is a credential, so an alert names it with a placeholder
-(``[[connect-link:D-7]]``) and ``expand_links`` mints a fresh link when the mail is
-rendered; without TELEMED_PUBLIC_URL the placeholder becomes the command to run.
+for the text and the clinic it is about, and an outbox row with role ``admin``, kind =
+the alert kind, appointment_id = the related appointment or ``-``) and queues its
+delivery to that clinic's admins (``workers.delivery.admin``). The clinic is the
+appointment's, or the one named; texts show the clinic's own ids (``external_id``), never
+a scoped key. The text never holds a secret. A doctor's connect link is a credential, so
+an alert names it with a placeholder (``[[connect-link:D-7]]``) and ``expand_links``
+mints a fresh link when the mail is rendered; without TELEMED_PUBLIC_URL the placeholder
+becomes the command to run.
 
 Kinds raised here (at most 24 characters):
 
@@ -16,6 +19,8 @@ Kinds raised here (at most 24 characters):
 - ``policy_mismatch``   Zoom created a meeting whose security settings differ from policy
 - ``zoom_refused``      Zoom refused a create/update/delete for good (a permanent 4xx)
 - ``orphan_deleted``    the sweep deleted a marked meeting no appointment owns
+- ``zoom_app``          a clinic's Zoom account app is missing or refused: once per clinic
+                        and cause while its appointments are parked (``workers.meetings.app_failures``)
 """
 
 from __future__ import annotations
@@ -26,18 +31,27 @@ from datetime import timedelta
 import structlog
 from sqlmodel import Session
 
+from telemed.foundation.clinic_label import clinic_label
 from telemed.foundation.connect_links import fresh_connect_link
+from telemed.foundation.tenancy import DEFAULT_CLINIC, clinic_of, external_id
 from telemed.store import notifications
 from telemed.workers.context import WorkerContext
 from telemed.workers.metrics import ALERTS
 
 log = structlog.get_logger("telemed.alerts")
 
-_LINK = re.compile(r"\[\[connect-link:([A-Za-z0-9._:-]{1,128})\]\]")
+_LINK = re.compile(r"\[\[connect-link:((?:[a-z0-9-]{1,40}/)?[A-Za-z0-9._:-]{1,128})\]\]")
 
 
 def connect_link_placeholder(doctor_id: str) -> str:
     return f"[[connect-link:{doctor_id}]]"
+
+
+def connect_link_command(doctor_id: str) -> str:
+    """The command that mints the doctor's connect link, in the clinic's own ids."""
+    clinic = clinic_of(doctor_id)
+    where = "" if clinic == DEFAULT_CLINIC else f" --clinic {clinic}"
+    return f"telemed doctors connect-link{where} {external_id(doctor_id)}"
 
 
 def raise_alert(
@@ -48,24 +62,31 @@ def raise_alert(
     *,
     appointment_id: str | None = None,
     session: Session | None = None,
+    clinic_id: str | None = None,
 ) -> int:
-    """Record and queue an admin alert; returns its outbox id.
+    """Record and queue an admin alert for the clinic's admins; returns its outbox id.
 
-    With ``session`` the alert joins the caller's transaction (so it exists exactly when
-    the state change it reports does) and the caller queues it with ``deliver_soon``
-    after commit; without, it is committed and queued here.
+    The clinic is ``clinic_id``, else the appointment's, else the default clinic. With
+    ``session`` the alert joins the caller's transaction (so it exists exactly when the
+    state change it reports does) and the caller queues it with ``deliver_soon`` after
+    commit; without, it is committed and queued here.
     """
+    clinic = clinic_id or (clinic_of(appointment_id) if appointment_id else DEFAULT_CLINIC)
     if session is not None:
-        _, outbox_id = notifications.queue_alert(session, kind, subject, body, appointment_id)
+        _, outbox_id = notifications.queue_alert(session, kind, subject, body, appointment_id, clinic_id=clinic)
     else:
         with ctx.database.session() as own:
-            _, outbox_id = notifications.queue_alert(own, kind, subject, body, appointment_id)
-    ALERTS.labels(kind=kind).inc()
+            _, outbox_id = notifications.queue_alert(own, kind, subject, body, appointment_id, clinic_id=clinic)
+    count_alert(kind, clinic)
     log.error("admin alert", alert_kind=kind, subject=subject, appointment_id=appointment_id or "-",
-              outbox_id=outbox_id)
+              outbox_id=outbox_id, clinic_id=clinic)
     if session is None:
         deliver_soon(ctx, outbox_id)
     return outbox_id
+
+
+def count_alert(kind: str, clinic_id: str) -> None:
+    ALERTS.labels(kind=kind, clinic=clinic_label(clinic_id)).inc()
 
 
 def deliver_soon(ctx: WorkerContext, outbox_id: int) -> None:
@@ -84,6 +105,6 @@ def expand_links(ctx: WorkerContext, text: str) -> str:
         doctor_id = match.group(1)
         url = fresh_connect_link(settings.fernet_keys, settings.public_url, doctor_id,
                                  timedelta(seconds=settings.connect_link_ttl_seconds))
-        return url or f"(set TELEMED_PUBLIC_URL, then run: telemed doctors connect-link {doctor_id})"
+        return url or f"(set TELEMED_PUBLIC_URL, then run: {connect_link_command(doctor_id)})"
 
     return _LINK.sub(link, text)

@@ -16,6 +16,7 @@ from telemed.store.operations import count_outbox_pending
 from telemed.workers.context import WorkerContext
 from telemed.workers.delivery.reminders import reminders_job
 from telemed.workers.hosting.token_refresher import refresh_tokens_job
+from telemed.workers.meetings.app_failures import resume_fixed_apps_job
 from telemed.workers.meetings.orphans import sweep_orphans_job
 from telemed.workers.queue.work_queue import QUEUES
 from telemed.workers.reconciler import reconcile
@@ -50,4 +51,6 @@ JOBS: list[tuple[str, float | None, Callable[[Any], dict[str, int]]]] = [
     ("gauges", None, gauges_job),
     ("zoom_tokens", None, refresh_tokens_job),
     ("zoom_orphans", 600.0, sweep_orphans_job),
+    # A clinic whose Zoom app was missing or refused: resume its appointments once fixed.
+    ("zoom_apps", 60.0, resume_fixed_apps_job),
 ]

@@ -15,7 +15,9 @@ POLICY_MISMATCHES = Counter("telemed_meeting_policy_mismatch_total", "Meetings w
 
 NOTIFICATIONS = Counter("telemed_notifications_total", "Notifications", ["channel", "role", "kind", "outcome"])
 
-ALERTS = Counter("telemed_alerts_total", "Admin alerts raised", ["kind"])
+# ``clinic``: foundation.clinic_label (the clinic's id for the first 20 a process meets, then
+# "other"), so the series stay bounded however many clinics there are.
+ALERTS = Counter("telemed_alerts_total", "Admin alerts raised", ["kind", "clinic"])
 
 END_TO_END = Histogram(
     "telemed_event_to_notification_seconds", "From event received to its notification sent",

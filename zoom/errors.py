@@ -13,8 +13,11 @@ Hierarchy::
     │                            Zoom's Retry-After, else to the next 00:00 UTC)
     ├── ZoomAuthError            401 and OAuth client errors; ``token_rejected`` (code 124)
     │   │                        means "get a new access token and retry once"
-    │   └── ZoomGrantRevoked     the token endpoint said ``invalid_grant``: the grant (e.g. a
-    │                            doctor's refresh token) is dead, a human must reconnect
+    │   ├── ZoomGrantRevoked     the token endpoint said ``invalid_grant``: the grant (e.g. a
+    │   │                        doctor's refresh token) is dead, a human must reconnect
+    │   └── ZoomAppRefused       the token endpoint refused a server-to-server app itself
+    │                            (``invalid_client``: revoked or wrong secret; a wrong account
+    │                            id): every call of that app fails until its credentials change
     └── ZoomPermanentError       any other 4xx / 3xx: retrying the same request cannot help
         └── ZoomNotFound         404 or code 3001 ("Meeting does not exist")
 
@@ -119,6 +122,19 @@ class ZoomAuthError(ZoomError, PermanentError):
 
 class ZoomGrantRevoked(ZoomAuthError):
     pass
+
+
+class ZoomAppRefused(ZoomAuthError):
+    """Zoom refused a server-to-server app's credentials (raised by the account token
+    provider): a clinic's whole Zoom account is out of reach until they are fixed."""
+
+
+def app_refusal(error: ZoomError) -> ZoomError:
+    """What a failed ``account_credentials`` grant means: a refusal that retrying cannot
+    fix is the app's (``ZoomAppRefused``); outages, rate limits and bugs stay what they are."""
+    if error.retryable or type(error) is ZoomError or isinstance(error, ZoomAppRefused):
+        return error
+    return ZoomAppRefused(error.message, status=error.status, code=error.code)
 
 
 class ZoomPermanentError(ZoomError, PermanentError):

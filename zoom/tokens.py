@@ -23,12 +23,17 @@ import structlog
 
 from telemed.foundation.cipher import Cipher, DecryptionError
 from telemed.foundation.urls import require_secure_url
-from telemed.zoom.errors import ZoomAuthError, ZoomError, ZoomTransientError
+from telemed.zoom.errors import ZoomAppRefused, ZoomAuthError, ZoomError, ZoomTransientError, app_refusal
 from telemed.zoom.metrics import TOKEN_REFRESHES
 from telemed.zoom.oauth import request_token
 from telemed.zoom.refresh import SingleFlightRefresh
 
 log = structlog.get_logger(__name__)
+
+# How long a provider answers "refused" without asking again after Zoom refused its app:
+# the threads queued behind the one that asked (a burst of a clinic's bookings) must not
+# each ask the token endpoint. Short, so a fixed app is seen soon even in this process.
+REFUSAL_MEMORY_SECONDS = 30.0
 
 # Delete the cache entry only if it still holds the token being invalidated (its
 # fingerprint prefixes the value): a token another process just fetched must survive.
@@ -144,6 +149,7 @@ class AccountTokenProvider(SingleFlightRefresh[CachedToken]):
         self._timeout_message = "timed out waiting for another process to fetch a Zoom access token"
         # Threads of one process queue here rather than each polling Redis.
         self._mutex = threading.Lock()
+        self._refused: tuple[float, ZoomAppRefused] | None = None  # (until, what Zoom said)
 
     def __repr__(self) -> str:
         return f"AccountTokenProvider(oauth_url={self._oauth_url!r}, cache_key={self.cache_key!r})"
@@ -155,6 +161,14 @@ class AccountTokenProvider(SingleFlightRefresh[CachedToken]):
         if local is not None and local.fresh(self._clock(), self._margin):
             return local.token
         with self._mutex:
+            refused = self._refused
+            if refused is not None and self._clock() < refused[0]:
+                # Unless another process got a token meanwhile (the app works again).
+                shared = self._read_shared()
+                if shared is None or not shared.fresh(self._clock(), self._margin):
+                    error = refused[1]  # a fresh instance per caller: threads must not share a traceback
+                    raise ZoomAppRefused(error.message, status=error.status, code=error.code)
+                self._refused = None
             return self._obtain()
 
     def invalidate(self, token: str) -> None:
@@ -201,8 +215,13 @@ class AccountTokenProvider(SingleFlightRefresh[CachedToken]):
                 timeout=self._timeout,
                 session=self._session,
             )
-        except ZoomError as error:
+        except ZoomError as failure:
             TOKEN_REFRESHES.labels(kind="account", outcome="failed").inc()
+            # invalid_client (a revoked app, a wrong secret) or a wrong account id: the
+            # app itself is refused, which the workers handle per clinic.
+            error = app_refusal(failure)
+            if isinstance(error, ZoomAppRefused) and usable is None:
+                self._refused = (self._clock() + REFUSAL_MEMORY_SECONDS, error)
             token = self._serve_after_failure(usable, error)
             log.warning(
                 "zoom.token.renewal_failed",
@@ -215,6 +234,7 @@ class AccountTokenProvider(SingleFlightRefresh[CachedToken]):
         fresh = CachedToken(grant.access_token, now + grant.expires_in, grant.expires_in)
         self._write_shared(fresh, now)
         self._local = fresh
+        self._refused = None
         self._renewed()
         log.info("zoom.token.renewed", expires_in_s=grant.expires_in)
         return fresh.token

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from telemed.events.publish import Publisher
 from telemed.foundation.cipher import Cipher
 from telemed.foundation.connect_links import connect_url, make_connect_token
-from telemed.foundation.tenancy import DEFAULT_CLINIC, ClinicProfile, StaticDirectory
+from telemed.foundation.tenancy import DEFAULT_CLINIC, ClinicProfile, StaticDirectory, ZoomApp
 from telemed.settings import Settings, load_settings
 from telemed.store import appointments, states, zoom_tokens
 from telemed.store.db import Database
@@ -31,6 +31,7 @@ from telemed.web.app import create_app
 from telemed.web.services import WebServices
 from telemed.zoom.simulator import ZoomSimulator
 from tests.support import openapi
+from tests.support.contexts import clinics_of
 from tests.support.webserver import serve
 
 pytestmark = pytest.mark.integration
@@ -73,6 +74,7 @@ def site(database_url: str, redis_url: str, redis_namespace: str) -> Iterator[Si
             enqueue=lambda actor, *args: queued.append((actor, args)),
             clinics=StaticDirectory([ClinicProfile(DEFAULT_CLINIC, "default")]),
         )
+        services.clinics = clinics_of(services.settings)
         with serve(create_app(services)) as url:
             services.settings = _settings(redis_namespace, key, sim, url)  # now the port is known
             yield Site(url, services, database, sim, key, database_url, queued)
@@ -122,6 +124,29 @@ def test_connect_end_to_end(site: Site) -> None:
     created = requests.post(f"{site.sim.api_url}/users/me/meetings", json={"topic": "x"},
                             headers={"Authorization": f"Bearer {grant.access_token}"}, timeout=5)
     assert created.json()["host_email"] == EMAIL
+
+
+def test_a_clinics_doctor_connects_through_the_clinics_own_app(site: Site) -> None:
+    app = site.sim.add_oauth_app("clinic-b-oauth", "clinic-b-oauth-secret")
+    clinic_b = ClinicProfile("clinic-b", "Clinic B", zoom_oauth=ZoomApp(app.client_id, app.client_secret))
+    site.services.clinics = clinics_of(site.services.settings, clinic_b, ClinicProfile("clinic-c", "Clinic C"))
+    with site.database.session() as session:
+        for doctor in ("clinic-b/D-7", "clinic-c/D-7"):
+            appointments.upsert_doctor(session, id=doctor, name="Dr. Ada Lovelace", email=EMAIL, zoom_user=EMAIL,
+                                       clinic_id=doctor.split("/")[0])
+    to_zoom = requests.get(site.link("clinic-b/D-7"), allow_redirects=False, timeout=10)
+    query = {k: v[0] for k, v in parse_qs(urlsplit(to_zoom.headers["Location"]).query).items()}
+    assert query["client_id"] == app.client_id  # B's app, not the deployment's
+    assert query["redirect_uri"] == f"{site.url}/oauth/zoom/callback"  # one callback for every clinic
+    browser = requests.Session()
+    answer = browser.get(site.link("clinic-b/D-7"), timeout=10)
+    assert answer.status_code == 200 and "Your Zoom account is connected" in answer.text
+    grant = site.token_row("clinic-b/D-7")
+    assert grant is not None and grant.status == "connected"
+    assert site.token_row("D-7") is None  # the default clinic's D-7 is another doctor
+    assert app.client_secret not in answer.text
+    # A clinic without an OAuth app of its own: not configured (never the deployment's app).
+    assert requests.get(site.link("clinic-c/D-7"), allow_redirects=False, timeout=10).status_code == 503
 
 
 def test_the_redirect_to_zoom(site: Site) -> None:
@@ -189,6 +214,7 @@ def test_bad_links(site: Site) -> None:
     unknown = requests.get(site.link("D-404"), allow_redirects=False, timeout=10)
     assert unknown.status_code == 400
     site.services.settings = replace_settings(site, zoom_oauth_client_id=None)
+    site.services.clinics = clinics_of(site.services.settings)  # the default clinic has no OAuth app now
     assert requests.get(site.link(), allow_redirects=False, timeout=10).status_code == 503
 
 

@@ -208,8 +208,10 @@ def test_no_zoom_host_keeps_the_booking(make_pipeline: Any) -> None:
         pipeline.wait_until(lambda: pipeline.appointments().get("N-1") is not None
                             and pipeline.appointments()["N-1"].state == states.NEEDS_ATTENTION, timeout=30)
         with pipeline.database.session() as session:
-            assert [a.kind for a in notifications.alerts(session)] == ["no_zoom_host"]
-        assert pipeline.appointments()["N-1"].attention_reason.startswith("no Zoom host")  # type: ignore[union-attr]
+            # The clinic has no account app: one clinic-wide cause (workers.meetings.app_failures).
+            assert [a.kind for a in notifications.alerts(session)] == ["zoom_app"]
+        assert pipeline.appointments()["N-1"].attention_reason.startswith(  # type: ignore[union-attr]
+            "the Zoom account app of clinic 'default' is not configured")
         assert sim.requests() == []
 
 

@@ -312,6 +312,7 @@ class TestAdmin:
             "deleted": 0,
             "requests": 1,
             "counters": {"grant.account": 1, "meetings.created": 1},
+            "accounts": {sim.account_id: {"grant.account": 1, "meetings.created": 1}},
         }
 
         fault: dict[str, Any] = {

@@ -18,7 +18,7 @@ from redis.retry import Retry
 
 from telemed.foundation.cipher import Cipher
 from telemed.zoom.client import ZoomClient
-from telemed.zoom.errors import ZoomAuthError, ZoomGrantRevoked, ZoomPermanentError, ZoomTransientError
+from telemed.zoom.errors import ZoomAppRefused, ZoomAuthError, ZoomTransientError
 from telemed.zoom.simulator import ZoomSimulator
 from telemed.zoom.tokens import AccountTokenProvider, StaticTokenProvider, TokenProvider
 
@@ -243,22 +243,58 @@ def test_rejected_token_gets_one_refresh_and_retry(make_provider: Any, sim: Zoom
 
 
 def test_bad_client_secret(make_provider: Any) -> None:
-    with pytest.raises(ZoomAuthError) as caught:
+    # The app itself is refused (a revoked app, a wrong secret): the workers park the
+    # clinic's work on it (workers.meetings.app_failures).
+    with pytest.raises(ZoomAppRefused) as caught:
         make_provider(client_secret="wrong").access_token()
-    assert type(caught.value) is ZoomAuthError and caught.value.status == 401
+    assert isinstance(caught.value, ZoomAuthError) and caught.value.status == 401
     assert "wrong" not in str(caught.value)
 
 
 def test_bad_account_id(make_provider: Any) -> None:
-    with pytest.raises(ZoomPermanentError):
+    with pytest.raises(ZoomAppRefused) as caught:
         make_provider(account_id="nope").access_token()
+    assert caught.value.status == 400
+
+
+def test_a_revoked_app(make_provider: Any, sim: ZoomSimulator) -> None:
+    provider = make_provider()
+    token = provider.access_token()
+    assert sim.revoke_app(sim.client_id) == 1  # the token it had dies with the app
+    assert sim.state.token_status(token) == "unknown"
+    provider.invalidate(token)
+    with pytest.raises(ZoomAppRefused):
+        provider.access_token()
+
+
+def test_a_burst_after_a_refusal_asks_zoom_once(make_provider: Any, sim: ZoomSimulator) -> None:
+    """Threads queued behind the one that was refused get the refusal, not a request each."""
+    provider = make_provider(client_secret="wrong")
+    failures: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            provider.access_token()
+        except ZoomAppRefused as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(failures) == 8 and len({id(f) for f in failures}) == 8  # each its own exception
+    assert len(sim.requests(path_prefix="/oauth/token")) == 1
+    # Another process's token (the app works again) ends the refusal at once.
+    make_provider().access_token()
+    assert provider.access_token()
 
 
 def test_revoked_grant(make_provider: Any, sim: ZoomSimulator) -> None:
     sim.inject_failure(
         400, {"reason": "Invalid Token!", "error": "invalid_grant"}, path_prefix="/oauth/"
     )
-    with pytest.raises(ZoomGrantRevoked):
+    with pytest.raises(ZoomAppRefused):  # an account app has no grant but its credentials
         make_provider().access_token()
 
 

@@ -15,11 +15,12 @@ from telemed.settings import load_settings
 from telemed.store import appointments, intents, notifications, states, zoom_tokens
 from telemed.store.models import Appointment, Meeting
 from telemed.workers import alerts, jobs
+from telemed.workers.hosting.hosts import host_quota_key
 from telemed.workers.hosting.token_refresher import refresh_tokens_job
 from telemed.workers.meetings.orphans import sweep_orphans_job
 from telemed.zoom.policy import build_meeting_request, generate_passcode, make_marker
 from telemed.zoom.simulator import ZoomSimulator
-from tests.support.contexts import cipher_database, worker_context
+from tests.support.contexts import cipher_database, clinics_of, worker_context
 from tests.support.zoom_oauth import connect_doctor
 
 pytestmark = pytest.mark.integration
@@ -214,7 +215,7 @@ def test_daily_quota_retries_at_the_reset_or_parks(ctx: Any, sim: ZoomSimulator)
     from telemed.zoom.errors import ZoomRateLimited
 
     for _ in range(ctx.settings.zoom_daily_calls_per_host):
-        ctx.daily_quota.reserve(EMAIL)  # the host's 100 calls of today are spent
+        ctx.daily_quota.reserve(host_quota_key(ctx, "D-7", EMAIL))  # the host's 100 calls of today are spent
     tomorrow = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
     _book(ctx, "A-LATER", start=tomorrow)
     with pytest.raises(ZoomRateLimited) as caught:
@@ -240,7 +241,7 @@ def test_zoom_refusal_parks_and_dead_letters(ctx: Any, sim: ZoomSimulator) -> No
     from telemed.workers.policy.retries import PermanentFailure
 
     sim.inject_failure(400, {"code": 3161, "message": "Meeting hosting and scheduling capabilities are not allowed."},
-                       method="POST")
+                       method="POST", path_prefix="/v2/")
     _book(ctx, "A-1")
     with pytest.raises(PermanentFailure, match="Zoom refused the create"):
         sync_meeting(ctx, "A-1")
@@ -254,7 +255,21 @@ def test_no_host_parks_once(ctx: Any, sim: ZoomSimulator) -> None:
     from telemed.workers.meetings.sync import sync_meeting
 
     ctx.settings = ctx.settings.model_copy(update={"zoom_account_id": None})
+    ctx.clinics = clinics_of(ctx.settings)  # the default clinic has no account app now
     _book(ctx, "A-1")
+    sync_meeting(ctx, "A-1")
+    sync_meeting(ctx, "A-1")
+    _book(ctx, "A-2")
+    sync_meeting(ctx, "A-2")
+    assert _state(ctx, "A-1").state == _state(ctx, "A-2").state == states.NEEDS_ATTENTION
+    # No account app is the clinic's cause: one alert, however many appointments wait.
+    assert _alert_kinds(ctx) == ["zoom_app"] and sim.requests() == []
+
+
+def test_a_doctor_without_a_zoom_user_parks_with_their_own_alert(ctx: Any, sim: ZoomSimulator) -> None:
+    from telemed.workers.meetings.sync import sync_meeting
+
+    _book(ctx, "A-1", zoom_user="")
     sync_meeting(ctx, "A-1")
     sync_meeting(ctx, "A-1")
     assert _state(ctx, "A-1").state == states.NEEDS_ATTENTION

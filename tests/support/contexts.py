@@ -9,7 +9,7 @@ import redis
 from dramatiq.brokers.stub import StubBroker
 
 from telemed.foundation.cipher import Cipher
-from telemed.foundation.tenancy import ClinicDirectory
+from telemed.foundation.tenancy import ClinicDirectory, ClinicProfile, StaticDirectory
 from telemed.settings import Settings, default_profile
 from telemed.store.clinic_directory import StoreDirectory
 from telemed.store.db import Database
@@ -22,6 +22,11 @@ NO_REDIS = "redis://127.0.0.1:1/0"
 def cipher_database(url: str, keys: Sequence[str], **options: object) -> Database:
     """A database whose encrypted columns use ``keys`` (newest first)."""
     return Database(url, cipher=Cipher(keys), **options)  # type: ignore[arg-type]
+
+
+def clinics_of(settings: Settings, *others: ClinicProfile) -> ClinicDirectory:
+    """The default clinic (from ``settings``) and ``others``."""
+    return StaticDirectory([default_profile(settings), *others])
 
 
 def worker_context(settings: Settings, database: Database | None = None,

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
 
+from telemed.foundation.tenancy import DEFAULT_CLINIC, ClinicProfile
 from telemed.workers.delivery.mail import compose
 from telemed.workers.notifier import calendar
 from telemed.workers.notifier.calendar import Method
@@ -129,7 +130,8 @@ def test_folded_lines_cannot_hide_a_host_link() -> None:
 def context(public_url: str | None = "https://telemed.clinic.example") -> Any:
     settings = SimpleNamespace(mail_from="Northside telemed <no-reply@clinic.example>", public_url=public_url,
                                fernet_keys=[Fernet.generate_key().decode()])
-    return SimpleNamespace(settings=settings)
+    profile = ClinicProfile(DEFAULT_CLINIC, DEFAULT_CLINIC, mail_from=settings.mail_from)
+    return SimpleNamespace(settings=settings, profile=lambda clinic_id: profile)
 
 
 def ics_of(message: Message) -> tuple[Calendar, Any]:

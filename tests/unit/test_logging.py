@@ -354,10 +354,11 @@ def test_middleware_binds_ids_by_actor_convention() -> None:
         dramatiq.actor(broker=broker)(fn)
 
     cases: list[tuple[Callable[..., None], tuple[Any, ...], dict[str, Any], dict[str, Any]]] = [
-        (sync_meeting, ("A-1001",), {}, {"appointment_id": "A-1001"}),
-        (process_event, (), {"event_id": "evt-7f3c"}, {"event_id": "evt-7f3c"}),
-        (deliver_notification, (42,), {}, {"outbox_id": 42}),
-        (reconcile_doctor, ("A-7",), {}, {"appointment_id": "A-7"}),
+        (sync_meeting, ("A-1001",), {}, {"appointment_id": "A-1001", "clinic_id": "default"}),
+        (sync_meeting, ("clinic-b/A-1001",), {}, {"appointment_id": "clinic-b/A-1001", "clinic_id": "clinic-b"}),
+        (process_event, (), {"event_id": "evt-7f3c"}, {"event_id": "evt-7f3c", "clinic_id": "default"}),
+        (deliver_notification, (42,), {}, {"outbox_id": 42}),  # a number names no clinic
+        (reconcile_doctor, ("A-7",), {}, {"appointment_id": "A-7", "clinic_id": "default"}),
         (cleanup, (["x"],), {}, {}),
         (sync_meeting, ({"not": "an id"},), {}, {}),  # data instead of an id: not bound
     ]

@@ -13,6 +13,7 @@ import sqlalchemy.exc
 from telemed.events.errors import InvalidEvent
 from telemed.foundation.errors import PermanentError, RetryLater, TelemedError, TransientError
 from telemed.foundation.signatures import SignatureError
+from telemed.foundation.tenancy import UnknownClinic
 from telemed.workers.notifier.errors import (
     InvalidMessage,
     MeetingGone,
@@ -39,6 +40,7 @@ from telemed.workers.queue.work_queue import (
     SYNC_MEETING,
 )
 from telemed.zoom.errors import (
+    ZoomAppRefused,
     ZoomAuthError,
     ZoomError,
     ZoomGrantRevoked,
@@ -84,6 +86,9 @@ class TestPermanent:
         (ZoomNotFound("gone", status=404), "ZoomNotFound: gone (HTTP 404)"),
         (ZoomAuthError("no", status=401, code=124), "ZoomAuthError: no (HTTP 401, code 124)"),
         (ZoomGrantRevoked("dead"), "ZoomGrantRevoked: dead"),
+        (ZoomAppRefused("Invalid client_id or client_secret", status=401),
+         "ZoomAppRefused: Invalid client_id or client_secret (HTTP 401)"),
+        (UnknownClinic("clinic-x"), "clinic clinic-x is not known (deleted?)"),
         (PermanentDeliveryError("SMTP server refused (550)", smtp_code=550), "SMTP server refused (550)"),
     ])
     def test_gives_up_at_once(self, actor: str, error: Exception, reason: str) -> None:

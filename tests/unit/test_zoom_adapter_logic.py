@@ -20,7 +20,7 @@ from telemed.foundation.connect_links import (
 from telemed.store.zoom_tokens import StoredGrant
 from telemed.web.oauth import pkce_challenge
 from telemed.workers.alerts import connect_link_placeholder, expand_links
-from telemed.workers.hosting.hosts import ME, choose_host, quota_key
+from telemed.workers.hosting.hosts import ME, NO_ACCOUNT_APP, choose_host, quota_key
 from telemed.workers.meetings.orphans import find_orphans
 from telemed.workers.meetings.zoom_guard import definitely_not_created, quota_resets_too_late
 from telemed.workers.policy.retries import (
@@ -62,9 +62,16 @@ class TestHostChoice:
         lost = choose_host("needs_reconnect", False, "ada@clinic.example")
         assert lost.mode == "reconnect" and lost.reason
 
-    def test_quota_is_per_zoom_user(self) -> None:
-        assert quota_key("D-7", ME) == "doctor:D-7"
-        assert quota_key("D-7", "ada@clinic.example") == "ada@clinic.example"
+    def test_quota_is_per_zoom_user_in_its_account(self) -> None:
+        assert quota_key("D-7", ME, "account:acct-a") == "doctor:D-7"  # the doctor's own account
+        assert quota_key("D-7", "ada@clinic.example", "account:acct-a") == "account:acct-a|ada@clinic.example"
+        # The same e-mail in another clinic's account is another Zoom user, with its own count.
+        assert quota_key("b/D-7", "ada@clinic.example", "account:acct-b") != quota_key(
+            "D-7", "ada@clinic.example", "account:acct-a")
+
+    def test_nobody_because_the_clinic_has_no_app_is_a_clinic_wide_cause(self) -> None:
+        assert choose_host(None, False, "ada@clinic.example").cause == NO_ACCOUNT_APP
+        assert choose_host(None, True, "").cause is None  # the doctor's own problem
 
 
 class TestDailyQuota:

@@ -15,15 +15,16 @@ def _state(now: list[float], log_limit: int = 10) -> SimState:
                     default_host_email="host@sim.example", clock=lambda: now[0], log_limit=log_limit)
 
 
-def test_each_grant_is_logged_with_its_time_kind_user_and_expiry() -> None:
+def test_each_grant_is_logged_with_its_time_kind_user_account_and_expiry() -> None:
     now = [1000.0]
     state = _state(now)
     state.issue_token(kind="account")
     now[0] = 1004.5
     token = state.issue_token(user="ada@clinic.example", kind="refresh_token")
     assert state.grant_history() == [
-        {"at": 1000.0, "kind": "account", "user": None, "expires_at": 1005.0},
-        {"at": 1004.5, "kind": "refresh_token", "user": "ada@clinic.example", "expires_at": 1009.5},
+        {"at": 1000.0, "kind": "account", "user": None, "account": "a", "expires_at": 1005.0},
+        {"at": 1004.5, "kind": "refresh_token", "user": "ada@clinic.example", "account": "user:ada@clinic.example",
+         "expires_at": 1009.5},
     ]
     assert token not in str(state.grant_history())  # times and kinds, never the token
 

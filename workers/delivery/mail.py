@@ -10,6 +10,9 @@ The doctor's start link is, in order of preference:
 
 Every invite, update and cancellation carries an .ics (same UID per appointment,
 SEQUENCE = version) so calendars follow by themselves.
+
+Mail comes from the appointment's clinic: its sender, display name and Reply-To
+(``workers.clinic_profiles.sender``; the default clinic's is TELEMED_MAIL_FROM).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from email.message import Message
 from email.utils import parseaddr
 
 from telemed.foundation import join_tokens, start_tokens
+from telemed.foundation.tenancy import clinic_of
 from telemed.store import notifications
+from telemed.workers.clinic_profiles import sender
 from telemed.workers.context import WorkerContext
 from telemed.workers.delivery.snapshot import Snapshot
 from telemed.workers.hosting.start_urls import NoLiveMeeting, fresh_start_url
@@ -49,7 +54,8 @@ def compose(ctx: WorkerContext, s: Snapshot, message_id: str) -> Message:
     )
     renderer = default_renderer()
     gettext = renderer.translations.gettext
-    mail_from = ctx.settings.mail_from
+    clinic_sender = sender(ctx.profile(clinic_of(s.appointment_id)), ctx.settings)
+    mail_from, reply_to = clinic_sender.mail_from, clinic_sender.reply_to
     if s.role == "patient":
         patient = PatientNotice(
             kind=kind, appointment_id=s.appointment_id, version=s.version,
@@ -57,7 +63,7 @@ def compose(ctx: WorkerContext, s: Snapshot, message_id: str) -> Message:
             clinic_name=s.clinic_name, time=time,
             join_url=None if cancelled else _patient_link(ctx, s), passcode=None if cancelled else s.passcode,
         )
-        message = renderer.patient(patient, mail_from, message_id=message_id)
+        message = renderer.patient(patient, mail_from, message_id=message_id, reply_to=reply_to)
         context = patient_context(patient, gettext)
         attendee = (s.patient_email, s.patient_name)
         location = patient.join_url
@@ -69,7 +75,7 @@ def compose(ctx: WorkerContext, s: Snapshot, message_id: str) -> Message:
             clinic_name=s.clinic_name, time=time, start_url=start_url, start_url_signed=signed,
             join_url=None if cancelled else s.join_url,
         )
-        message = renderer.doctor(doctor, mail_from, message_id=message_id)
+        message = renderer.doctor(doctor, mail_from, message_id=message_id, reply_to=reply_to)
         context = doctor_context(doctor, gettext)
         attendee = (s.doctor_email, s.doctor_name)
         location = s.join_url

@@ -32,9 +32,11 @@ from typing import Any
 import dramatiq
 import structlog
 
+from telemed.foundation.tenancy import clinic_of, external_id
 from telemed.store import notifications, outbox, states
 from telemed.store.models import utcnow
 from telemed.workers import metrics
+from telemed.workers.alerts import count_alert
 from telemed.workers.context import WorkerContext
 from telemed.workers.delivery.admin import send_admin_alert
 from telemed.workers.delivery.mail import send_mail
@@ -89,6 +91,7 @@ def _deliver_locked(ctx: WorkerContext, outbox_id: int) -> DeliveryResult:
         return _attempt(ctx, outbox_id, "mail", notifications.ADMIN_ROLE, "alert",
                         partial(send_admin_alert, ctx, outbox_id, found.alert_id, found.token))
     snapshot = found
+    structlog.contextvars.bind_contextvars(clinic_id=clinic_of(snapshot.appointment_id))
     superseded = superseded_reason(snapshot, utcnow())
     if superseded:
         return _supersede(ctx, snapshot, superseded)
@@ -251,13 +254,14 @@ def give_up(ctx: WorkerContext, outbox_id: int, reason: str) -> list[int]:
         if role == notifications.ADMIN_ROLE:
             log.error("admin alert could not be mailed", outbox_id=outbox_id, reason=reason)
             return []
-        subject = f"Notification failed: {channel} to {role} ({kind}) for appointment {appointment_id}"
-        body = (f"The {kind} {channel} to the {role} of appointment {appointment_id} failed for good "
+        shown = external_id(appointment_id)
+        subject = f"Notification failed: {channel} to {role} ({kind}) for appointment {shown}"
+        body = (f"The {kind} {channel} to the {role} of appointment {shown} failed for good "
                 f"after {message.attempts} attempt(s).\n\nReason: {reason}\n\n"
-                f"See: telemed status {appointment_id}")
+                f"See: telemed status {shown}")
         _alert_id, alert_outbox_id = notifications.queue_alert(session, "notification_failed", subject, body,
                                                                appointment_id)
-    metrics.ALERTS.labels(kind="notification_failed").inc()
+    count_alert("notification_failed", clinic_of(appointment_id))
     log.error("notification failed for good; admin alerted", outbox_id=outbox_id, appointment_id=appointment_id,
               role=role, kind=kind, channel=channel, reason=reason)
     return [alert_outbox_id]

@@ -4,6 +4,11 @@ Run by the scheduler (one active instance). Each decision (queued or skipped) is
 once per (appointment, version, role, offset) in the same transaction as its outbox row,
 then the row's id is queued for ``deliver_notification``. Delivery checks again at send
 time, so a reminder overtaken by a move or a cancellation is superseded, not sent.
+
+Each clinic has its own offsets (its profile's, else TELEMED_REMINDER_OFFSETS): the job
+looks as far ahead as the furthest offset of any clinic and plans each appointment with
+its own clinic's. A clinic whose offsets do not parse gets no reminders (logged), and
+the others are not held up.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from datetime import datetime
 import structlog
 from sqlmodel import Session
 
+from telemed.foundation.tenancy import UnknownClinic, clinic_of
 from telemed.store import notifications, outbox
 from telemed.store.models import utcnow
+from telemed.workers.clinic_profiles import reminder_offsets
 from telemed.workers.context import WorkerContext
 from telemed.workers.policy.reminder_plan import Decision, offsets_for, parse_offsets, plan, reminder_kind
 
@@ -34,10 +41,16 @@ def run_reminders(
     ctx: WorkerContext, enqueue: Callable[[int], object], *, now: datetime | None = None
 ) -> ReminderReport:
     now = now or utcnow()
-    offsets = parse_offsets(ctx.settings.reminder_offsets)
     signed = bool(ctx.settings.public_url)
-    per_role = {role: offsets_for(role, offsets, signed) for role in ROLES}
-    horizon = max((o for role_offsets in per_role.values() for o in role_offsets), default=0)
+    plans: dict[str, dict[str, list[int]]] = {}
+
+    def per_role(clinic_id: str) -> dict[str, list[int]]:
+        if clinic_id not in plans:
+            plans[clinic_id] = _clinic_offsets(ctx, clinic_id, signed)
+        return plans[clinic_id]
+
+    horizon = max((o for clinic_id in ctx.clinics.clinic_ids() for offsets in per_role(clinic_id).values()
+                   for o in offsets), default=0)
     if horizon == 0:
         return ReminderReport(0, 0)
     queued: list[int] = []
@@ -45,9 +58,12 @@ def run_reminders(
     with ctx.database.session() as session:
         for appointment, told_at in notifications.reminder_candidates(session, now, horizon):
             assert appointment.start_time is not None
+            offsets = per_role(clinic_of(appointment.id))
+            if not any(offsets.values()):
+                continue
             decided = notifications.decided_reminders(session, appointment.id, appointment.version)
             for role in ROLES:
-                decisions = plan(now, appointment.start_time, per_role[role], told_at)
+                decisions = plan(now, appointment.start_time, offsets[role], told_at)
                 for offset, decision in decisions.items():
                     if decision is Decision.WAIT or (role, offset) in decided:
                         continue
@@ -64,6 +80,20 @@ def run_reminders(
     if queued or skipped:
         log.info("reminders decided", count=len(queued), skipped=skipped)
     return ReminderReport(len(queued), skipped)
+
+
+def _clinic_offsets(ctx: WorkerContext, clinic_id: str, signed: bool) -> dict[str, list[int]]:
+    """The clinic's reminder offsets per role; none for a clinic that is gone or whose
+    offsets do not parse."""
+    try:
+        offsets = parse_offsets(reminder_offsets(ctx.profile(clinic_id), ctx.settings))
+    except UnknownClinic:
+        return {role: [] for role in ROLES}
+    except ValueError as exc:
+        log.error("clinic's reminder offsets do not parse; no reminders for it", clinic_id=clinic_id,
+                  reason=str(exc).split(":", 1)[-1].strip())
+        return {role: [] for role in ROLES}
+    return {role: offsets_for(role, offsets, signed) for role in ROLES}
 
 
 def _owe_reminder(session: Session, appointment_id: str, version: int, role: str, offset: int) -> int | None:

@@ -5,7 +5,8 @@ otherwise reach the next start-link click or booking with an expired access toke
 after 90 days unused, a dead refresh token). The job renews every connected token due
 within the refresh margin plus two scheduler passes, through the same single-flight
 provider the workers use, so it never races them. A dead grant found here is handled
-like one found by a worker: needs_reconnect, parked appointments, one alert.
+like one found by a worker: needs_reconnect, parked appointments, one alert. Each doctor's
+token refreshes through their clinic's OAuth app; a doctor whose clinic has none is skipped.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from datetime import timedelta
 
 import structlog
 
+from telemed.foundation.tenancy import UnknownClinic, clinic_of
 from telemed.store import zoom_tokens
 from telemed.store.models import utcnow
 from telemed.workers.context import WorkerContext
 from telemed.workers.hosting.hosts import NoZoomHost, doctor_token_provider
+from telemed.zoom.apps import oauth_app
 from telemed.zoom.errors import ZoomError, ZoomGrantRevoked
 
 log = structlog.get_logger("telemed.scheduler")
@@ -25,13 +28,16 @@ log = structlog.get_logger("telemed.scheduler")
 
 def refresh_tokens_job(ctx: WorkerContext) -> dict[str, int]:
     settings = ctx.settings
-    if not (settings.zoom_oauth_client_id and settings.zoom_oauth_client_secret):
-        return {}
     lookahead = settings.zoom_token_refresh_margin_seconds + 2 * settings.scheduler_interval_seconds
     with ctx.database.session() as session:
         due = zoom_tokens.due_for_refresh(session, before=utcnow() + timedelta(seconds=lookahead))
     report = {"tokens_refreshed": 0, "tokens_revoked": 0, "token_refresh_failed": 0}
     for doctor_id in due:
+        try:
+            if oauth_app(ctx.profile(clinic_of(doctor_id))) is None:
+                continue  # the clinic has no OAuth app (any more): nothing to refresh through
+        except UnknownClinic:
+            continue
         try:
             provider = doctor_token_provider(ctx, doctor_id, margin_seconds=lookahead)
             if provider.refresh_if_due():

@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from telemed.foundation.tenancy import UnknownClinic, clinic_of
 from telemed.store import appointments, intents, states
 from telemed.store.models import utcnow
 from telemed.workers.context import WorkerContext
@@ -67,7 +68,9 @@ def sweep_orphans_job(ctx: WorkerContext) -> dict[str, int]:
             in_flight = intent.open_for is not None and appointment.desired == states.SCHEDULED
             previous = marker_owner.get(intent.marker, (appointment.id, False))
             marker_owner[intent.marker] = (appointment.id, previous[1] or in_flight)
-            identity = f"doctor:{appointment.doctor_id}" if intent.host == ME else "account"
+            # A host is listed through the client that made its meetings: the doctor's own,
+            # or their clinic's account (each clinic's account sees only its meetings).
+            identity = f"doctor:{appointment.doctor_id}" if intent.host == ME else f"clinic:{clinic_of(appointment.id)}"
             hosts.setdefault((identity, intent.host), appointment.doctor_id)
     report = {"hosts_checked": 0, "orphans_deleted": 0, "orphan_sweep_failed": 0}
     for (_, host), doctor_id in sorted(hosts.items()):
@@ -81,7 +84,7 @@ def sweep_orphans_job(ctx: WorkerContext) -> dict[str, int]:
                     MEETINGS.labels(action="orphan_deleted").inc()
                     log.warning("orphan meeting deleted in Zoom", zoom_meeting_id=orphan["id"],
                                 doctor_id=doctor_id)
-        except (ZoomError, NoZoomHost) as exc:
+        except (ZoomError, NoZoomHost, UnknownClinic) as exc:
             report["orphan_sweep_failed"] += 1
             log.warning("orphan sweep skipped a host", doctor_id=doctor_id, error_type=type(exc).__name__)
     return report

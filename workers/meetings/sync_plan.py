@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from telemed.foundation.tenancy import clinic_of
 from telemed.store import appointments
 from telemed.workers.context import WorkerContext
 from telemed.workers.hosting.hosts import HostChoice, host_choice_from
@@ -63,7 +64,8 @@ def read_plan(ctx: WorkerContext, appointment_id: str) -> SyncPlan | None:
         clinic_name=appointment.clinic_name,
         zoom_meeting_id=meeting.zoom_meeting_id if live and meeting else None,
         doctor_id=appointment.doctor_id,
-        new_host=host_choice_from(ctx, view.token_status, view.doctor_connection, view.zoom_user),
+        new_host=host_choice_from(ctx, view.token_status, view.doctor_connection, view.zoom_user,
+                                  clinic_of(appointment_id)),
         patient=patient, registration=step,
         registrant_id=meeting.registrant_id if live and meeting else None, meeting_doctor_id=made_for,
     )

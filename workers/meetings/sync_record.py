@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import structlog
 
+from telemed.foundation.tenancy import clinic_of
 from telemed.store import appointments, attention, intents, outbox, states
 from telemed.store.models import Meeting, utcnow
 from telemed.workers import alerts
+from telemed.workers.clinic_profiles import webhook_target
 from telemed.workers.context import WorkerContext
 from telemed.workers.delivery.webhook import owe_webhooks
 from telemed.workers.meetings import registration
@@ -69,8 +71,9 @@ def record_sync(
         appointments.save(session, appointment)
 
         notifications = _owed_notifications(session, appointment_id, plan)
-        # The booking system's signed callbacks (TELEMED_WEBHOOK_URL), owed with the mails.
-        notifications += owe_webhooks(session, ctx.settings.webhook_url, notifications)
+        # The booking system's signed callbacks (the clinic's webhook), owed with the mails.
+        target = webhook_target(ctx.profile(clinic_of(appointment_id)))
+        notifications += owe_webhooks(session, target.url if target else None, notifications)
         outcome = SyncOutcome(plan.action, [m for m in notifications], resync=not caught_up)
     if alert_id is not None:
         alerts.deliver_soon(ctx, alert_id)

@@ -2,7 +2,8 @@
 
 - ``reserve_quota``: one create/update against the host's daily cap, before the call;
 - ``on_daily_limit``: the cap is used up (ours or Zoom's answer) → retry at 00:00 UTC, or,
-  when the appointment starts before then, park it in ``needs_attention`` with an alert;
+  when the appointment starts before then, park it in ``needs_attention``, with one alert
+  to the clinic's admins per host (``workers.meetings.app_failures``);
 - ``check_policy``: after a create, compare what Zoom made with what we asked; a mismatch
   counts ``telemed_meeting_policy_mismatch_total{setting}`` and alerts the admin;
 - ``park``: put an appointment in ``needs_attention`` and alert, once per transition (a
@@ -19,11 +20,14 @@ from typing import Any
 import redis
 import structlog
 
+from telemed.foundation.tenancy import clinic_of, external_id
 from telemed.store import appointments, attention
 from telemed.workers import alerts
 from telemed.workers.context import WorkerContext
-from telemed.workers.hosting.hosts import quota_key
+from telemed.workers.hosting.hosts import host_quota_key
+from telemed.workers.meetings.app_failures import park_for_clinic
 from telemed.workers.metrics import POLICY_MISMATCHES
+from telemed.workers.policy.app_failures import host_quota
 from telemed.zoom import policy
 from telemed.zoom.errors import (
     ZoomAuthError,
@@ -57,8 +61,9 @@ def quota_resets_too_late(start_time: datetime | None, now: datetime, retry_afte
 
 
 def reserve_quota(ctx: WorkerContext, doctor_id: str, host: str) -> None:
-    """Count one create/update for the host today; raises the daily ZoomRateLimited."""
-    used = ctx.daily_quota.reserve(quota_key(doctor_id, host))
+    """Count one create/update for the host today (in the account Zoom counts it in);
+    raises the daily ZoomRateLimited."""
+    used = ctx.daily_quota.reserve(host_quota_key(ctx, doctor_id, host))
     if used >= ctx.daily_quota.limit * 0.9:
         log.warning("host close to its daily Zoom limit", doctor_id=doctor_id, used=used,
                     limit=ctx.daily_quota.limit)
@@ -67,7 +72,7 @@ def reserve_quota(ctx: WorkerContext, doctor_id: str, host: str) -> None:
 def note_zoom_limit(ctx: WorkerContext, doctor_id: str, host: str, error: ZoomRateLimited) -> None:
     """Zoom itself said the daily cap is reached: it counted calls we did not (another app)."""
     if error.daily and error.status is not None:
-        ctx.daily_quota.exhaust(quota_key(doctor_id, host))
+        ctx.daily_quota.exhaust(host_quota_key(ctx, doctor_id, host))
 
 
 def on_daily_limit(
@@ -79,14 +84,8 @@ def on_daily_limit(
     if not quota_resets_too_late(start_time, now, error.retry_after):
         return False
     reset = now + timedelta(seconds=error.retry_after or seconds_until_utc_midnight(now))
-    park(ctx, appointment_id, "quota_exhausted",
-         f"the Zoom host's daily create/update limit is used up until {reset:%Y-%m-%d %H:%M} UTC, "
-         "after the appointment starts",
-         f"Daily Zoom limit reached for appointment {appointment_id}",
-         f"Doctor {doctor_id}'s Zoom host has used its {ctx.daily_quota.limit} meeting create/update "  # noqa: S608  # nosec B608 - mail text, not SQL
-         f"calls for today (UTC). Appointment {appointment_id} starts before the limit resets at "
-         f"{reset:%Y-%m-%d %H:%M} UTC, so its meeting could not be set up or changed in time. "
-         "Create or move the meeting by hand in Zoom, or reschedule.")
+    # One alert per host while its appointments wait, not one per appointment.
+    park_for_clinic(ctx, appointment_id, host_quota(clinic_of(appointment_id), external_id(doctor_id), reset))
     return True
 
 
@@ -128,9 +127,10 @@ def check_policy(
         POLICY_MISMATCHES.labels(setting=problem.split(":", 1)[0]).inc()
     log.error("meeting settings differ from policy", appointment_id=appointment_id,
               zoom_meeting_id=created.get("id"), mismatches=mismatches)
+    shown = external_id(appointment_id)
     alerts.raise_alert(
-        ctx, "policy_mismatch", f"Zoom meeting for {appointment_id} differs from the security policy",
-        f"The Zoom meeting {created.get('id')} for appointment {appointment_id} was created with settings "
+        ctx, "policy_mismatch", f"Zoom meeting for {shown} differs from the security policy",
+        f"The Zoom meeting {created.get('id')} for appointment {shown} was created with settings "
         "that differ from what telemed asked for (an account-level lock in Zoom may override them):\n\n"
         + "\n".join(f"- {m}" for m in mismatches)
         + "\n\nCheck the account's meeting settings in Zoom's admin console.",

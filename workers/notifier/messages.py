@@ -254,11 +254,14 @@ class AdminAlert:
     subject: str
     body: str
     admin_email: str = field(repr=False)
+    # A clinic's other admins: the same mail goes to all of them at once.
+    also_to: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         _check_line("subject", self.subject, max_len=200)
         if not isinstance(self.body, str):
             raise InvalidMessage("body: must be a string")
-        _check_line("admin_email", self.admin_email, max_len=MAX_EMAIL_LENGTH)
-        if not _CONFIGURED_ADDRESS.match(self.admin_email):
-            raise InvalidMessage("admin_email: not a plain ASCII e-mail address")
+        for address in (self.admin_email, *self.also_to):
+            _check_line("admin_email", address, max_len=MAX_EMAIL_LENGTH)
+            if not _CONFIGURED_ADDRESS.match(address):
+                raise InvalidMessage("admin_email: not a plain ASCII e-mail address")

@@ -108,7 +108,8 @@ class MailRenderer:
         self.env = build_environment(self.translations)
 
     def patient(
-        self, notice: PatientNotice, mail_from: str, *, message_id: str | None = None
+        self, notice: PatientNotice, mail_from: str, *, message_id: str | None = None,
+        reply_to: str | None = None,
     ) -> Message:
         context = patient_context(notice, self.translations.gettext)
         message = self._compose(
@@ -117,6 +118,7 @@ class MailRenderer:
             mail_from=mail_from,
             to=(notice.patient_name, notice.patient_email),
             message_id=message_id,
+            reply_to=reply_to,
         )
         # Defence in depth: the type cannot hold a host link, and neither may the output,
         # read back as a client decodes it. (A calendar added later is checked by
@@ -127,7 +129,8 @@ class MailRenderer:
         return message
 
     def doctor(
-        self, notice: DoctorNotice, mail_from: str, *, message_id: str | None = None
+        self, notice: DoctorNotice, mail_from: str, *, message_id: str | None = None,
+        reply_to: str | None = None,
     ) -> Message:
         return self._compose(
             f"doctor/{notice.kind.value}",
@@ -135,6 +138,7 @@ class MailRenderer:
             mail_from=mail_from,
             to=(notice.doctor_name, notice.doctor_email),
             message_id=message_id,
+            reply_to=reply_to,
         )
 
     def calendar_text(self, role: str, context: Mapping[str, Any]) -> tuple[str, str]:
@@ -151,11 +155,13 @@ class MailRenderer:
     def admin(
         self, alert: AdminAlert, mail_from: str, *, message_id: str | None = None
     ) -> Message:
+        """One mail to every admin of the alert (all in ``To``: one SMTP transaction)."""
         return self._compose(
             "admin/alert",
             {"alert_subject": alert.subject, "alert_body": alert.body},
             mail_from=mail_from,
             to=("", alert.admin_email),
+            also_to=alert.also_to,
             message_id=message_id,
         )
 
@@ -167,6 +173,8 @@ class MailRenderer:
         mail_from: str,
         to: tuple[str, str],
         message_id: str | None,
+        reply_to: str | None = None,
+        also_to: tuple[str, ...] = (),
     ) -> Message:
         # The text template also defines the subject ({% set subject = ... %}), so the
         # wording of a message lives in one place.
@@ -180,16 +188,18 @@ class MailRenderer:
 
         sender_name, sender_address = _sender(mail_from)
         try:
+            recipients = ", ".join([mime.address("To", *to), *(mime.address("To", "", a) for a in also_to)])
             headers = [
                 ("Subject", mime.unstructured("Subject", subject)),
                 ("From", mime.address("From", sender_name, sender_address)),
-                ("To", mime.address("To", *to)),
+                ("To", recipients),
                 ("Date", format_datetime(datetime.now(UTC))),
                 (
                     "Message-ID",
                     _checked_message_id(message_id)
                     or make_msgid(domain=sender_address.rpartition("@")[2]),
                 ),
+                *([("Reply-To", mime.address("Reply-To", *_sender(reply_to, "reply_to")))] if reply_to else []),
                 # RFC 3834: tells vacation responders not to answer.
                 ("Auto-Submitted", "auto-generated"),
                 ("MIME-Version", "1.0"),
@@ -224,18 +234,18 @@ class MailRenderer:
         return message
 
 
-@functools.lru_cache(maxsize=16)
-def _sender(mail_from: str) -> tuple[str, str]:
-    """(display name, address) of the configured sender; the name as a client shows it.
-    Cached: it is one setting, parsed once rather than for every mail."""
+@functools.lru_cache(maxsize=256)
+def _sender(mail_from: str, what: str = "mail_from") -> tuple[str, str]:
+    """(display name, address) of a configured sender (or reply-to); the name as a client
+    shows it. Cached: a clinic's sender is parsed once rather than for every mail."""
     try:
-        mime.one_line("mail_from", mail_from)
+        mime.one_line(what, mail_from)
     except mime.HeaderValueError:
-        raise RenderError("mail_from: must be one line") from None
+        raise RenderError(f"{what}: must be one line") from None
     name, address = parseaddr(mail_from)
     local, _, domain = address.rpartition("@")
     if not local or not domain:
-        raise RenderError("mail_from: not an e-mail address")
+        raise RenderError(f"{what}: not an e-mail address")
     return mime.decoded(name), address
 
 

@@ -11,7 +11,12 @@ outbox channel; the branches are telemed's error base (``foundation/errors.py``)
   (1 s doubling up to 5 min, ``workers/queue/broker.py``), for an outbox row
   ``outbox_retry_delay`` (counted in the row, so the count survives a lost message);
 - permanent (``PermanentError``: a 4xx from Zoom, SMTP 5xx, a revoked grant, bad data; and
-  a value the database refuses) → give up at once;
+  a value the database refuses; and work of a clinic that no longer exists,
+  ``UnknownClinic``) → give up at once. A clinic's Zoom app refused (``ZoomAppRefused``)
+  is permanent too, but for that clinic only: its own client, tokens and credentials
+  failed, not anyone else's, and ``sync_meeting`` parks the appointment under the
+  clinic's one alert instead of a dead letter; a fixed app resumes it
+  (``workers.policy.app_failures``, ``workers.meetings.app_failures``);
 - unexpected (anything else: ``TypeError``, ``ValueError``... from our code, a bare
   ``ZoomError``) → the same everywhere: the backoff above for at most
   ``UNEXPECTED_MAX_ATTEMPTS`` tries (a race can look like a bug), then give up naming the
@@ -41,6 +46,7 @@ import redis
 import sqlalchemy.exc
 
 from telemed.foundation.errors import PermanentError, RetryLater, TransientError
+from telemed.foundation.tenancy import UnknownClinic
 from telemed.workers.notifier.errors import DeliveryError, InvalidMessage
 from telemed.workers.queue.broker import DEFAULT_MAX_RETRIES
 from telemed.workers.queue.work_queue import (
@@ -122,6 +128,9 @@ def decide(
     """
     if isinstance(exc, PermanentError):
         return GiveUp(_describe(exc))
+    if isinstance(exc, UnknownClinic):
+        # Deleted (or never known): retrying cannot bring it back.
+        return GiveUp(f"clinic {exc} is not known (deleted?)")
     if isinstance(exc, sqlalchemy.exc.DataError):
         # The database refuses the value itself (an id out of integer range, a NUL in
         # text): the same value fails the same way every time (found by tests/fuzz).

@@ -4,7 +4,10 @@ Binds ``message_id``, ``actor``, ``queue`` (and ``retries`` on a redelivery) int
 structlog's contextvars before the actor runs, plus the id the actor works on:
 ``sync_meeting(appointment_id)``, ``process_event(event_id)``,
 ``deliver_notification(outbox_id)`` -- queue messages carry ids only (DESIGN 1), so the
-first argument *is* the correlation id. Dramatiq's own lines ("Failed to process
+first argument *is* the correlation id. When that id is a scoped key (an appointment's,
+an event's, a doctor's: ``foundation.tenancy``), the clinic it belongs to is bound too, as
+``clinic_id``; actors whose argument is a number (an outbox row, a Zoom receipt) bind
+the clinic themselves once they have read it. Dramatiq's own lines ("Failed to process
 message ...", "Retrying message ...") are logged through ``logging`` on the same thread
 and pick the context up through ``telemed.logging``'s foreign chain.
 
@@ -24,7 +27,9 @@ import dramatiq
 import structlog
 from dramatiq.broker import Broker, MessageProxy
 
-__all__ = ["DEFAULT_ID_PARAMS", "ID_PARAM_NAMES", "LogContextMiddleware", "install_log_context"]
+from telemed.foundation.tenancy import clinic_of
+
+__all__ = ["DEFAULT_ID_PARAMS", "ID_PARAM_NAMES", "KEY_PARAM_NAMES", "LogContextMiddleware", "install_log_context"]
 
 # Actor name -> the name its (single) id argument is logged under.
 DEFAULT_ID_PARAMS: Mapping[str, str] = {
@@ -35,6 +40,8 @@ DEFAULT_ID_PARAMS: Mapping[str, str] = {
 }
 # For actors not in the map: a first parameter with one of these names is bound too.
 ID_PARAM_NAMES: frozenset[str] = frozenset({"appointment_id", "event_id", "outbox_id", "receipt_id"})
+# Ids that are scoped keys, so they name their clinic.
+KEY_PARAM_NAMES: frozenset[str] = frozenset({"appointment_id", "event_id", "doctor_id"})
 
 _MAX_ID_LENGTH = 128  # event ids are at most 128 chars; anything longer is not an id
 
@@ -71,6 +78,8 @@ class LogContextMiddleware(dramatiq.Middleware):
             value = self._id_value(message, id_name)
             if value is not None:
                 context[id_name] = value
+                if id_name in KEY_PARAM_NAMES and isinstance(value, str):
+                    context["clinic_id"] = clinic_of(value)
         structlog.contextvars.bind_contextvars(**context)
 
     def after_process_message(

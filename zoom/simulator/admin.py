@@ -31,6 +31,7 @@ def stats_of(state: SimState) -> dict[str, Any]:
         "deleted": sum(1 for v in views if v["deleted"]),
         "requests": len(state.request_log()),
         "counters": dict(sorted(counters.items())),
+        "accounts": state.account_stats(),
     }
 
 
@@ -141,6 +142,56 @@ def config(state: SimState, request: SimRequest, _: re.Match[str]) -> SimRespons
     )
 
 
+def accounts(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
+    """GET: the server-to-server apps (client and account ids, revoked; never a secret).
+    POST ``{"account_id", "client_id"?, "client_secret"?, "rate_limits"?, "daily_limit"?}``
+    adds an account with its app and answers its credentials."""
+    if request.method == "GET":
+        return SimResponse(200, {"accounts": [
+            {"account_id": a.account_id, "client_id": a.client_id, "revoked": a.revoked}
+            for a in state.apps.accounts()]})
+    spec = request.json
+    if not isinstance(spec, dict) or not isinstance(spec.get("account_id"), str):
+        return error(400, 300, 'Expected {"account_id": str, "client_id"?, "client_secret"?, "rate_limits"?, '
+                               '"daily_limit"?}.')
+    limits = spec.get("rate_limits")
+    daily = spec.get("daily_limit")
+    if limits is not None and (not isinstance(limits, dict) or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) for v in limits.values())):
+        return error(400, 300, "rate_limits: must map categories to positive numbers.")
+    if daily is not None and (isinstance(daily, bool) or not isinstance(daily, int)):
+        return error(400, 300, "daily_limit: must be a non-negative integer or null.")
+    try:
+        app = state.apps.add_account(spec["account_id"], spec.get("client_id"), spec.get("client_secret"),
+                                     rate_limits=limits, daily_limit=daily)
+    except ValueError as bad:
+        return error(400, 300, str(bad))
+    return SimResponse(201, {"account_id": app.account_id, "client_id": app.client_id,
+                             "client_secret": app.client_secret})
+
+
+def oauth_apps(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
+    """``{"client_id"?, "client_secret"?}``: another user-managed OAuth app."""
+    spec = request.json if isinstance(request.json, dict) else {}
+    try:
+        app = state.apps.add_oauth_app(spec.get("client_id"), spec.get("client_secret"))
+    except ValueError as bad:
+        return error(400, 300, str(bad))
+    return SimResponse(201, {"client_id": app.client_id, "client_secret": app.client_secret})
+
+
+def revoke_app(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
+    """``{"client_id"}``: deactivate an app; its grants and access tokens stop working."""
+    spec = request.json
+    if not isinstance(spec, dict) or not isinstance(spec.get("client_id"), str):
+        return error(400, 300, 'Expected {"client_id": str}.')
+    try:
+        dropped = state.revoke_app(spec["client_id"])
+    except LookupError:
+        return error(404, 404, "No such app.")
+    return SimResponse(200, {"access_tokens": dropped})
+
+
 def lock(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
     if not isinstance(request.json, dict):
         return error(400, 300, "Expected an object of setting names to values.")
@@ -180,6 +231,10 @@ ADMIN_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("DELETE", re.compile(r"/_sim/chaos"), chaos),
     ("POST", re.compile(r"/_sim/authorize"), authorize_mode),
     ("POST", re.compile(r"/_sim/revoke"), revoke),
+    ("GET", re.compile(r"/_sim/accounts"), accounts),
+    ("POST", re.compile(r"/_sim/accounts"), accounts),
+    ("POST", re.compile(r"/_sim/oauth-apps"), oauth_apps),
+    ("POST", re.compile(r"/_sim/apps/revoke"), revoke_app),
     ("POST", re.compile(r"/_sim/config"), config),
     ("POST", re.compile(r"/_sim/users"), users),
     ("POST", re.compile(r"/_sim/join"), join),

@@ -1,6 +1,7 @@
 """Zoom's rate limits as the simulator enforces them, and the 429 answers they produce.
 
-Per-second limits are per account and rate-limit category (Light, Medium, ...), counted
+Per-second limits are per account and rate-limit category (Light, Medium, ...) (an
+account's plan may set its own, ``apps.AccountApp.rate_limits``), counted
 over a sliding one-second window of arrival times; only answered requests count. A
 request counts from when its request line came in, as at Zoom's edge, not from when this
 Python process got round to checking it: on a busy host the simulator's own threads
@@ -45,12 +46,14 @@ class RateWindows:
         with self._lock:
             self._windows.clear()
 
-    def admit(self, account: str, category: str, arrived: float | None = None) -> bool:
+    def admit(
+        self, account: str, category: str, arrived: float | None = None, *, limit: float | None = None,
+    ) -> bool:
         """Count the request if every one-second window holding its arrival (``arrived``,
         on this object's clock; default: now) has room; False means answer 429. Checked
         out of order, a request must not fill a window that ends at a later arrival
-        admitted before it."""
-        limit = self.per_second.get(category)
+        admitted before it. ``limit``: the account's own plan, instead of ``per_second``."""
+        limit = limit if limit is not None else self.per_second.get(category)
         if limit is None:
             return True
         at = self._clock() if arrived is None else arrived

@@ -3,10 +3,12 @@
 - ``GET /oauth/authorize``: the consent screen, auto-approved (or auto-denied, for tests
   of a doctor who clicks "Decline") as the user set with ``/_sim/authorize``; redirects
   to ``redirect_uri`` with ``code`` and ``state`` (or ``error=access_denied``).
-- ``POST /oauth/token``: ``account_credentials`` for the server-to-server app;
-  ``authorization_code`` (single use, expires, PKCE S256 checked) and ``refresh_token``
-  for the user-managed app. Refresh tokens rotate: each use hands out a new pair and the
-  used refresh token is dead, so reusing it answers ``invalid_grant`` as Zoom does.
+- ``POST /oauth/token``: ``account_credentials`` for a server-to-server app (the token
+  acts in that app's account, which ``account_id`` must name); ``authorization_code``
+  (single use, expires, PKCE S256 checked) and ``refresh_token`` for a user-managed app,
+  the one the code or refresh token was issued through. Refresh tokens rotate: each use
+  hands out a new pair and the used refresh token is dead, so reusing it answers
+  ``invalid_grant`` as Zoom does. A revoked app (``apps``) is ``invalid_client``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ _B64URL_NOPAD = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
 @dataclass
 class _Code:
     user: str
+    client_id: str
     redirect_uri: str
     challenge: str | None
     method: str
@@ -54,6 +57,7 @@ class _Code:
 @dataclass
 class _Refresh:
     user: str
+    client_id: str
     expires_at: float
     status: str = "live"  # live | rotated | revoked
 
@@ -75,19 +79,19 @@ class OAuthBook:
             self.approve = True
             self.approving_user: str | None = None
 
-    def new_code(self, user: str, redirect_uri: str, challenge: str | None, method: str) -> str:
+    def new_code(self, user: str, redirect_uri: str, challenge: str | None, method: str, client_id: str = "") -> str:
         code = secrets.token_urlsafe(24)
         with self._lock:
             self._codes[code] = _Code(
-                user, redirect_uri, challenge, method, self._clock() + self.code_lifetime_seconds
+                user, client_id, redirect_uri, challenge, method, self._clock() + self.code_lifetime_seconds
             )
         return code
 
-    def redeem_code(self, code: str, redirect_uri: str, verifier: str | None) -> str:
+    def redeem_code(self, code: str, redirect_uri: str, verifier: str | None, client_id: str = "") -> str:
         """The user the code was issued to; raises ``_Invalid`` with Zoom's reason."""
         with self._lock:
             record = self._codes.get(code)
-            if record is None or record.used:
+            if record is None or record.used or (client_id and record.client_id != client_id):
                 raise _Invalid("Invalid authorization code " + ("(already used)" if record else ""))
             record.used = True  # single use, even when the rest of the request is wrong
             if self._clock() >= record.expires_at:
@@ -98,17 +102,18 @@ class OAuthBook:
             raise _Invalid("Invalid code_verifier")
         return record.user
 
-    def new_refresh(self, user: str) -> str:
+    def new_refresh(self, user: str, client_id: str = "") -> str:
         token = secrets.token_urlsafe(48)
         with self._lock:
-            self._refresh[token] = _Refresh(user, self._clock() + self.refresh_lifetime_seconds)
+            self._refresh[token] = _Refresh(user, client_id, self._clock() + self.refresh_lifetime_seconds)
         return token
 
-    def rotate(self, token: str) -> str:
-        """Spend a refresh token; the user it belonged to. Reuse raises ``_Invalid``."""
+    def rotate(self, token: str, client_id: str = "") -> str:
+        """Spend a refresh token; the user it belonged to. Reuse raises ``_Invalid``, and
+        so does another app's refresh token."""
         with self._lock:
             record = self._refresh.get(token)
-            if record is None or record.status != "live":
+            if record is None or record.status != "live" or (client_id and record.client_id != client_id):
                 raise _Invalid("Invalid Token!")
             if self._clock() >= record.expires_at:
                 record.status = "revoked"
@@ -137,7 +142,8 @@ class _Invalid(Exception):
 def authorize(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
     book: OAuthBook = state.oauth_book
     query = request.query
-    if query.get("client_id") != state.credentials.oauth_client_id:
+    app = state.apps.oauth_app(query.get("client_id"))
+    if app is None:
         return SimResponse(400, {"reason": "Invalid client_id", "error": "invalid_client"})
     redirect_uri = query.get("redirect_uri", "")
     if urlsplit(redirect_uri).scheme not in {"http", "https"}:
@@ -155,49 +161,50 @@ def authorize(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResp
         back["error"] = "access_denied"
     else:
         user = (book.approving_user or state.default_host_email).lower()
-        back["code"] = book.new_code(user, redirect_uri, challenge, method)
+        back["code"] = book.new_code(user, redirect_uri, challenge, method, app.client_id)
         state.count("authorize.approved")
     separator = "&" if "?" in redirect_uri else "?"
     return SimResponse(302, None, {"Location": redirect_uri + separator + urlencode(back)})
 
 
 def token(state: SimState, request: SimRequest, _: re.Match[str]) -> SimResponse:
-    creds = state.credentials
-    client = _basic_auth(request.headers.get("authorization"))
+    client_id, client_secret = _basic_auth(request.headers.get("authorization")) or ("", "")
     params = {**request.query, **request.form}  # Zoom accepts either
     grant_type = params.get("grant_type")
     if grant_type == "account_credentials":
-        if client != (creds.client_id, creds.client_secret):
+        account_app = state.apps.account_app(client_id, client_secret)
+        if account_app is None:
+            state.count("invalid_client")
             return _invalid_client()
-        if params.get("account_id") != creds.account_id:
+        if params.get("account_id") != account_app.account_id:
             return SimResponse(
                 400, {"reason": "Invalid request : Account ID is invalid", "error": "invalid_request"}
             )
-        return _grant(state, request, state.issue_token(kind="account"), None, SCOPES)
+        access = state.issue_token(kind="account", account=account_app.account_id, app=account_app.client_id)
+        return _grant(state, request, access, None, SCOPES)
     if grant_type not in {"authorization_code", "refresh_token"}:
-        if client not in {
-            (creds.client_id, creds.client_secret),
-            (creds.oauth_client_id, creds.oauth_client_secret),
-        }:
+        if not state.apps.is_known(client_id, client_secret):
             return _invalid_client()
         return SimResponse(
             400, {"reason": "Unsupported grant type", "error": "unsupported_grant_type"}
         )
-    if client != (creds.oauth_client_id, creds.oauth_client_secret):
+    oauth_app = state.apps.oauth_app(client_id, client_secret)
+    if oauth_app is None:
+        state.count("invalid_client")
         return _invalid_client()
     book: OAuthBook = state.oauth_book
     try:
         if grant_type == "authorization_code":
             user = book.redeem_code(
-                params.get("code", ""), params.get("redirect_uri", ""), params.get("code_verifier")
+                params.get("code", ""), params.get("redirect_uri", ""), params.get("code_verifier"), client_id
             )
         else:
-            user = book.rotate(params.get("refresh_token", ""))
+            user = book.rotate(params.get("refresh_token", ""), client_id)
     except _Invalid as invalid:
         state.count("invalid_grant")
         return SimResponse(400, {"reason": invalid.reason, "error": "invalid_grant"})
-    access = state.issue_token(user=user, kind=grant_type)
-    refresh = book.new_refresh(user)
+    access = state.issue_token(user=user, kind=grant_type, app=client_id)
+    refresh = book.new_refresh(user, client_id)
     with state.lock:
         state.handed_out.add(refresh)
     return _grant(state, request, access, refresh, USER_SCOPES)

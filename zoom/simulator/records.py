@@ -54,6 +54,7 @@ class MeetingRecord:
             "created_at": self.created_at,
             "deleted_at": self.deleted_at,
             "instant_conversion": self.instant_conversion,
+            "account": self.account,
             "meeting": copy.deepcopy(self.meeting),
             "registrants": copy.deepcopy(self.registrants),
         }
@@ -74,3 +75,5 @@ class Credentials:
 class AccessToken:
     expires_at: float
     user: str | None  # the authorizing user's email; None for an account (S2S) token
+    account: str = ""  # the account it acts in: its app's, or "user:<email>"
+    app: str = ""  # the client id of the app that minted it

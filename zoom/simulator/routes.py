@@ -51,10 +51,11 @@ def _authorized(category: str) -> Any:
             if status != "valid":
                 return _error(401, 124, "Invalid access token.")
             request.token_user = state.token_user(token)
-            # A user-level token acts in that user's own account.
-            account = request.token_user or state.credentials.account_id
-            if not state.rate_windows.admit(account, category, request.arrived):
-                state.count("rate_limited.qps")
+            # A user-level token acts in that user's own account, an app's in the app's.
+            account = request.account = state.token_account(token) or state.credentials.account_id
+            if not state.rate_windows.admit(account, category, request.arrived,
+                                            limit=state.account_rate(account, category)):
+                state.count("rate_limited.qps", account=account)
                 return limits.qps_limited(category)
             return handler(state, request, match)
 
@@ -72,8 +73,9 @@ def _create(state: SimState, request: SimRequest, match: re.Match[str]) -> SimRe
     host_id, host_email = state.resolve_user(unquote(match["user"]), request.token_user)
     if request.token_user and host_email != request.token_user.lower():
         return _no_such_user(match["user"])  # a user's token schedules for that user only
-    if not state.count_daily(host_email):
-        return _daily_limit(state)
+    account = _account(state, request)
+    if not state.count_daily(host_email, account):
+        return _daily_limit(state, account)
     meeting, conversion = model.new_meeting(
         body,
         meeting_id=state.new_meeting_id(),
@@ -82,9 +84,8 @@ def _create(state: SimState, request: SimRequest, match: re.Match[str]) -> SimRe
         now=state.now(),
         locked_settings=dict(state.locked_settings),
     )
-    state.add_meeting(meeting, host=unquote(match["user"]), instant_conversion=conversion,
-                      account=_account(state, request))
-    state.count("meetings.created")
+    state.add_meeting(meeting, host=unquote(match["user"]), instant_conversion=conversion, account=account)
+    state.count("meetings.created", account=account)
     return SimResponse(201, state.note_secrets(model.public_view(meeting)))
 
 
@@ -107,8 +108,8 @@ def _update(state: SimState, request: SimRequest, match: re.Match[str]) -> SimRe
         record = state.live_meeting(int(match["id"]))
         if record is None or not _visible(state, record, request):
             return _not_found(match["id"])
-        if not state.count_daily(record.meeting["host_email"]):
-            return _daily_limit(state)
+        if not state.count_daily(record.meeting["host_email"], record.account):
+            return _daily_limit(state, record.account)
         model.apply_update(record.meeting, body, dict(state.locked_settings))
     return SimResponse(204)
 
@@ -254,8 +255,8 @@ def _list_registrants(state: SimState, request: SimRequest, match: re.Match[str]
 
 
 def _account(state: SimState, request: SimRequest) -> str:
-    """The Zoom account a request acts in: the user's own for a user token."""
-    return f"user:{request.token_user.lower()}" if request.token_user else state.credentials.account_id
+    """The Zoom account a request acts in: its token's (set by the bearer check)."""
+    return request.account or state.credentials.account_id
 
 
 def _visible(state: SimState, record: Any, request: SimRequest) -> bool:
@@ -271,9 +272,9 @@ def _not_found(meeting_id: str) -> SimResponse:
     return _error(404, 3001, f"Meeting does not exist: {meeting_id}.")
 
 
-def _daily_limit(state: SimState) -> SimResponse:
-    state.count("rate_limited.daily")
-    return limits.daily_limited(state.daily_limit, state.now())
+def _daily_limit(state: SimState, account: str) -> SimResponse:
+    state.count("rate_limited.daily", account=account)
+    return limits.daily_limited(state.daily_limit_of(account), state.now())
 
 
 _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [

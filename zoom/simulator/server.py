@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from telemed.zoom.simulator.admin import stats_of
+from telemed.zoom.simulator.apps import AccountApp, OAuthApp
 from telemed.zoom.simulator.chaos import ChaosProfile, parse_chaos
 from telemed.zoom.simulator.handler import MAX_BODY_BYTES, SimServer, handler_for
 from telemed.zoom.simulator.limits import PRO_PLAN
@@ -184,6 +185,32 @@ class ZoomSimulator:
             chaos = parse_chaos(dict(chaos))
         self.state.chaos = chaos if chaos is not None and chaos.active else None
 
+    # Several accounts ---------------------------------------------------------------------
+
+    def add_account(
+        self, account_id: str, client_id: str | None = None, client_secret: str | None = None, *,
+        rate_limits: Mapping[str, float] | None = None, daily_limit: int | None = None,
+    ) -> AccountApp:
+        """Another Zoom account with its own server-to-server app (made-up credentials
+        unless given): its tokens act in that account only, and its per-second limits
+        and per-host daily quotas are counted apart from every other account's
+        (``rate_limits`` / ``daily_limit``: its plan's, when not the simulator's)."""
+        return self.state.apps.add_account(account_id, client_id, client_secret, rate_limits=rate_limits,
+                                           daily_limit=daily_limit)
+
+    def add_oauth_app(self, client_id: str | None = None, client_secret: str | None = None) -> OAuthApp:
+        """Another user-managed OAuth app (a clinic's own), through which users connect."""
+        return self.state.apps.add_oauth_app(client_id, client_secret)
+
+    def revoke_app(self, client_id: str) -> int:
+        """The app is deactivated in the Marketplace: its token requests get 401
+        ``invalid_client`` and the access tokens it handed out stop working (how many)."""
+        return self.state.revoke_app(client_id)
+
+    def account_stats(self) -> dict[str, dict[str, int]]:
+        """Per account: grants, meetings created, 429s (per second and daily)."""
+        return self.state.account_stats()
+
     def authorize_as(self, user: str, *, approve: bool = True) -> None:
         """Who clicks "Allow" on the next consent screens (or "Decline" with approve=False)."""
         self.state.oauth_book.approving_user = user.lower()
@@ -222,9 +249,10 @@ class ZoomSimulator:
         for the account's token). Benchmarks count grants per token lifetime from it."""
         return [g for g in self.state.grant_history() if kind is None or g["kind"] == kind]
 
-    def meetings(self, *, include_deleted: bool = True) -> list[dict[str, Any]]:
-        """Every meeting ever created: ``{id, host, created, deleted, instant_conversion, meeting}``."""
-        views = self.state.meeting_views()
+    def meetings(self, *, include_deleted: bool = True, account: str | None = None) -> list[dict[str, Any]]:
+        """Every meeting ever created: ``{id, host, account, created, deleted,
+        instant_conversion, meeting}``; ``account``: only those made in that account."""
+        views = [v for v in self.state.meeting_views() if account is None or v["account"] == account]
         return views if include_deleted else [v for v in views if not v["deleted"]]
 
     def secrets_handed_out(self) -> set[str]:
@@ -245,9 +273,10 @@ class ZoomSimulator:
     def reset(self) -> None:
         self.state.reset()
 
-    def issue_token(self, user: str | None = None) -> str:
-        """Mint a valid access token without the OAuth round trip (acting as ``user``)."""
-        return self.state.issue_token(user=user.lower() if user else None)
+    def issue_token(self, user: str | None = None, *, account: str | None = None) -> str:
+        """Mint a valid access token without the OAuth round trip (acting as ``user``, or
+        in ``account``: by default the first app's)."""
+        return self.state.issue_token(user=user.lower() if user else None, account=None if user else account)
 
     def expire_tokens(self) -> None:
         """Every token handed out so far now gets 401 / code 124."""

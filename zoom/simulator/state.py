@@ -1,8 +1,11 @@
 """The simulator's memory: accounts, tokens, meetings, the request log, injected faults.
 
-OAuth grants (codes, refresh-token chains) live in ``oauth_book``, per-second windows in
+The apps (server-to-server apps of several accounts, user-managed OAuth apps) live in
+``apps``, OAuth grants (codes, refresh-token chains) in ``oauth_book``, per-second windows in
 ``limits``, random faults in ``chaos``, the record types in ``records``; this module holds
-what every route shares.
+what every route shares. Everything Zoom counts per account is counted per account here:
+an access token acts in one account (its app's, or the user's own), and the per-second
+windows, the per-host daily quotas and the meetings a token may see are that account's.
 
 Every public method takes the one lock, so handler threads and test code can call in at
 any time. Reads return deep copies: callers can never mutate what the server serves.
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from telemed.zoom.simulator.apps import AppBook
 from telemed.zoom.simulator.chaos import ChaosProfile
 from telemed.zoom.simulator.limits import RateWindows
 from telemed.zoom.simulator.oauth import OAuthBook
@@ -51,6 +55,7 @@ class SimState:
         self.default_host_email = default_host_email
         self.daily_limit = daily_limit
         self.clock = clock
+        self.apps = AppBook(credentials)
         self.oauth_book = OAuthBook(clock)
         self.rate_windows = RateWindows()
         self.chaos: ChaosProfile | None = None
@@ -64,6 +69,9 @@ class SimState:
             # grant.account / grant.authorization_code / grant.refresh_token, invalid_grant,
             # rate_limited.qps / rate_limited.daily, meetings.created, fault.<kind>, ...
             self.counters: Counter[str] = Counter()
+            # The same, per account: (account, counter) -> count.
+            self.account_counters: Counter[tuple[str, str]] = Counter()
+            self.apps.reset()
             self.oauth_book.reset()
             self.rate_windows.reset()
             self.meetings: dict[int, MeetingRecord] = {}
@@ -73,7 +81,7 @@ class SimState:
             self.grant_log: deque[dict[str, Any]] = deque(maxlen=self.log_limit)
             self.faults: list[Fault] = []
             self.locked_settings: dict[str, Any] = {}
-            self.daily_counts: dict[tuple[str, str], int] = {}
+            self.daily_counts: dict[tuple[str, str, str], int] = {}  # (account, host, day)
             self.page_tokens: dict[str, tuple[str, str, int]] = {}
             # Users without a paid licence (e-mails): Zoom refuses them registration.
             self.basic_users: set[str] = set()
@@ -83,21 +91,29 @@ class SimState:
 
     # Tokens -----------------------------------------------------------------------------
 
-    def issue_token(self, user: str | None = None, kind: str = "account") -> str:
-        """A new access token: the account's (``user`` None) or one acting as ``user``."""
+    def issue_token(
+        self, user: str | None = None, kind: str = "account", *, account: str | None = None, app: str | None = None,
+    ) -> str:
+        """A new access token: an account's (``user`` None; by default the first app's
+        account) or one acting as ``user`` in their own account."""
         token = secrets.token_urlsafe(48)
+        if user is not None:
+            account = user_account(user)
         with self.lock:
             now = self.clock()
+            account = account or self.credentials.account_id
+            app = app or (self.credentials.oauth_client_id if user else self.credentials.client_id)
             self.handed_out.add(token)
-            self.tokens[token] = AccessToken(now + self.token_lifetime_seconds, user)
+            self.tokens[token] = AccessToken(now + self.token_lifetime_seconds, user, account, app)
             self.grants += 1
             self.counters[f"grant.{kind}"] += 1
-            self.grant_log.append({"at": now, "kind": kind, "user": user,
+            self.account_counters[(account, f"grant.{kind}")] += 1
+            self.grant_log.append({"at": now, "kind": kind, "user": user, "account": account,
                                    "expires_at": now + self.token_lifetime_seconds})
         return token
 
     def grant_history(self) -> list[dict[str, Any]]:
-        """Every grant, oldest first: ``{at, kind, user, expires_at}`` (no token values)."""
+        """Every grant, oldest first: ``{at, kind, user, account, expires_at}`` (no token values)."""
         with self.lock:
             return copy.deepcopy(list(self.grant_log))
 
@@ -114,9 +130,26 @@ class SimState:
             record = self.tokens.get(token or "")
         return record.user if record is not None else None
 
+    def token_account(self, token: str | None) -> str | None:
+        """The account a token acts in: its app's, or ``user:<email>`` for a user's own."""
+        with self.lock:
+            record = self.tokens.get(token or "")
+        return record.account if record is not None else None
+
     def expire_tokens(self) -> None:
         with self.lock:
-            self.tokens = {t: AccessToken(0.0, r.user) for t, r in self.tokens.items()}
+            self.tokens = {t: AccessToken(0.0, r.user, r.account, r.app) for t, r in self.tokens.items()}
+
+    def revoke_app(self, client_id: str) -> int:
+        """The app was deactivated: no more grants, and its access tokens stop working.
+        Returns how many tokens died (raises LookupError for an unknown app)."""
+        if not self.apps.revoke(client_id):
+            raise LookupError(client_id)
+        with self.lock:
+            doomed = [t for t, r in self.tokens.items() if r.app == client_id]
+            for token in doomed:
+                del self.tokens[token]
+        return len(doomed)
 
     def revoke_token(self, token: str) -> None:
         with self.lock:
@@ -130,9 +163,19 @@ class SimState:
                 del self.tokens[token]
         return len(doomed)
 
-    def count(self, name: str, amount: int = 1) -> None:
+    def count(self, name: str, amount: int = 1, *, account: str | None = None) -> None:
         with self.lock:
             self.counters[name] += amount
+            if account is not None:
+                self.account_counters[(account, name)] += amount
+
+    def account_stats(self) -> dict[str, dict[str, int]]:
+        """Per account: its counters (grants, 429s, meetings created), sorted."""
+        with self.lock:
+            per: dict[str, dict[str, int]] = {}
+            for (account, name), value in sorted(self.account_counters.items()):
+                per.setdefault(account, {})[name] = value
+        return per
 
     # Users ------------------------------------------------------------------------------
 
@@ -239,22 +282,38 @@ class SimState:
 
     # Quotas, faults, log ----------------------------------------------------------------
 
-    def count_daily(self, host_email: str) -> bool:
-        """Count one create/update for the host; False when today's quota is used up."""
+    def account_rate(self, account: str, category: str) -> float | None:
+        """This account's per-second limit of ``category`` when its plan sets one (else
+        None: the simulator's ``rate_limits``)."""
+        app = self.apps.account_limits(account)
+        if app is None or app.rate_limits is None:
+            return None
+        return app.rate_limits.get(category)
+
+    def daily_limit_of(self, account: str) -> int | None:
+        app = self.apps.account_limits(account)
+        return app.daily_limit if app is not None and app.daily_limit is not None else self.daily_limit
+
+    def count_daily(self, host_email: str, account: str | None = None) -> bool:
+        """Count one create/update for the host in ``account`` (the account of the token
+        that made the call); False when today's quota is used up."""
         with self.lock:
-            if self.daily_limit is None:
-                return True
-            key = (host_email, self.now().date().isoformat())
+            account = account or self.credentials.account_id
+            limit = self.daily_limit_of(account)
+            key = (account, host_email, self.now().date().isoformat())
             used = self.daily_counts.get(key, 0)
-            if used >= self.daily_limit:
+            if limit is not None and used >= limit:
                 return False
             self.daily_counts[key] = used + 1
             return True
 
-    def daily_used(self, host_email: str) -> int:
-        """Create/update calls the host made today, as Zoom counts its daily quota."""
+    def daily_used(self, host_email: str, account: str | None = None) -> int:
+        """Create/update calls the host made today, as Zoom counts its daily quota: in
+        ``account``, or (None) in every account."""
         with self.lock:
-            return self.daily_counts.get((host_email, self.now().date().isoformat()), 0)
+            today = self.now().date().isoformat()
+            return sum(used for (acct, host, day), used in self.daily_counts.items()
+                       if host == host_email and day == today and (account is None or acct == account))
 
     def add_fault(self, fault: Fault) -> None:
         with self.lock:
@@ -294,3 +353,8 @@ class SimState:
         # Not consumed: like Zoom's, a page token can be fetched again (a client retry).
         with self.lock:
             return self.page_tokens.get(token)
+
+
+def user_account(user: str) -> str:
+    """The account a user-level token acts in: the user's own."""
+    return f"user:{user.lower()}"

@@ -22,6 +22,8 @@ class SimRequest:
     base_url: str = ""
     # Set by the bearer check: the user a user-level token acts for (None: account token).
     token_user: str | None = None
+    # Set by the bearer check: the account the token acts in (its app's, or the user's own).
+    account: str | None = None
     # When the request line came in (time.monotonic): what the rate limits count.
     arrived: float | None = None
 
