@@ -135,6 +135,6 @@ def _clinic_has_oauth_app(settings: Settings, doctor_id: str) -> bool:
     from telemed.zoom.apps import oauth_app
 
     try:
-        return oauth_app(clinic_directory(settings).profile(clinic_of(doctor_id))) is not None
+        return oauth_app(clinic_directory(settings, _database()).profile(clinic_of(doctor_id))) is not None
     except UnknownClinic:
         return False

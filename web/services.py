@@ -33,11 +33,7 @@ class WebServices:
     # The deployment's checks for /readyz (telemed.selfcheck.readiness, as `telemed check`);
     # without them /readyz asks only the store and Redis.
     self_check: Callable[[], list[Finding]] | None = None
-    # Every clinic's profile (its Zoom apps and webhook secret), as the workers see them.
-    clinics: ClinicDirectory | None = None
 
     def profile(self, clinic_id: str) -> ClinicProfile:
         """The clinic's profile; raises ``UnknownClinic``."""
-        if self.clinics is None:
-            raise RuntimeError("WebServices.clinics is not wired (telemed.bootstrap.web_services)")
         return self.clinics.profile(clinic_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -234,6 +235,11 @@ def test_read_timeout_is_transient(sim: ZoomSimulator) -> None:
     client = ZoomClient(sim.api_url, StaticTokenProvider(sim.issue_token()), timeout=0.1)
     with pytest.raises(ZoomTransientError, match="timed out"):
         client.list_meetings(DOCTOR)
+    # The simulator records the request after its delay: wait for it here, or it lands in
+    # the next test's record of the shared simulator.
+    deadline = time.monotonic() + 10
+    while not sim.requests() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def test_connection_refused_is_transient() -> None:

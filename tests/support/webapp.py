@@ -16,7 +16,6 @@ from telemed.store.clinic_directory import StoreDirectory
 from telemed.store.db import Database
 from telemed.web.app import create_app
 from telemed.web.services import WebServices
-from tests.support.contexts import clinics_of
 from tests.support.webserver import serve
 
 INGRESS_SECRET = "telemed-test-ingress-secret"
