@@ -25,7 +25,8 @@ SALT = "telemed.zoom-connect.v1"
 CONNECT_PATH = "/oauth/zoom/connect"
 CALLBACK_PATH = "/oauth/zoom/callback"
 MAX_TOKEN_LENGTH = 1024
-_DOCTOR_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# The doctor's scoped key (foundation.tenancy): a bare id, or "<clinic>/<id>".
+_DOCTOR_ID = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?/)?[A-Za-z0-9._:-]{1,128}$")
 
 
 class ConnectTokenError(SignedTokenError):
@@ -46,7 +47,7 @@ def make_connect_token(
     keys: Sequence[str], doctor_id: str, ttl: timedelta, now: datetime | None = None
 ) -> str:
     if not _DOCTOR_ID.match(doctor_id):
-        raise ValueError("doctor id must be 1-128 characters of [A-Za-z0-9._:-]")
+        raise ValueError("doctor id must be a doctor's key: [<clinic>/]<1-128 characters of [A-Za-z0-9._:-]>")
     expires = (now or datetime.now(UTC)) + ttl
     return str(_serializer(keys).dumps({"d": doctor_id, "exp": int(expires.timestamp())}))
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from telemed.foundation.tenancy import DEFAULT_CLINIC, MAX_CLINIC_ID_LENGTH
+from telemed.foundation.tenancy import DEFAULT_CLINIC, MAX_CLINIC_ID_LENGTH, check_clinic_id
 from telemed.store.models import _ts, utcnow
 
 ROLE_PATTERN = re.compile(r"^(admin|booking|doctor:[A-Za-z0-9._:-]{1,128})$")
@@ -60,13 +60,15 @@ def _hash(secret_part: str) -> str:
     return hashlib.sha256(secret_part.encode()).hexdigest()
 
 
-def create_key(session: Session, role: str, label: str | None = None) -> tuple[ApiKey, str]:
-    """Make a key. The plaintext is returned once and never stored."""
+def create_key(session: Session, role: str, label: str | None = None, *,
+               clinic_id: str = DEFAULT_CLINIC) -> tuple[ApiKey, str]:
+    """Make a key for ``clinic_id``. The plaintext is returned once and never stored."""
     if not ROLE_PATTERN.match(role):
         raise ValueError("role must be admin, booking or doctor:<doctor id>")
     prefix = secrets.token_hex(5)
     secret_part = secrets.token_urlsafe(32)
-    row = ApiKey(prefix=prefix, key_hash=_hash(secret_part), role=role, label=label)
+    row = ApiKey(prefix=prefix, key_hash=_hash(secret_part), role=role, label=label,
+                 clinic_id=check_clinic_id(clinic_id))
     session.add(row)
     session.flush()
     return row, f"tmk_{prefix}_{secret_part}"

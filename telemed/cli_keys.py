@@ -117,6 +117,7 @@ def rotate() -> None:
         database.dispose()
     click.echo(f"{report.total_rotated} value(s) re-encrypted under the newest key; "
                f"{sum(report.current.values())} already were.")
+    click.echo(f"{report.reindexed} patient search index(es) made again under the newest key.")
     if len(fernet_keys) > 1:
         click.echo("Every stored value now uses the newest key: the older keys can be removed from "
                    "TELEMED_SECRET_KEYS once every process runs with the new list (and within an hour, "
