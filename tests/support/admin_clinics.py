@@ -11,6 +11,7 @@ never see.
 from __future__ import annotations
 
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,7 +67,7 @@ def seed_clinic(database: Database, clinic_id: str, *, first_start: datetime, co
         tomorrow = datetime.now(UTC) + timedelta(days=1)
         event = booking(appointment_id, 1, max(start, tomorrow), doctor=doctors[n % len(doctors)],
                         patient=patient, domain=f"{clinic_id}-clinic.example")
-        first = patient.split()[0].encode("ascii", "ignore").decode().lower()
+        first = unicodedata.normalize("NFKD", patient.split()[0]).encode("ascii", "ignore").decode().lower()
         email = CANARY_EMAIL if canary else f"{first}.{appointment_id.lower()}@{clinic_id}-clinic.example"
         event["appointment"]["patient"]["email"] = email
         _publish_and_apply(database, clinic_id, event)
