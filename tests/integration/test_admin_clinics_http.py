@@ -240,7 +240,7 @@ def test_searches_page_and_keep_the_patient_out_of_every_url(world: World) -> No
         total = len([p for p in world.a.patients.values() if p == "Grace Hopper"])
         assert total > 0
         # The redirect and every link carry the handle, never the patient.
-        urls = re.findall(r'href="([^"]+)"', found.text) + [str(found.url)]
+        urls = [*re.findall(r'href="([^"]+)"', found.text), str(found.url)]
         assert urls and not any("grace" in unescape(u).lower() for u in urls)
         assert 'value="Grace"' in found.text  # the form shows what was searched
         pages = _every_page(client, "all", handle)

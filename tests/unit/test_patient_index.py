@@ -62,3 +62,11 @@ def test_what_a_clinic_is_shown_and_may_ask_for() -> None:
     assert principal_label("admin key:abc") == "admin key:abc"
     assert key_of("b", "A-1") == "b/A-1" and key_of("default", "A-1") == "A-1"
     assert key_of("default", "b/A-1") is None and key_of("b", "") is None and key_of("b", "x" * 129) is None
+
+
+def test_the_access_log_never_holds_a_search() -> None:
+    from telemed.foundation.redaction import mask_request_target
+
+    # The page links carry a handle, never the patient; the log masks even the handle.
+    assert mask_request_target("/admin/appointments?when=all&page=2&search=Zq3x") == "/admin/appointments?[REDACTED]"
+    assert mask_request_target("/admin/appointments?patient=grace") == "/admin/appointments?[REDACTED]"
