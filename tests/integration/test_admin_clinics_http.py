@@ -22,6 +22,7 @@ from sqlalchemy import text
 
 from telemed.foundation import dead_letters as dlq
 from telemed.store import api_keys
+from telemed.store.clinic_tables import CLINIC_DELETED, Clinic
 from telemed.store.db import Database
 from tests.support import admin_clinics as seed
 from tests.support.webapp import Recorder, running_app, settings_for, web_services
@@ -76,6 +77,7 @@ def world(database: Database, redis_client: redis.Redis, redis_namespace: str) -
     seed.dead_letters(database, redis_client, redis_namespace, b, "A-002")
     keys = {}
     with database.session() as s:
+        s.add(Clinic(id="a", name="Northside Clinic A"))
         for who, role, clinic in (("a", "admin", "a"), ("b", "admin", "b"), ("default", "admin", "default"),
                                   ("a-booking", "booking", "a")):
             _, keys[who] = api_keys.create_key(s, role, "test", clinic_id=clinic)
@@ -119,6 +121,8 @@ def _no_canary(answer: httpx.Response) -> None:
 def test_the_list_is_the_clinics_own_by_start_time_and_pages(world: World) -> None:
     with world.admin("a") as client:
         assert client.get("/admin").headers["location"] == "/admin/appointments"
+        assert '<span class="clinic" id="clinic">Northside Clinic A <span class="muted">(a)</span>' in \
+            client.get("/admin/appointments").text
         upcoming = _every_page(client, "upcoming")
         past = _every_page(client, "past")
         every = _every_page(client, "all")
@@ -186,6 +190,10 @@ def test_detail_shows_the_story_and_another_clinics_id_is_a_plain_404(world: Wor
         page = client.get("/admin/appointments/A-002")
         assert page.status_code == 200 and seed.CANARY_NAME in page.text and seed.CANARY_EMAIL in page.text
         assert "222" in page.text and "111" not in page.text
+        missing = client.get("/admin/appointments/NOPE-1")
+        for other in ("A-050", "a%2FA-050"):  # a's, not b's
+            answer = client.get(f"/admin/appointments/{other}")
+            assert answer.status_code == 404 and answer.text == missing.text
 
 
 def test_search_by_appointment_doctor_and_patient_stays_in_the_clinic(world: World) -> None:
@@ -333,6 +341,11 @@ def test_failures_and_dead_letters_are_the_clinics_own(world: World) -> None:
         page = client.get("/admin/problems")
         assert sorted(re.findall(r'data-message-id="([^"]+)"', page.text)) == sorted(world.b.letters.values())
         assert "A-060" not in page.text and seed.CANARY_NAME in unescape(page.text)
+        answer = client.post(f"/admin/dead-letters/{world.a.letters['delivery']}/retry",
+                             data={"csrf": _csrf(page.text)})
+        assert answer.headers["location"] == "/admin/problems?done=gone"
+        assert dlq.get_dead(world.redis, world.namespace, world.a.letters["delivery"]) is not None
+        assert len(world.recorder.calls) == 1
     with world.admin("default") as client:
         page = client.get("/admin/problems")
         assert "data-message-id" not in page.text and "Nothing failed lately." in page.text
@@ -350,3 +363,11 @@ def test_a_key_of_another_role_or_a_revoked_key_gets_nothing(world: World) -> No
         with world.database.session() as s:
             api_keys.revoke_key(s, world.keys["a"].split("_")[1])
         assert client.get("/admin/appointments").headers["location"] == "/admin/login"
+    # A deleted clinic's admins are signed out and cannot sign in again.
+    with world.admin("b") as client:
+        with world.database.session() as s:
+            s.add(Clinic(id="b", name="B", status=CLINIC_DELETED))
+        assert client.get("/admin/appointments").headers["location"] == "/admin/login"
+        form = client.get("/admin/login")
+        refused = client.post("/admin/login", data={"api_key": world.keys["b"], "csrf": _csrf(form.text)})
+        assert refused.status_code == 401
