@@ -25,8 +25,7 @@ SALT = "telemed.zoom-connect.v1"
 CONNECT_PATH = "/oauth/zoom/connect"
 CALLBACK_PATH = "/oauth/zoom/callback"
 MAX_TOKEN_LENGTH = 1024
-# A doctor's key: the booking system's id, behind "<clinic>/" for a clinic other than the
-# default (foundation.tenancy.scoped).
+# The doctor's scoped key (foundation.tenancy): a bare id, or "<clinic>/<id>".
 _DOCTOR_ID = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?/)?[A-Za-z0-9._:-]{1,128}$")
 
 

@@ -66,16 +66,16 @@ def _hash(secret_part: str) -> str:
     return hashlib.sha256(secret_part.encode()).hexdigest()
 
 
-def create_key(session: Session, role: str, label: str | None = None,
+def create_key(session: Session, role: str, label: str | None = None, *,
                clinic_id: str = DEFAULT_CLINIC) -> tuple[ApiKey, str]:
-    """Make a key of ``clinic_id`` (whose existence the caller checks). The plaintext is
-    returned once and never stored."""
+    """Make a key for ``clinic_id``. The plaintext is returned once and never stored."""
     if not ROLE_PATTERN.match(role):
         raise ValueError("role must be admin, booking or doctor:<doctor id>")
     check_clinic_id(clinic_id)
     prefix = secrets.token_hex(5)
     secret_part = secrets.token_urlsafe(32)
-    row = ApiKey(prefix=prefix, key_hash=_hash(secret_part), role=role, label=label, clinic_id=clinic_id)
+    row = ApiKey(prefix=prefix, key_hash=_hash(secret_part), role=role, label=label,
+                 clinic_id=check_clinic_id(clinic_id))
     session.add(row)
     session.flush()
     return row, f"tmk_{prefix}_{secret_part}"

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint, event
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Field, SQLModel
 
 from telemed.foundation.tenancy import DEFAULT_CLINIC, MAX_CLINIC_ID_LENGTH, MAX_KEY_LENGTH
-from telemed.store.types import EncryptedText, UTCDateTime
+from telemed.store import patient_index
+from telemed.store.types import CIPHER_ATTRIBUTE, EncryptedText, UTCDateTime
 
 # Shared with store.attention, which cuts every reason to fit.
 ATTENTION_REASON_MAX_LENGTH = 300
@@ -67,6 +70,8 @@ class Appointment(SQLModel, table=True):
     """Desired state (from the newest event) next to what Zoom reflects (synced_version)."""
 
     __tablename__ = "appointments"
+    # The admin page lists one clinic's appointments by start time (migration 0010).
+    __table_args__ = (Index("ix_appointments_clinic_start", "clinic_id", "start_time"),)
 
     id: str = Field(primary_key=True, max_length=MAX_KEY_LENGTH)  # scoped (foundation.tenancy)
     version: int
@@ -79,6 +84,10 @@ class Appointment(SQLModel, table=True):
     patient_id: str = Field(max_length=128)
     patient_name: str = Field(sa_column=Column(EncryptedText(), nullable=False))
     patient_email: str = Field(sa_column=Column(EncryptedText(), nullable=False))
+    # Keyed hashes of the name's words and the e-mail, for the admin page's search
+    # (store.patient_index); kept up to date on every ORM write (below). NULL: a row from
+    # before migration 0010, indexed on first search (store.patient_search).
+    patient_index: str | None = Field(default=None, sa_column=Column(Text(), nullable=True))
     # The clinic (tenant) that owns the appointment; the event's own ``clinic.id`` label
     # (which a default-clinic booking system may set to anything) is ``event_clinic_id``.
     clinic_id: str = Field(default=DEFAULT_CLINIC, max_length=MAX_CLINIC_ID_LENGTH, index=True)
@@ -89,6 +98,20 @@ class Appointment(SQLModel, table=True):
     last_event_id: str = Field(max_length=MAX_KEY_LENGTH)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+@event.listens_for(Appointment, "before_insert")
+@event.listens_for(Appointment, "before_update")
+def _index_patient(_mapper: Any, connection: Any, target: Appointment) -> None:
+    """Every ORM write of a patient's name or e-mail also writes their blind index."""
+    cipher = getattr(connection.dialect, CIPHER_ATTRIBUTE, None)
+    if cipher is None:  # the encrypted columns refuse this write anyway
+        return
+    state = sa_inspect(target)
+    changed = any(state.attrs[name].history.has_changes() for name in ("patient_name", "patient_email"))
+    if changed or target.patient_index is None:
+        target.patient_index = patient_index.index_value(
+            patient_index.index_keys(cipher), target.patient_name, target.patient_email)
 
 
 class Meeting(SQLModel, table=True):

@@ -6,6 +6,9 @@ under the first key of TELEMED_SECRET_KEYS. A value already under the newest key
 alone, so a run that was interrupted can simply be run again. Rows are handled in
 batches, each batch one transaction.
 
+It also re-indexes the patients' blind index (store.patient_search) under the newest
+key, so patients stay findable on the admin page once the old keys are gone.
+
 Once it reports zero values left under old keys, the old keys can be removed.
 """
 
@@ -20,6 +23,7 @@ from sqlmodel import SQLModel
 
 import telemed.store.schema  # noqa: F401  (every table module, as for alembic)
 from telemed.foundation.cipher import Cipher, DecryptionError
+from telemed.store import patient_search
 from telemed.store.db import Database
 from telemed.store.types import EncryptedText
 
@@ -30,6 +34,7 @@ BATCH = 500
 class RotationReport:
     rotated: dict[str, int] = field(default_factory=dict)  # "table.column" → values rewritten
     current: dict[str, int] = field(default_factory=dict)  # already under the newest key
+    reindexed: int = 0  # appointments whose patient index was made again under the newest key
 
     @property
     def total_rotated(self) -> int:
@@ -57,6 +62,7 @@ def rotate_all(database: Database, keys: Sequence[str], progress: Callable[[str,
         report.rotated[label], report.current[label] = rotated, current
         if progress is not None:
             progress(label, rotated)
+    report.reindexed = patient_search.reindex(database, cipher, newest_only=True, batch=batch)
     return report
 
 

@@ -1,8 +1,9 @@
-"""One read model of an appointment's status, for people: the CLI, the access API, the admin page.
+"""One read model of an appointment's status, for people: the CLI and the access API.
 
 No links, passcodes or patient contacts: only ids, states and what was sent to whom. Each
-surface formats it its own way (``telemed status``, ``GET /v1/appointments/{id}``, the
-admin page's appointment table); what the fields mean is decided here, once.
+surface formats it its own way (``telemed status``, ``GET /v1/appointments/{id}``); what
+the fields mean is decided here, once. (The admin page, which shows one clinic's
+appointments to its admins, reads store.appointment_list and store.appointment_detail.)
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def appointment_status(session: Session, appointment_id: str, *, with_notices: b
 
 
 def recent_appointment_statuses(session: Session, limit: int = 100) -> list[AppointmentStatus]:
-    """The most recently changed appointments first (the admin page), without notices."""
+    """The most recently changed appointments first, without notices (every clinic's: for operators)."""
     return _statuses(session, _STATUS.order_by(col(Appointment.updated_at).desc()).limit(limit))
 
 

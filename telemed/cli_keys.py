@@ -54,7 +54,7 @@ def create(role: str, clinic_id: str, label: str | None) -> None:
             except ClinicNotFound:
                 raise click.BadParameter(f"no clinic {clinic_id!r} (see telemed clinics list)",
                                          param_hint="--clinic") from None
-        row, plaintext = create_key(session, role, label, clinic_id)
+        row, plaintext = create_key(session, role, label, clinic_id=clinic_id)
         prefix = row.prefix
     click.echo(plaintext)
     click.echo(f"key {prefix} for role {role} of clinic {clinic_id} created; this is the only time it is shown. "
@@ -128,6 +128,7 @@ def rotate() -> None:
         database.dispose()
     click.echo(f"{report.total_rotated} value(s) re-encrypted under the newest key; "
                f"{sum(report.current.values())} already were.")
+    click.echo(f"{report.reindexed} patient search index(es) made again under the newest key.")
     if len(fernet_keys) > 1:
         click.echo("Every stored value now uses the newest key: the older keys can be removed from "
                    "TELEMED_SECRET_KEYS once every process runs with the new list (and within an hour, "

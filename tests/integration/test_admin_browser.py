@@ -1,7 +1,9 @@
-"""The admin page in a real headless Chromium (Debian's), over a real worker pipeline.
+"""The admin page in a real headless Chromium (Debian's).
 
-Sign in with an admin API key, read appointments, doctors, failures and dead letters, and
-retry a dead letter with the button: the worker then finishes the appointment.
+Over a real worker pipeline: sign in with an admin API key, read appointments, doctors,
+failures and dead letters, and retry a dead letter with the button: the worker then
+finishes the appointment. Over two clinics' data: clinic a's admin searches, pages and
+reads an appointment's whole story, and never meets clinic b's canary patient.
 Locally the test skips when chromium is missing; in CI (.ci/run installs it) it fails.
 """
 
@@ -117,37 +119,129 @@ def test_admin_page_in_chromium(single_pipeline, tmp_path) -> None:  # type: ign
             assert "not an active admin API key" in driver.find_element(By.ID, "error").text
             driver.find_element(By.ID, "api_key").send_keys(admin_key)
             _submit(driver, "#login button", "#appointments")
-            assert driver.current_url.endswith("/admin")
+            assert driver.current_url.endswith("/admin/appointments")
 
             rows = {r.get_attribute("data-appointment-id"): r.text
                     for r in driver.find_elements(By.CSS_SELECTOR, "#appointments tr[data-appointment-id]")}
             assert set(rows) == {"B-1", "B-2"} and all("provisioned" in text for text in rows.values())
+            _submit(driver, "#nav-doctors", "#doctors")
             doctors = driver.find_elements(By.CSS_SELECTOR, "#doctors tr[data-doctor-id]")
             assert {d.get_attribute("data-doctor-id") for d in doctors} == {"D-1", "D-2"}
-            assert "Booking webhook answered 410" in driver.find_element(By.ID, "failures").text
-            [dead] = driver.find_elements(By.CSS_SELECTOR, "#dead-letters tr[data-message-id]")
-            assert late["event_id"] in dead.text and "no such event in the inbox" in dead.text
-            assert "grace" not in driver.page_source.lower()  # no patient data on the page
-
             # A reconnect link for a doctor, minted on request.
             _submit(driver, "#doctors tr[data-doctor-id] button", "#link")
             assert "/oauth/zoom/connect?token=" in driver.find_element(By.ID, "link").get_attribute("value")
-            driver.get(f"{url}/admin")
 
+            driver.get(f"{url}/admin/problems")
+            assert "Booking webhook answered 410" in driver.find_element(By.ID, "failures").text
+            [dead] = driver.find_elements(By.CSS_SELECTOR, "#dead-letters tr[data-message-id]")
+            assert late["event_id"] in dead.text and "no such event in the inbox" in dead.text
             # Fix the cause, then press Retry: the worker provisions the late booking.
             Publisher(database=pipeline.database, enqueue=lambda _: None).publish(json.loads(json.dumps(late)))
             _submit(driver, "#dead-letters button", "#notice")
             assert "sent to its queue again" in driver.find_element(By.ID, "notice").text
             assert recorder.calls == [("process_event", (late["event_id"],))]
             pipeline.wait_settled()
-            driver.get(f"{url}/admin")
+            driver.get(f"{url}/admin/problems")
+            assert driver.find_element(By.ID, "dead-letters").text == "No dead letters."
+            _submit(driver, "#nav-appointments", "#appointments")
             row = driver.find_element(By.CSS_SELECTOR, '#appointments tr[data-appointment-id="B-3"]')
             assert "provisioned" in row.text
-            assert driver.find_element(By.ID, "dead-letters").text == "No dead letters."
             driver.save_screenshot(str(tmp_path / "admin.png"))  # left in tmp_path for a person to look at
 
-            _submit(driver, "header button", "#login")  # sign out
+            _submit(driver, "#logout button", "#login")  # sign out
             driver.get(f"{url}/admin")
             assert driver.current_url.endswith("/admin/login")
+    finally:
+        driver.quit()
+
+
+def test_a_clinic_admin_searches_pages_and_reads_a_story_in_chromium(  # type: ignore[no-untyped-def]
+        database, redis_client, redis_namespace, tmp_path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from tests.support import admin_clinics as seed
+
+    driver = _browser(tmp_path)
+    now = datetime.now(UTC).replace(microsecond=0)
+    a = seed.seed_clinic(database, "a", first_start=now + timedelta(days=1), count=70)
+    b = seed.seed_clinic(database, "b", first_start=now + timedelta(days=1), count=3, canary=True)
+    seed.story(database, a, "A-050", 111)
+    seed.story(database, b, "A-002", 222)
+    with database.session() as s:
+        _, admin_key = api_keys.create_key(s, "admin", "browser test", clinic_id="a")
+    settings = settings_for(redis_namespace, public_url="http://127.0.0.1:9/")
+    seen: list[str] = []
+
+    def rows(keep: bool = True) -> list[str]:
+        if keep:  # a page to look through for the canary at the end
+            seen.append(driver.page_source)
+        return [r.get_attribute("data-appointment-id")
+                for r in driver.find_elements(By.CSS_SELECTOR, "#appointments tr[data-appointment-id]")]
+
+    def search(**fields: str) -> None:
+        for name, value in fields.items():
+            box = driver.find_element(By.ID, f"q-{name}")
+            box.clear()
+            box.send_keys(value)
+        Select(driver.find_element(By.ID, "q-when")).select_by_value("all")
+        _submit(driver, "#search button", "#appointments")
+
+    try:
+        with running_app(web_services(settings, database, redis_client)) as url:
+            driver.get(f"{url}/admin/login")
+            driver.find_element(By.ID, "api_key").send_keys(admin_key)
+            _submit(driver, "#login button", "#appointments")
+            assert driver.find_element(By.ID, "clinic").text == "a"
+
+            # Paging: 50, then the other 20, in start order.
+            assert rows() == a.ids[:50] and "1–50 of 70" in driver.find_element(By.ID, "count").text
+            _submit(driver, "#pager-top a.next", "#appointments")
+            assert rows() == a.ids[50:]
+            _submit(driver, "#pager-top a.prev", "#appointments")
+            assert rows() == a.ids[:50]
+
+            # A patient by a word of the name, in any case: the URL holds only the search's handle.
+            search(patient="GRACE")
+            grace = [i for i, p in a.patients.items() if p == "Grace Hopper"]
+            assert sorted(rows()) == sorted(grace)
+            assert "grace" not in driver.current_url.lower() and "search=" in driver.current_url
+            # The canary is no patient of clinic a (the page shows the word only in the search box).
+            search(patient=seed.CANARY_WORD)
+            assert rows(keep=False) == [] and "match the search" in driver.find_element(By.ID, "appointments").text
+            assert driver.page_source.count(seed.CANARY_WORD) == 1
+
+            # One appointment's whole story.
+            driver.find_element(By.ID, "q-patient").clear()
+            search(appointment="A-050")
+            assert rows() == ["A-050"]
+            _submit(driver, '#appointments tr[data-appointment-id="A-050"] a', "#versions")
+            seen.append(driver.page_source)
+            versions = driver.find_elements(By.CSS_SELECTOR, "#versions tr[data-version]")
+            assert [v.get_attribute("data-version") for v in versions] == ["1", "2"]
+            assert "appointment.rescheduled" in versions[1].text
+            assert "111" in driver.find_element(By.ID, "meeting").text
+            notices = driver.find_element(By.ID, "notices").text
+            assert "invite" in notices and "sent" in notices and "550 mailbox refused for A-050" in notices
+            disclosures = driver.find_element(By.ID, "disclosures").text
+            assert "doctor:D-1" in disclosures and "signed start link" in disclosures and "access API" in disclosures
+            assert "redirected" in driver.find_element(By.ID, "join-clicks").text
+            assert a.patients["A-050"] in driver.find_element(By.ID, "patient").text
+            driver.save_screenshot(str(tmp_path / "admin-appointment.png"))
+
+            # Clinic b's appointment, by its id: not found, like any missing one.
+            driver.get(f"{url}/admin/appointments/A-002")
+            seen.append(driver.page_source)
+            assert seed.CANARY_NAME not in driver.page_source  # a's own A-002
+            for other in ("B-ONLY-1", "b%2FA-002"):
+                driver.get(f"{url}/admin/appointments/{other}")
+                seen.append(driver.page_source)
+                assert driver.find_element(By.ID, "not-found").text == "There is no such appointment."
+            for section in ("doctors", "problems"):
+                driver.get(f"{url}/admin/{section}")
+                seen.append(driver.page_source)
+            assert len(seen) == 11
+            for page in seen:
+                assert seed.CANARY_NAME not in page and seed.CANARY_WORD not in page and seed.CANARY_EMAIL not in page
     finally:
         driver.quit()

@@ -18,8 +18,8 @@ KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
 
 
 def test_session_round_trip_and_rotation() -> None:
-    cookie, made = auth.make_session(KEYS, "abc123")
-    assert auth.read_session(KEYS, cookie) == made
+    cookie, made = auth.make_session(KEYS, "abc123", "clinic-a")
+    assert auth.read_session(KEYS, cookie) == made and made.clinic_id == "clinic-a"
     assert auth.read_session(KEYS[1:], cookie) is None  # signed with the newest key only
     assert auth.read_session([Fernet.generate_key().decode(), *KEYS], cookie) == made  # still verifies
     for bad in (None, "", cookie + "x", "a" * 600):
@@ -29,8 +29,9 @@ def test_session_round_trip_and_rotation() -> None:
 def test_session_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     old = URLSafeTimedSerializer(list(reversed(KEYS)), salt=auth.SALT,
                                  signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"})
-    cookie = old.dumps({"p": "abc", "n": "n"})
+    cookie = old.dumps({"p": "abc", "n": "n", "c": "default"})
     assert auth.read_session(KEYS, cookie) is not None
+    assert auth.read_session(KEYS, old.dumps({"p": "abc", "n": "n"})) is None  # from before clinics: sign in again
     later = time.time() + auth.SESSION_MAX_AGE + 5
     monkeypatch.setattr(time, "time", lambda: later)
     assert auth.read_session(KEYS, cookie) is None

@@ -1,11 +1,12 @@
 """Admin sign-in: an admin API key once, then a signed, expiring session cookie.
 
-The cookie holds the key's public prefix and a random nonce, signed with itsdangerous
+The cookie holds the key's public prefix, its clinic and a random nonce, signed with itsdangerous
 under the TELEMED_SECRET_KEYS keys (newest signs, any verifies; its own salt). A valid
 signature is not enough: the session must also still be on record in Redis (written at
 sign-in with a relative TTL of SESSION_MAX_AGE, deleted at sign-out), so a copy of the
 cookie saved before sign-out is refused. Every request also checks that the key still
-exists, is an admin key and is not revoked, so revoking the key ends its sessions. CSRF: each form carries an HMAC of the session nonce (or, on
+exists, is an admin key of the same clinic and is not revoked (nor its clinic deleted), so
+revoking the key ends its sessions; every page and action is then bounded by that clinic. CSRF: each form carries an HMAC of the session nonce (or, on
 the login form, of a pre-login cookie's nonce); a POST without the matching token is
 refused. Cookies are HttpOnly, SameSite=Strict, scoped to /admin, Secure over HTTPS.
 """
@@ -31,6 +32,7 @@ SALT = "telemed.admin-session.v1"
 class AdminSession:
     key_prefix: str
     nonce: str
+    clinic_id: str  # the key's clinic when signed in; checked against the key's row on every request
 
 
 def _serializer(keys: Sequence[str]) -> URLSafeTimedSerializer:
@@ -42,9 +44,9 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(24)
 
 
-def make_session(keys: Sequence[str], key_prefix: str) -> tuple[str, AdminSession]:
-    session = AdminSession(key_prefix, new_nonce())
-    return str(_serializer(keys).dumps({"p": key_prefix, "n": session.nonce})), session
+def make_session(keys: Sequence[str], key_prefix: str, clinic_id: str) -> tuple[str, AdminSession]:
+    session = AdminSession(key_prefix, new_nonce(), clinic_id)
+    return str(_serializer(keys).dumps({"p": key_prefix, "n": session.nonce, "c": clinic_id})), session
 
 
 def read_session(keys: Sequence[str], cookie: str | None) -> AdminSession | None:
@@ -54,9 +56,9 @@ def read_session(keys: Sequence[str], cookie: str | None) -> AdminSession | None
         data = _serializer(keys).loads(cookie, max_age=SESSION_MAX_AGE)
     except BadSignature:  # also an expired one (SignatureExpired is a BadSignature)
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("p"), str) or not isinstance(data.get("n"), str):
-        return None
-    return AdminSession(data["p"], data["n"])
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("p", "n", "c")):
+        return None  # also a cookie from before clinics: signing in again is enough
+    return AdminSession(data["p"], data["n"], data["c"])
 
 
 def _record_key(namespace: str, session: AdminSession) -> str:

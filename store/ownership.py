@@ -1,0 +1,87 @@
+"""Which clinic owns a row that is not named by a scoped key, and an admin key's standing.
+
+A queue message carries ids only. Most are scoped keys (an event, an appointment) and
+tell their clinic themselves (foundation.tenancy.clinic_of); a few are row numbers (an
+outbox row, a Zoom webhook receipt), whose clinic is found here. Unknown rows belong to
+no clinic: nobody's admin page shows them (the operator has ``telemed dlq``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col
+
+from telemed.foundation.tenancy import clinic_of
+from telemed.store.api_keys import ApiKey
+from telemed.store.clinic_tables import CLINIC_DELETED, Clinic
+from telemed.store.models import Appointment, Meeting, OutboxMessage
+from telemed.store.notifications import ADMIN_ROLE, NO_APPOINTMENT, Alert
+from telemed.store.operations import ZoomWebhookReceipt
+
+
+@dataclass(frozen=True)
+class OutboxOwner:
+    clinic_id: str
+    appointment_id: str | None  # the scoped key the row is about, if any
+    role: str
+    kind: str
+
+
+def outbox_owners(session: Session, outbox_ids: Iterable[int]) -> dict[int, OutboxOwner]:
+    """The clinic (and subject) of each outbox row that exists."""
+    ids = sorted(set(outbox_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa_select(col(OutboxMessage.id), col(OutboxMessage.appointment_id), col(OutboxMessage.role),
+                  col(OutboxMessage.kind), col(OutboxMessage.version), col(Alert.clinic_id))
+        .join(Alert, (col(Alert.id) == col(OutboxMessage.version)) & (col(OutboxMessage.role) == ADMIN_ROLE),
+              isouter=True)
+        .where(col(OutboxMessage.id).in_(ids))
+    )
+    found: dict[int, OutboxOwner] = {}
+    for row in rows:
+        if row.appointment_id == NO_APPOINTMENT:
+            if row.role != ADMIN_ROLE or row.clinic_id is None:
+                continue  # an alert that is gone: nobody's
+            found[row.id] = OutboxOwner(row.clinic_id, None, row.role, row.kind)
+        else:
+            found[row.id] = OutboxOwner(clinic_of(row.appointment_id), row.appointment_id, row.role, row.kind)
+    return found
+
+
+def receipt_owners(session: Session, receipt_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """(clinic, appointment key) of each Zoom webhook receipt about one of our meetings."""
+    ids = sorted(set(receipt_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa_select(col(ZoomWebhookReceipt.id), col(Appointment.clinic_id), col(Appointment.id).label("appointment_id"))
+        .join(Meeting, col(Meeting.zoom_meeting_id) == col(ZoomWebhookReceipt.zoom_meeting_id))
+        .join(Appointment, col(Appointment.id) == col(Meeting.appointment_id))
+        .where(col(ZoomWebhookReceipt.id).in_(ids))
+    )
+    return {row.id: (row.clinic_id, row.appointment_id) for row in rows}
+
+
+@dataclass(frozen=True)
+class KeyStanding:
+    role: str
+    clinic_id: str
+    clinic_name: str | None  # None: the clinic has no row (the default clinic, configured from the environment)
+    active: bool  # not revoked, and its clinic not deleted
+
+
+def key_standing(session: Session, prefix: str) -> KeyStanding | None:
+    """What an API key (by its public prefix) may do now, for a session made with it."""
+    row = session.execute(
+        sa_select(col(ApiKey.role), col(ApiKey.clinic_id), col(ApiKey.revoked_at), col(Clinic.name), col(Clinic.status))
+        .join(Clinic, col(Clinic.id) == col(ApiKey.clinic_id), isouter=True)
+        .where(col(ApiKey.prefix) == prefix)
+    ).first()
+    if row is None:
+        return None
+    return KeyStanding(row.role, row.clinic_id, row.name, row.revoked_at is None and row.status != CLINIC_DELETED)
