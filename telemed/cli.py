@@ -9,10 +9,12 @@ from typing import IO
 
 import click
 
+from telemed.cli_clinics import clinics
 from telemed.cli_dlq import dlq
 from telemed.cli_doctors import doctors
 from telemed.cli_keys import keys
 from telemed.cli_notifications import webhook
+from telemed.clinic_scope import clinic_option
 from telemed.logging import setup_cli_logging as _setup_logging
 from telemed.settings import SettingsError, get_settings
 
@@ -82,12 +84,13 @@ def publish(source: IO[bytes]) -> None:
 
 @main.command()
 @click.argument("appointment_id")
-def status(appointment_id: str) -> None:
-    """Show an appointment: its state, meeting and who was told what."""
+@clinic_option
+def status(appointment_id: str, clinic_id: str) -> None:
+    """Show an appointment of a clinic: its state, meeting and who was told what."""
     # lazy: telemed --help must not import the whole pipeline
     from telemed.status import show_status
 
-    sys.exit(show_status(appointment_id))
+    sys.exit(show_status(appointment_id, clinic_id=clinic_id))
 
 
 @main.command()
@@ -202,7 +205,7 @@ def bench(only: str | None, scale: str, out: Path, processes: int | None, thread
 
 
 # Commands that belong to a part of the product live beside it; they attach here.
-for _group in (keys, doctors, dlq, webhook):
+for _group in (keys, doctors, dlq, webhook, clinics):
     main.add_command(_group)
 
 if __name__ == "__main__":
