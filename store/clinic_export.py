@@ -169,9 +169,9 @@ def _meeting(m: Meeting) -> Record:
 
 
 def _notification(o: OutboxMessage) -> Record:
-    alert = o.appointment_id == NO_APPOINTMENT and o.role == ADMIN_ROLE
+    alert = o.role == ADMIN_ROLE  # an admin alert's mail: its version is the alert's id
     return {
-        "id": o.id, "appointment_id": None if alert else external_id(o.appointment_id),
+        "id": o.id, "appointment_id": None if o.appointment_id == NO_APPOINTMENT else external_id(o.appointment_id),
         "alert_id": o.version if alert else None, "version": None if alert else o.version,
         "role": o.role, "kind": o.kind, "channel": o.channel, "status": o.status, "attempts": o.attempts,
         "last_error": o.last_error, "created_at": _when(o.created_at), "sent_at": _when(o.sent_at),
