@@ -37,6 +37,7 @@ from tests.support.clinic_data import (
     rows_of,
     seed_clinic,
     seed_redis,
+    table_rows,
     traces_in_redis,
     traces_in_store,
 )
@@ -163,6 +164,9 @@ def test_erasure_leaves_nothing_of_the_clinic_and_everything_of_the_others(world
     assert report.redis["queued messages"] == 3 and report.redis["dead letters"] == 7
 
     assert traces_in_store(world.database, acme) == []
+    left = table_rows(world.database)  # rows that name the clinic by a number only
+    assert not {r["id"] for r in left["outbox"]} & set(acme.outbox_ids)
+    assert not {r["id"] for r in left["zoom_webhook_receipts"]} & set(acme.receipt_ids)
     with world.database.session() as s:
         assert clinic_erasure.is_tombstone_clear(s, "acme")
         tombstone = s.get(Clinic, "acme")
