@@ -60,7 +60,7 @@ from telemed.store.notifications import (
     webhook_key,
 )
 from telemed.store.oauth_states import ZoomOAuthState
-from telemed.store.operations import ZoomWebhookReceipt
+from telemed.store.operations import MAX_DURATION_MINUTES, ZoomWebhookReceipt
 from telemed.store.zoom_tokens import DoctorZoomToken
 
 DEFAULT_BATCH = 500
@@ -89,10 +89,6 @@ class ErasureReport:
 
     def add(self, table: str, count: int) -> None:
         self.removed[table] = self.removed.get(table, 0) + count
-
-    @property
-    def total(self) -> int:
-        return sum(self.removed.values())
 
 
 # Every table a clinic's data can be in, in the order they are emptied (clinics last: its
@@ -218,27 +214,29 @@ def close(session: Session, clinic_id: str) -> str:
 class ClinicFacts:
     """What the steps after the rows need and the rows will no longer tell (read while the
     clinic is ``deleting``): its S2S app's ids (the key of its cached Zoom token), its
-    doctors (the keys of their token locks and rescue slots), its webhook URL."""
+    doctors (the keys of their token locks and rescue slots)."""
 
     zoom_account_id: str | None
     zoom_client_id: str | None
-    webhook_url: str | None
     doctor_ids: tuple[str, ...]
 
 
 def facts(session: Session, clinic_id: str) -> ClinicFacts:
     row = _erasable(session, clinic_id)
     doctor_ids = tuple(session.exec(select(Doctor.id).where(Doctor.clinic_id == clinic_id).order_by(col(Doctor.id))))
-    return ClinicFacts(row.zoom_account_id, row.zoom_client_id, row.webhook_url, doctor_ids)
+    return ClinicFacts(row.zoom_account_id, row.zoom_client_id, doctor_ids)
 
 
 def upcoming_meetings(session: Session, clinic_id: str, now: datetime | None = None) -> list[Meeting]:
     """The clinic's meetings live in Zoom that are not over yet (a deletion must decide
     what becomes of them)."""
     now = now or utcnow()
+    appointments = sa_select(col(Appointment.id)).where(col(Appointment.clinic_id) == clinic_id)
     statement = (
         select(Meeting)
-        .where(col(Meeting.appointment_id).like(_prefix(clinic_id)), col(Meeting.deleted_at).is_(None))
+        .where(col(Meeting.appointment_id).in_(appointments), col(Meeting.deleted_at).is_(None),
+               # none lasts longer than the contract's longest appointment: older ones are over
+               col(Meeting.start_time) > now - timedelta(minutes=MAX_DURATION_MINUTES))
         .order_by(col(Meeting.start_time))
     )
     return [m for m in session.exec(statement) if m.start_time + timedelta(minutes=m.duration_minutes) > now]
@@ -289,12 +287,3 @@ def finish(session: Session, clinic_id: str) -> bool:
     session.add(row)
     return True
 
-
-def is_tombstone_clear(session: Session, clinic_id: str) -> bool:
-    """True when the clinic row keeps nothing but its id, status and dates (for checks)."""
-    row = session.get(Clinic, clinic_id)
-    if row is None or row.status != CLINIC_DELETED:
-        return False
-    kept = {"id", "status", "created_at", "updated_at", "deleted_at"}
-    return all(getattr(row, c.name) in (None, "") for c in Clinic.__table__.columns  # type: ignore[attr-defined]
-               if c.name not in kept)

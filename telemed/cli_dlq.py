@@ -15,7 +15,7 @@ import click
 
 from telemed.clinic_scope import clinic_option, require_clinic
 from telemed.foundation import dead_letters
-from telemed.foundation.tenancy import DEFAULT_CLINIC
+from telemed.foundation.tenancy import DEFAULT_CLINIC, external_id
 from telemed.logging import setup_cli_logging as _setup_logging
 from telemed.settings import get_settings
 
@@ -54,21 +54,24 @@ def _database():  # type: ignore[no-untyped-def]
 def _of_clinic(clinic_id: str, letters: list[dead_letters.DeadLetter]) -> list[dead_letters.DeadLetter]:
     """The letters that belong to ``clinic_id`` (checked to exist first)."""
     # lazy: telemed --help must not import the whole pipeline
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
     from telemed.workers.queue.ownership import owners
 
     database = _database()
-    require_clinic(database, clinic_id)
-    if not letters:
-        return []
-    found = owners(database, [(letter.actor, letter.args) for letter in letters])
+    try:
+        require_clinic(database, clinic_id)
+        found = owners(database, [(letter.actor, letter.args) for letter in letters]) if letters else []
+    except (OperationalError, ProgrammingError) as exc:  # the store tells whose a numbered letter is
+        click.echo(f"error: the database is not reachable or not set up ({type(exc.orig).__name__}); "
+                   "check TELEMED_DATABASE_URL", err=True)
+        sys.exit(2)
     return [letter for letter, owner in zip(letters, found, strict=True)
             if owner == clinic_id or (owner is None and clinic_id == DEFAULT_CLINIC)]
 
 
 def _summary(letter: dead_letters.DeadLetter) -> str:
     """``actor(args)`` with every key shown as the clinic's own id."""
-    from telemed.foundation.tenancy import external_id
-
     shown = [external_id(a) if isinstance(a, str) else a for a in letter.args]
     return f"{letter.actor}({', '.join(json.dumps(a) for a in shown)})"
 

@@ -64,10 +64,6 @@ class RedisReport:
     removed: dict[str, int] = field(default_factory=lambda: {
         "queued messages": 0, "dead letters": 0, "zoom token keys": 0, "clinic keys": 0})
 
-    @property
-    def total(self) -> int:
-        return sum(self.removed.values())
-
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value

@@ -198,6 +198,15 @@ def seed_redis(client: redis.Redis, broker: RedisBroker, namespace: str, seeded:
     _dead(client, namespace, "events", "process_zoom_webhook", (seeded.receipt_ids[1],))
 
 
+def is_tombstone_clear(database: Database, clinic_id: str) -> bool:
+    """The clinic row is a tombstone keeping nothing but its id, status and dates."""
+    kept = {"id", "status", "created_at", "updated_at", "deleted_at"}
+    with database.session() as s:
+        row = s.get(Clinic, clinic_id)
+        return row is not None and row.status == "deleted" and all(
+            getattr(row, c.name) in (None, "") for c in Clinic.__table__.columns if c.name not in kept)  # type: ignore[attr-defined]
+
+
 # Scanning ------------------------------------------------------------------------------------
 
 
