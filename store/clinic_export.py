@@ -8,8 +8,8 @@ start_url is never stored, so none is exported), notifications owed and sent, re
 start-link disclosures, join clicks, alerts, API keys and ingress keys (never a secret or
 a hash) and the events refused for naming another clinic.
 
-Written as it is read: each section is read in pages of ``page_size`` rows (keyset
-paging on the primary key), each page in its own short transaction, and written before
+Written as it is read: each section is read in pages (``page_size`` rows, or the rows of
+``page_size`` appointments), each page in its own short transaction, and written before
 the next is read, so a clinic with 100,000 appointments never sits in memory at once and
 no long transaction holds the database (SQLite's write lock included).
 """
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -89,35 +89,64 @@ def clinic_row(session: Session, clinic_id: str) -> Clinic | None:
 
 
 class _Section:
-    """One table's rows of the clinic, in primary-key order, with how each is shown."""
+    """One table's rows of the clinic, with how each is shown.
 
-    def __init__(self, name: str, entities: tuple[Any, ...], key: Any, where: Callable[[str], Any],
-                 record: Callable[..., Record], outer: tuple[tuple[Any, Any], ...] = ()) -> None:
-        self.name, self.entities, self.key, self.where, self.record, self.outer = name, entities, key, where, record, outer
+    Rows found by ``where`` are read in primary-key order (keyset paging on ``key``). Rows
+    that hang off an appointment (``child``: the column holding its id) are read for one
+    page of the clinic's appointments at a time, appointment by appointment: an index
+    lookup per page, where ``IN (SELECT …)`` over all of a big clinic's appointments would
+    be evaluated again for every page. ``also``: rows of the clinic no appointment names
+    (an alert's mail), read by keyset after them.
+    """
+
+    def __init__(self, name: str, entities: tuple[Any, ...], key: Any, record: Callable[..., Record], *,
+                 where: Callable[[str], Any] | None = None, child: Any = None,
+                 also: Callable[[str], Any] | None = None, outer: tuple[tuple[Any, Any], ...] = ()) -> None:
+        self.name, self.entities, self.key, self.record = name, entities, key, record
+        self.where, self.child, self.also, self.outer = where, child, also, outer
 
     def pages(self, database: Database, clinic_id: str, page_size: int) -> Iterator[list[Record]]:
+        if self.child is not None:
+            yield from self._by_appointment(database, clinic_id, page_size)
+        for where in (self.where, self.also):
+            if where is not None:
+                yield from self._by_key(database, where(clinic_id), page_size)
+
+    def _select(self) -> Any:
+        statement = sa_select(*self.entities)
+        for table, on in self.outer:
+            statement = statement.outerjoin(table, on)
+        return statement
+
+    def _by_key(self, database: Database, where: Any, page_size: int) -> Iterator[list[Record]]:
         last: Any = None
         while True:
-            statement = sa_select(*self.entities)
-            for table, on in self.outer:
-                statement = statement.outerjoin(table, on)
-            statement = statement.where(self.where(clinic_id))
+            statement = self._select().where(where)
             if last is not None:
                 statement = statement.where(self.key > last)
-            statement = statement.order_by(self.key).limit(page_size)
             with database.session() as session:
-                rows = list(session.execute(statement))
+                rows = list(session.execute(statement.order_by(self.key).limit(page_size)))
                 records = [self.record(*row) for row in rows]
             if not rows:
                 return
             yield records
             last = getattr(rows[-1][0], self.key.key)
-            if len(rows) < page_size:
-                return
 
-
-def _appointments_of(clinic_id: str) -> Any:
-    return sa_select(col(Appointment.id)).where(col(Appointment.clinic_id) == clinic_id)
+    def _by_appointment(self, database: Database, clinic_id: str, page_size: int) -> Iterator[list[Record]]:
+        last: str | None = None
+        while True:
+            page = sa_select(col(Appointment.id)).where(col(Appointment.clinic_id) == clinic_id)
+            if last is not None:
+                page = page.where(col(Appointment.id) > last)
+            with database.session() as session:
+                ids = list(session.execute(page.order_by(col(Appointment.id)).limit(page_size)).scalars())
+                if not ids:
+                    return
+                statement = self._select().where(self.child.in_(ids)).order_by(self.child, self.key)
+                records = [self.record(*row) for row in session.execute(statement)]
+            if records:
+                yield records
+            last = ids[-1]
 
 
 def _doctor(d: Doctor, t: DoctorZoomToken | None) -> Record:
@@ -219,30 +248,26 @@ def _alert_ids(clinic_id: str) -> Any:
 
 
 SECTIONS: tuple[_Section, ...] = (
-    _Section("doctors", (Doctor, DoctorZoomToken), col(Doctor.id), lambda c: col(Doctor.clinic_id) == c, _doctor,
+    _Section("doctors", (Doctor, DoctorZoomToken), col(Doctor.id), _doctor, where=lambda c: col(Doctor.clinic_id) == c,
              outer=((DoctorZoomToken, col(DoctorZoomToken.doctor_id) == col(Doctor.id)),)),
-    _Section("appointments", (Appointment,), col(Appointment.id), lambda c: col(Appointment.clinic_id) == c,
-             _appointment),
-    _Section("events", (InboxEvent,), col(InboxEvent.event_id), lambda c: col(InboxEvent.clinic_id) == c, _event),
-    _Section("meetings", (Meeting,), col(Meeting.appointment_id),
-             lambda c: col(Meeting.appointment_id).in_(_appointments_of(c)), _meeting),
-    _Section("notifications", (OutboxMessage,), col(OutboxMessage.id),
-             lambda c: or_(col(OutboxMessage.appointment_id).in_(_appointments_of(c)),
-                           and_(col(OutboxMessage.appointment_id) == NO_APPOINTMENT,
-                                col(OutboxMessage.role) == ADMIN_ROLE, col(OutboxMessage.version).in_(_alert_ids(c)))),
-             _notification),
-    _Section("reminders", (Reminder,), col(Reminder.id),
-             lambda c: col(Reminder.appointment_id).in_(_appointments_of(c)), _reminder),
-    _Section("start_link_disclosures", (StartLinkAudit,), col(StartLinkAudit.id),
-             lambda c: col(StartLinkAudit.appointment_id).in_(_appointments_of(c)), _disclosure),
-    _Section("join_clicks", (JoinClick,), col(JoinClick.id),
-             lambda c: col(JoinClick.appointment_id).in_(_appointments_of(c)), _click),
-    _Section("alerts", (Alert,), col(Alert.id), lambda c: col(Alert.clinic_id) == c, _alert),
-    _Section("api_keys", (ApiKey,), col(ApiKey.id), lambda c: col(ApiKey.clinic_id) == c, _api_key),
-    _Section("ingress_keys", (ClinicIngressKey,), col(ClinicIngressKey.key_id),
-             lambda c: col(ClinicIngressKey.clinic_id) == c, _ingress_key),
-    _Section("ingress_refusals", (IngressRefusal,), col(IngressRefusal.id),
-             lambda c: col(IngressRefusal.signer_clinic_id) == c, _refusal),
+    _Section("appointments", (Appointment,), col(Appointment.id), _appointment,
+             where=lambda c: col(Appointment.clinic_id) == c),
+    _Section("events", (InboxEvent,), col(InboxEvent.event_id), _event, where=lambda c: col(InboxEvent.clinic_id) == c),
+    _Section("meetings", (Meeting,), col(Meeting.appointment_id), _meeting, child=col(Meeting.appointment_id)),
+    _Section("notifications", (OutboxMessage,), col(OutboxMessage.id), _notification,
+             child=col(OutboxMessage.appointment_id),
+             also=lambda c: and_(col(OutboxMessage.appointment_id) == NO_APPOINTMENT, col(OutboxMessage.role) == ADMIN_ROLE,
+                                 col(OutboxMessage.version).in_(_alert_ids(c)))),
+    _Section("reminders", (Reminder,), col(Reminder.id), _reminder, child=col(Reminder.appointment_id)),
+    _Section("start_link_disclosures", (StartLinkAudit,), col(StartLinkAudit.id), _disclosure,
+             child=col(StartLinkAudit.appointment_id)),
+    _Section("join_clicks", (JoinClick,), col(JoinClick.id), _click, child=col(JoinClick.appointment_id)),
+    _Section("alerts", (Alert,), col(Alert.id), _alert, where=lambda c: col(Alert.clinic_id) == c),
+    _Section("api_keys", (ApiKey,), col(ApiKey.id), _api_key, where=lambda c: col(ApiKey.clinic_id) == c),
+    _Section("ingress_keys", (ClinicIngressKey,), col(ClinicIngressKey.key_id), _ingress_key,
+             where=lambda c: col(ClinicIngressKey.clinic_id) == c),
+    _Section("ingress_refusals", (IngressRefusal,), col(IngressRefusal.id), _refusal,
+             where=lambda c: col(IngressRefusal.signer_clinic_id) == c),
 )
 
 
