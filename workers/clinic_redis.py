@@ -99,16 +99,21 @@ def erase_clinic_state(client: redis.Redis, namespace: str, clinic_id: str, owne
 
 def _erase_queued(client: redis.Redis, namespace: str, clinic_id: str, owners: Owners,
                   queues: Sequence[str]) -> int:
+    # Ready and delayed messages of the known queues, and of any other queue found in Redis.
+    names = {n for queue in queues for n in (queue, f"{queue}.DQ")}
+    for raw in client.scan_iter(match=f"{namespace}:*.msgs", count=_SCAN):
+        name = _text(raw)[len(namespace) + 1:-len(".msgs")]
+        if not name.endswith(".XQ"):  # dead letters: _erase_dead
+            names.add(name)
     removed = 0
-    for queue in queues:
-        for name in (queue, f"{queue}.DQ"):  # ready and delayed messages
-            messages_key, list_key = f"{namespace}:{name}.msgs", f"{namespace}:{name}"
-            cursor: int = 0
-            while True:
-                cursor, entries = client.hscan(messages_key, cursor, count=_SCAN)  # type: ignore[misc]
-                removed += _drop_owned(client, messages_key, list_key, clinic_id, owners, entries)
-                if int(cursor) == 0:
-                    break
+    for name in sorted(names):
+        messages_key, list_key = f"{namespace}:{name}.msgs", f"{namespace}:{name}"
+        cursor: int = 0
+        while True:
+            cursor, entries = client.hscan(messages_key, cursor, count=_SCAN)  # type: ignore[misc]
+            removed += _drop_owned(client, messages_key, list_key, clinic_id, owners, entries)
+            if int(cursor) == 0:
+                break
     return removed
 
 

@@ -188,6 +188,9 @@ def seed_redis(client: redis.Redis, broker: RedisBroker, namespace: str, seeded:
                            args=(seeded.outbox_ids[0],), kwargs={}, options={}))
     broker.enqueue(Message(queue_name="meetings", actor_name="sync_meeting", args=(seeded.appointment_keys[1],),
                            kwargs={}, options={}), delay=3_600_000)
+    # A queue this code does not name (a per-clinic queue of the admission gate, say).
+    broker.enqueue(Message(queue_name="meetings.gate", actor_name="sync_meeting", args=(seeded.appointment_keys[2],),
+                           kwargs={}, options={}))
     _dead(client, namespace, "events", "process_event", (scoped(seeded.clinic_id, "evt-APT-1-v1"),))
     _dead(client, namespace, "meetings", "sync_meeting", (first,))
     _dead(client, namespace, "notifications", "deliver_notification", (seeded.outbox_ids[1],))
