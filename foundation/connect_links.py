@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from telemed.foundation.signed_tokens import SignedTokenError, serializer
+from telemed.foundation.tenancy import CLINIC_ID_PATTERN, clinic_of, external_id
 
 SALT = "telemed.zoom-connect.v1"
 CONNECT_PATH = "/oauth/zoom/connect"
@@ -46,8 +47,11 @@ def _serializer(keys: Sequence[str]) -> URLSafeSerializer:
 def make_connect_token(
     keys: Sequence[str], doctor_id: str, ttl: timedelta, now: datetime | None = None
 ) -> str:
-    if not _DOCTOR_ID.match(doctor_id):
-        raise ValueError("doctor id must be 1-128 characters of [A-Za-z0-9._:-], after an optional '<clinic>/'")
+    """``doctor_id`` is the doctor's scoped key (``foundation.tenancy``): a clinic's own
+    doctor id, behind ``<clinic>/`` for any clinic but the default one."""
+    clinic, external = clinic_of(doctor_id), external_id(doctor_id)
+    if not _DOCTOR_ID.match(external) or CLINIC_ID_PATTERN.match(clinic) is None:
+        raise ValueError("doctor id must be 1-128 characters of [A-Za-z0-9._:-]")
     expires = (now or datetime.now(UTC)) + ttl
     return str(_serializer(keys).dumps({"d": doctor_id, "exp": int(expires.timestamp())}))
 

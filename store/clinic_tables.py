@@ -18,6 +18,7 @@ from telemed.store.types import EncryptedText
 
 CLINIC_ACTIVE = "active"
 CLINIC_SUSPENDED = "suspended"
+CLINIC_DELETING = "deleting"  # being erased (store.clinic_erasure): closed, its data on the way out
 CLINIC_DELETED = "deleted"  # a tombstone: the id is never given again, nothing else is kept
 
 

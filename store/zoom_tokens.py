@@ -180,10 +180,13 @@ def due_for_refresh(session: Session, before: datetime, limit: int = 500) -> lis
     return list(session.exec(statement))
 
 
-def connection_rows(session: Session) -> list[tuple[Doctor, DoctorZoomToken | None]]:
-    doctors = session.exec(select(Doctor).order_by(col(Doctor.id))).all()
-    tokens = {t.doctor_id: t for t in session.exec(select(DoctorZoomToken))}
-    return [(d, tokens.get(d.id)) for d in doctors]
+def connection_rows(session: Session, clinic_id: str | None = None) -> list[tuple[Doctor, DoctorZoomToken | None]]:
+    """Doctors (of one clinic, when given) with their token row, if any."""
+    statement = select(Doctor, DoctorZoomToken).join(
+        DoctorZoomToken, col(DoctorZoomToken.doctor_id) == col(Doctor.id), isouter=True)
+    if clinic_id is not None:
+        statement = statement.where(Doctor.clinic_id == clinic_id)
+    return [(d, t) for d, t in session.exec(statement.order_by(col(Doctor.id)))]
 
 
 def park_pending_appointments(session: Session, doctor_id: str, reason: str) -> list[str]:

@@ -14,6 +14,7 @@ from telemed.cli_dlq import dlq
 from telemed.cli_doctors import doctors
 from telemed.cli_keys import keys
 from telemed.cli_notifications import webhook
+from telemed.clinic_scope import clinic_option
 from telemed.logging import setup_cli_logging as _setup_logging
 from telemed.settings import SettingsError, get_settings
 
@@ -88,12 +89,13 @@ def publish(source: IO[bytes], clinic_id: str) -> None:
 
 @main.command()
 @click.argument("appointment_id")
-def status(appointment_id: str) -> None:
-    """Show an appointment: its state, meeting and who was told what."""
+@clinic_option
+def status(appointment_id: str, clinic_id: str) -> None:
+    """Show an appointment of a clinic: its state, meeting and who was told what."""
     # lazy: telemed --help must not import the whole pipeline
     from telemed.status import show_status
 
-    sys.exit(show_status(appointment_id))
+    sys.exit(show_status(appointment_id, clinic_id=clinic_id))
 
 
 @main.command()

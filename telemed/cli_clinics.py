@@ -267,3 +267,10 @@ def refusals(clinic_id: str, limit: int) -> None:
 
 def _when(moment: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+# A clinic's data (export, erasure) lives beside its parts: telemed.cli_clinic_data.
+from telemed.cli_clinic_data import delete, export  # noqa: E402
+
+for _command in (export, delete):
+    clinics.add_command(_command)

@@ -1,4 +1,5 @@
-"""``telemed doctors connect-link D-7`` and ``telemed doctors list``.
+"""``telemed doctors connect-link D-7`` and ``telemed doctors list`` (``--clinic ID``: that
+clinic's doctors, by its own ids).
 
 A connect link lets the doctor attach their own Zoom account (``web/oauth.py``). It is a
 credential: printed on demand, never stored. Doctors are known from their first booking;
@@ -16,6 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from telemed.clinic_scope import clinic_option, key_in, require_clinic
 from telemed.settings import Settings, get_settings
 
 
@@ -51,9 +53,10 @@ def doctors() -> None:
 @click.option("--name", default=None, help="Register the doctor first (with --email) if not yet known.")
 @click.option("--email", default=None, help="The doctor's e-mail (with --name).")
 @click.option("--zoom-user", default=None, help="Their Zoom user for the account app (default: --email).")
+@clinic_option
 def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, email: str | None,
-                 zoom_user: str | None) -> None:
-    """Print a signed, expiring link DOCTOR_ID opens to connect their own Zoom account."""
+                 zoom_user: str | None, clinic_id: str) -> None:
+    """Print a signed, expiring link DOCTOR_ID (of the clinic) opens to connect their own Zoom account."""
     # lazy: telemed --help must not import the whole pipeline
     from telemed.events.rules import EmailProblem, ascii_email, text_problem
     from telemed.foundation.connect_links import connect_url, make_connect_token
@@ -69,11 +72,17 @@ def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, emai
     if (name is None) != (email is None):
         raise click.UsageError("--name and --email go together")
     ttl = timedelta(seconds=ttl_seconds or settings.connect_link_ttl_seconds)
+    database = _database()
+    with _store_errors():
+        require_clinic(database, clinic_id)
+    key = key_in(clinic_id, doctor_id)
+    if key is None:
+        raise click.BadParameter("a doctor id has no '/'", param_hint="DOCTOR_ID")
     try:
-        token = make_connect_token(settings.fernet_keys, doctor_id, ttl)
+        token = make_connect_token(settings.fernet_keys, key, ttl)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="DOCTOR_ID") from None
-    with _store_errors(), _database().session() as session:
+    with _store_errors(), database.session() as session:
         if name is not None and email is not None:
             try:  # the event contract's rule: the notifier must be able to write to it
                 address = ascii_email(email)
@@ -83,9 +92,9 @@ def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, emai
             problem = text_problem(name) if name else "must not be empty"
             if problem:
                 raise click.BadParameter(problem, param_hint="--name")
-            appointments.upsert_doctor(session, id=doctor_id, name=name, email=address,
-                                       zoom_user=zoom_user or address)
-        elif appointments.get_doctor(session, doctor_id) is None:
+            appointments.upsert_doctor(session, id=key, name=name, email=address,
+                                       zoom_user=zoom_user or address, clinic_id=clinic_id)
+        elif appointments.get_doctor(session, key) is None:  # another clinic's is not known here either
             click.echo(f"error: doctor {doctor_id} is not known yet (doctors appear with their first booking); "
                        "register them with --name and --email", err=True)
             sys.exit(2)
@@ -96,13 +105,18 @@ def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, emai
 
 
 @doctors.command("list")
-def list_() -> None:
-    """Doctors and their Zoom connection: none, connected, needs_reconnect."""
+@clinic_option
+def list_(clinic_id: str) -> None:
+    """A clinic's doctors and their Zoom connection: none, connected, needs_reconnect."""
     # lazy: telemed --help must not import the whole pipeline
+    from telemed.foundation.tenancy import external_id
     from telemed.store.zoom_tokens import connection_rows
 
-    with _store_errors(), _database().session() as session:
-        rows = connection_rows(session)
+    database = _database()
+    with _store_errors():
+        require_clinic(database, clinic_id)
+    with _store_errors(), database.session() as session:
+        rows = connection_rows(session, clinic_id)
         table = Table(title="Doctors")
         for column in ("id", "name", "zoom user", "connection", "token version", "token expires",
                        "last refresh"):
@@ -110,7 +124,7 @@ def list_() -> None:
         for doctor, token in rows:
             state = token.status if token is not None else doctor.connection
             table.add_row(
-                doctor.id, doctor.name, doctor.zoom_user, state,
+                external_id(doctor.id), doctor.name, doctor.zoom_user, state,
                 str(token.version) if token else "-",
                 _when(token.expires_at) if token else "-",
                 _when(token.refreshed_at) if token else "-",

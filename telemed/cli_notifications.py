@@ -2,6 +2,8 @@
 
 A 410 Gone answer disables the configured TELEMED_WEBHOOK_URL (one admin alert); once the
 receiver is fixed, ``telemed webhook enable`` turns it back on. A new URL starts enabled.
+With ``--clinic ID``, the clinic's own webhook (its profile's URL); the default clinic's is
+TELEMED_WEBHOOK_URL.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import sys
 
 import click
 
+from telemed.clinic_scope import clinic_option, require_clinic
+from telemed.foundation.tenancy import DEFAULT_CLINIC
 from telemed.settings import get_settings
 
 
@@ -25,33 +29,55 @@ def _database():  # type: ignore[no-untyped-def]
     return build_database(get_settings())
 
 
+def _webhook_url(database, clinic_id: str) -> str | None:  # type: ignore[no-untyped-def]
+    """The clinic's status webhook URL (the default clinic's: TELEMED_WEBHOOK_URL)."""
+    require_clinic(database, clinic_id)
+    if clinic_id == DEFAULT_CLINIC:
+        return get_settings().webhook_url
+    # lazy: telemed --help must not import the whole pipeline
+    from telemed.store.clinic_lookup import webhook_url
+
+    with database.session() as session:
+        return webhook_url(session, clinic_id)
+
+
+def _not_set(clinic_id: str) -> str:
+    return ("TELEMED_WEBHOOK_URL is not set" if clinic_id == DEFAULT_CLINIC
+            else f"clinic {clinic_id} has no webhook URL")
+
+
 @webhook.command("status")
-def status() -> None:
-    """Say whether the configured webhook is enabled."""
+@clinic_option
+def status(clinic_id: str) -> None:
+    """Say whether the clinic's webhook is enabled."""
     # lazy: telemed --help must not import the whole pipeline
     from telemed.store.notifications import webhook_disabled
 
-    url = get_settings().webhook_url
+    database = _database()
+    url = _webhook_url(database, clinic_id)
     if not url:
-        click.echo("no webhook configured (TELEMED_WEBHOOK_URL is not set)")
+        click.echo(f"no webhook configured ({_not_set(clinic_id)})")
         return
-    with _database().session() as session:
+    with database.session() as session:
         disabled = webhook_disabled(session, url)
-    click.echo("disabled (the receiver answered 410 Gone); run 'telemed webhook enable' once it is fixed"
+    again = "telemed webhook enable" + ("" if clinic_id == DEFAULT_CLINIC else f" --clinic {clinic_id}")
+    click.echo(f"disabled (the receiver answered 410 Gone); run '{again}' once it is fixed"
                if disabled else "enabled")
     sys.exit(1 if disabled else 0)
 
 
 @webhook.command("enable")
-def enable() -> None:
-    """Turn the configured webhook back on after a 410 Gone."""
+@clinic_option
+def enable(clinic_id: str) -> None:
+    """Turn the clinic's webhook back on after a 410 Gone."""
     # lazy: telemed --help must not import the whole pipeline
     from telemed.store.notifications import enable_webhook
 
-    url = get_settings().webhook_url
+    database = _database()
+    url = _webhook_url(database, clinic_id)
     if not url:
-        click.echo("error: TELEMED_WEBHOOK_URL is not set", err=True)
+        click.echo(f"error: {_not_set(clinic_id)}", err=True)
         sys.exit(2)
-    with _database().session() as session:
+    with database.session() as session:
         changed = enable_webhook(session, url)
     click.echo("webhook enabled" if changed else "webhook was already enabled")

@@ -102,6 +102,16 @@ def token_fingerprint(token: str) -> str:
     return hashlib.sha256(b"telemed-zoom-token\x00" + token.encode("utf-8")).hexdigest()[:32]
 
 
+def account_token_keys(namespace: str, account_id: str, client_id: str) -> tuple[str, str]:
+    """The Redis keys (cached token, refresh lock) of one server-to-server app and account.
+
+    Scoped to the app and account, naming no identifier in clear; a clinic's erasure
+    (``workers.clinic_redis``) finds its cached token here.
+    """
+    scope = hashlib.sha256(f"{account_id}\x00{client_id}".encode()).hexdigest()[:16]
+    return f"{namespace}:zoom:s2s:{scope}:token", f"{namespace}:zoom:s2s:{scope}:lock"
+
+
 class AccountTokenProvider(SingleFlightRefresh[CachedToken]):
     """Server-to-server OAuth (``grant_type=account_credentials``) with a shared cache."""
 
@@ -136,10 +146,7 @@ class AccountTokenProvider(SingleFlightRefresh[CachedToken]):
         self._clock = clock
         self._sleep = sleep
         self._poll_interval = poll_interval
-        # Scope the cache to this app and account; the key names no identifier in clear.
-        scope = hashlib.sha256(f"{account_id}\x00{client_id}".encode()).hexdigest()[:16]
-        self.cache_key = f"{namespace}:zoom:s2s:{scope}:token"
-        self.lock_key = f"{namespace}:zoom:s2s:{scope}:lock"
+        self.cache_key, self.lock_key = account_token_keys(namespace, account_id, client_id)
         # The lock outlives the slowest token request (connect + read timeouts) with room.
         self._lock_ttl = 2 * self._timeout + 5
         self._wait_limit = self._lock_ttl + 1

@@ -58,6 +58,13 @@ def renew_at(grant: StoredGrant, margin_seconds: float) -> float:
     return grant.expires_at - min(margin_seconds, grant.lifetime / 2)
 
 
+
+def user_token_keys(namespace: str, doctor_id: str) -> tuple[str, str]:
+    """The Redis keys (refresh lock, rescue slot) of one doctor's token; the rescue slot
+    may hold a sealed token pair, so a clinic's erasure (``workers.clinic_redis``) deletes it."""
+    scope = hashlib.sha256(f"{namespace}\x00{doctor_id}".encode()).hexdigest()[:16]
+    return f"{namespace}:zoom:user:{scope}:lock", f"{namespace}:zoom:user:{scope}:rescue"
+
 class UserTokenProvider(SingleFlightRefresh[StoredGrant]):
     """``TokenProvider`` for one doctor's own Zoom connection."""
 
@@ -94,9 +101,7 @@ class UserTokenProvider(SingleFlightRefresh[StoredGrant]):
         self._clock = clock
         self._sleep = sleep
         self._poll_interval = poll_interval
-        scope = hashlib.sha256(f"{namespace}\x00{doctor_id}".encode()).hexdigest()[:16]
-        self.lock_key = f"{namespace}:zoom:user:{scope}:lock"
-        self.rescue_key = f"{namespace}:zoom:user:{scope}:rescue"
+        self.lock_key, self.rescue_key = user_token_keys(namespace, doctor_id)
         # The lock outlives a token request (connect + read timeouts) plus the store write.
         self._lock_ttl = 2 * self._timeout + 10
         self._wait_limit = self._lock_ttl + 1
