@@ -179,16 +179,20 @@ class AccountTokenProvider(SingleFlightRefresh[CachedToken]):
             return self._obtain()
 
     def invalidate(self, token: str) -> None:
+        # The shared copy goes under the mutex too: otherwise another thread of this
+        # process could adopt the rejected token from Redis between the two steps, and the
+        # caller's one retry would send it again (found by the two-clinic test: a revoked
+        # app's second 401 came back as "token expired", not as the app's refusal).
         with self._mutex:
             if self._local is not None and self._local.token == token:
                 self._local = None
             self._renewal_blocked_until = 0.0
-        try:
-            self._redis.eval(
-                _DELETE_IF_FINGERPRINT, 1, self.cache_key, token_fingerprint(token) + ":"
-            )
-        except redis.RedisError as exc:
-            raise _cache_unavailable(exc) from exc
+            try:
+                self._redis.eval(
+                    _DELETE_IF_FINGERPRINT, 1, self.cache_key, token_fingerprint(token) + ":"
+                )
+            except redis.RedisError as exc:
+                raise _cache_unavailable(exc) from exc
         log.info("zoom.token.invalidated")
 
     # Internals --------------------------------------------------------------------------
