@@ -13,6 +13,8 @@ DOCTORS = [
 ]
 PATIENTS = ["Grace Hopper", "Linus Pauling", "Marie Curie", "Rosalind Franklin", "Carl Gauss",
             "Emmy Noether", "Niels Bohr", "Lise Meitner", "Srinivasa Ramanujan", "Hedy Lamarr"]
+# The booking system's own label of its clinic (the event's ``appointment.clinic``).
+NORTHSIDE = ("C-1", "Northside Clinic")
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London", "Australia/Sydney"]
 
 
@@ -31,6 +33,7 @@ def booking(
     appointment_id: str, version: int, start: datetime, *, type: str = "appointment.booked",
     doctor: tuple[str, str] = DOCTORS[0], patient: str = PATIENTS[0], zone: str = "Europe/Berlin",
     duration: int = 30, event_id: str | None = None, domain: str = "example.org",
+    clinic: tuple[str, str] = NORTHSIDE,
 ) -> dict[str, Any]:
     doctor_id, doctor_name = doctor
     slug = doctor_id.lower()
@@ -46,7 +49,7 @@ def booking(
             "name": patient,
             "email": f"{patient.split()[0].lower()}.{appointment_id.lower()}@{domain}",
         },
-        "clinic": {"id": "C-1", "name": "Northside Clinic"},
+        "clinic": {"id": clinic[0], "name": clinic[1]},
     }
     if type == "appointment.cancelled":
         appointment.pop("start_time")
@@ -62,6 +65,7 @@ def booking(
 def sample_events(
     bookings: int, *, seed: int = 7, now: datetime | None = None, reschedule_share: float = 0.2,
     cancel_share: float = 0.12, prefix: str = "A-", domain: str = "example.org",
+    clinic: tuple[str, str] = NORTHSIDE,
 ) -> SampleSet:
     """Bookings, then reschedules and cancels of some of them, plus one duplicate and
     one stale (out-of-order) event to show they change nothing."""
@@ -74,7 +78,7 @@ def sample_events(
         day = now + timedelta(days=rng.randint(1, 14))
         start = day.replace(hour=rng.randint(7, 17), minute=rng.choice([0, 15, 30, 45]), second=0, microsecond=0)
         kwargs = dict(doctor=rng.choice(DOCTORS), patient=rng.choice(PATIENTS), zone=rng.choice(ZONES),
-                      duration=rng.choice([15, 20, 30, 45]), domain=domain)
+                      duration=rng.choice([15, 20, 30, 45]), domain=domain, clinic=clinic)
         samples.events.append(booking(appointment_id, 1, start, **kwargs))  # type: ignore[arg-type]
         samples.expected_start[appointment_id] = start
         originals.append((appointment_id, kwargs))

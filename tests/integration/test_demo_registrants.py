@@ -24,3 +24,10 @@ def test_the_demo_shows_registrant_links(tmp_path: Path) -> None:
     assert "?tk=…" in done.stdout and "tk=" not in done.stdout.replace("tk=…", "")  # the shape, never a key
     mails = list((tmp_path / "d" / "mail").glob("*.eml"))
     assert any("/w/" in m.read_text(errors="replace") for m in mails)
+    # Two clinics: the second one's meetings in its own Zoom account, its mail from its sender.
+    clinics = [line.split() for line in done.stdout.splitlines() if line.strip().startswith(("default ", "riverside "))]
+    accounts = {row[0]: row[1] for row in clinics if row[1].endswith("account")}
+    assert accounts == {"default": "demo-account", "riverside": "riverside-account"}
+    senders = {m.read_text(errors="replace").split("\nFrom: ", 1)[1].split("\n", 1)[0] for m in mails}
+    assert any("appointments@riverside.example" in s for s in senders)
+    assert any("no-reply@telemed.invalid" in s for s in senders)
