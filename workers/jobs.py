@@ -17,11 +17,17 @@ from telemed.workers.context import WorkerContext
 from telemed.workers.delivery.reminders import reminders_job
 from telemed.workers.hosting.token_refresher import refresh_tokens_job
 from telemed.workers.meetings.orphans import sweep_orphans_job
+from telemed.workers.queue.clinic_gate import gate_of
 from telemed.workers.queue.work_queue import QUEUES
 from telemed.workers.reconciler import reconcile
 
 
 def reconcile_job(ctx: WorkerContext) -> dict[str, int]:
+    gate = gate_of(ctx.queue.broker)
+    # First the gate's own upkeep (slots whose lease ran out, waiting messages moved on),
+    # then the store's: clinics still waiting at the gate have a backlog, not lost work.
+    promoted = gate.pump() if gate is not None else 0
+    backlogged = gate.backlogged() if gate is not None else set()
     report = reconcile(
         ctx.database,
         enqueue_event=ctx.queue.process_event,
@@ -29,9 +35,10 @@ def reconcile_job(ctx: WorkerContext) -> dict[str, int]:
         enqueue_notification=ctx.queue.deliver_notification,
         enqueue_zoom_webhook=ctx.queue.process_zoom_webhook,
         grace=timedelta(seconds=ctx.settings.reconcile_grace_seconds),
+        skip_clinics=backlogged,
     )
     return {"events": report.events, "appointments": report.appointments, "notifications": report.notifications,
-            "zoom_webhooks": report.webhooks}
+            "zoom_webhooks": report.webhooks, "gate_promoted": promoted, "backlogged_clinics": len(backlogged)}
 
 
 def gauges_job(ctx: WorkerContext) -> dict[str, int]:
