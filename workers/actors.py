@@ -98,7 +98,7 @@ def _decided(
                 raise  # decided already (the outbox relay counts its own tries)
             except Exception as exc:  # noqa: BLE001 - every failure is decided; interrupts pass untouched
                 decision = decide(exc, _attempt(), actor=actor_name)
-                if isinstance(decision, Defer) and message is not None:
+                if isinstance(decision, Defer) and message is not None and may_defer(_deferrals(message)):
                     _defer(broker, message, decision)
                     return None
                 if isinstance(decision, GiveUp) and on_give_up is not None:
