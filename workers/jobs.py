@@ -46,6 +46,11 @@ def gauges_job(ctx: WorkerContext) -> dict[str, int]:
     with ctx.database.session() as session:
         pending = count_outbox_pending(session)
     values = gauges.measure(ctx.redis, ctx.settings.redis_namespace, QUEUES, pending)
+    gate = gate_of(ctx.queue.broker)
+    if gate is not None:  # the clinics' backlogs, summed: a clinic id is no metric label
+        backlogged = gate.backlogged()
+        values["gate_backlogged"] = float(len(backlogged))
+        values["gate_waiting"] = float(sum(sum(gate.waiting(c).values()) for c in backlogged))
     gauges.store_snapshot(ctx.redis, ctx.settings.redis_namespace, values)
     gauges.apply(values)
     return {}  # nothing to log every pass
