@@ -26,6 +26,7 @@ from telemed.benchmarks.tenancy import (
     SHARED_ACCOUNT,
     book_every,
     clinic_booking,
+    deferrals,
     done_count,
     give_own_accounts,
     latencies,
@@ -70,6 +71,7 @@ def run(ctx: Context) -> Section:
     finally:
         stack.stop()
         sim.stop()
+    deferred = deferrals(stack)
 
     p99_idle, p99_loaded = percentile(idle, 99), percentile(loaded, 99)
     ratio = p99_loaded / p99_idle if p99_idle > 0 else float("nan")
@@ -92,11 +94,13 @@ def run(ctx: Context) -> Section:
         ["A's import: publishing it took", f"{import_seconds:.1f} s ({scale.noisy_a_bookings / import_seconds:.0f}/s)"],
         ["A's bookings done by the end of B's window", f"{a_done:,} of {scale.noisy_a_bookings:,} ({window:.0f} s)"],
         ["429 answers from the simulator", ", ".join(f"{k}: {v}" for k, v in refused.items()) or "none"],
+        ["messages deferred on a busy Zoom pacer (whole run)", str(deferred)],
     ]))
     section.details.extend(f"Note: {n}." for n in notes)
     section.data = {"idle": idle, "loaded": loaded, "p99_idle": p99_idle, "p99_loaded": p99_loaded, "ratio": ratio,
                     "a_bookings": scale.noisy_a_bookings, "a_done": a_done, "own_accounts": own_accounts,
-                    "in_flight": in_flight, "import_seconds": import_seconds, "rate_limited": refused}
+                    "in_flight": in_flight, "import_seconds": import_seconds, "rate_limited": refused,
+                    "deferrals": deferred}
     ctx.settings["8 noisy neighbour"] = (f"A imports {scale.noisy_a_bookings:,}, B books {scale.noisy_b_idle} idle + "
                                          f"{scale.noisy_b_loaded} loaded one a second; simulator latency "
                                          f"{LATENCY_S * 1000:.0f} ms, Zoom Pro limits; "

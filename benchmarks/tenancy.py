@@ -125,6 +125,15 @@ def invited_total(stack: Stack) -> int:
         return int(s.exec(select(func.count()).select_from(OutboxMessage).where(*_INVITED)).one())
 
 
+def deferrals(stack: Stack, label: str = "worker") -> int:
+    """Messages the stack's workers deferred on a busy Zoom pacer (their log lines)."""
+    log = stack.workdir / f"{label}.log"
+    if not log.exists():
+        return 0
+    with log.open(encoding="utf-8", errors="replace") as lines:
+        return sum(1 for line in lines if "message deferred: its Zoom pacer is busy" in line)
+
+
 def preload(stack: Stack, events: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
     """Commit ``(clinic, event)`` pairs to the inbox without queueing them; their event
     keys, for ``stack.release`` (which queues each as its clinic's work)."""

@@ -35,7 +35,9 @@ count together:
   that would wait longer than that bound in all fails at once with
   :class:`~zoom.errors.ZoomPacingWait` instead of sleeping on: its message is deferred
   and its thread is free for other work (another clinic's, whose pacer is not busy).
-  It takes no slot, so the guarantees above hold for every call that does go.
+  It takes no slot, so the guarantees above hold for every call that does go. Only
+  work that has sent nothing yet is deferred: after its first call went out, a message's
+  further calls wait as any caller does (redoing a create costs more than the wait).
 - **per host user per UTC day** for meeting create/update (Zoom: 100). A counter per host
   and date, expiring after the day; a reservation over the limit is undone and fails with
   ``daily=True`` and the seconds until 00:00 UTC.
@@ -122,7 +124,8 @@ _HOLD_MS: ContextVar[float | None] = ContextVar("telemed_pacer_hold_ms", default
 @contextlib.contextmanager
 def holding_at_most(seconds: float | None) -> Iterator[None]:
     """Within this block a pacer wait longer than ``seconds`` in all raises
-    :class:`~zoom.errors.ZoomPacingWait` at once instead of sleeping (None: no bound)."""
+    :class:`~zoom.errors.ZoomPacingWait` at once instead of sleeping (None: no bound),
+    until the block's first call goes out: only work that has sent nothing is deferred."""
     token = _HOLD_MS.set(None if seconds is None else seconds * 1000.0)
     try:
         yield
@@ -184,6 +187,11 @@ class RateLimiter:
                 raise ZoomTransientError(f"rate limiter (Redis) unavailable ({type(exc).__name__})") from exc
             wait_ms = float(raw.decode() if isinstance(raw, bytes) else raw)
             if wait_ms <= 0:
+                if hold_ms is not None:
+                    # A call went out: from now on this work has something to lose (a
+                    # meeting made but not yet recorded costs a search to adopt), so its
+                    # further calls wait in the pacer rather than defer.
+                    _HOLD_MS.set(None)
                 return waited_ms / 1000.0
             if hold_ms is not None and waited_ms + wait_ms > hold_ms:
                 raise ZoomPacingWait(f"local {category} pacer busy: deferring rather than holding a thread",
