@@ -4,9 +4,9 @@ Real worker processes (1 × 8 threads), the Zoom simulator over HTTP answering i
 real SMTP. Clinic B books one appointment a second, first with A idle, then while A's
 import of a few hundred bookings drains; each B booking's time from publish to its
 patient's invitation arriving at the SMTP server is compared with B's own latency with A
-idle, measured in the same run. With one shared FIFO, B's sync would wait behind every
-sync of A's (about ten seconds here, twenty times B's idle latency); the clinic gate
-keeps at most ``IN_FLIGHT`` of A's messages in the shared queues.
+idle, measured in the same run. With one shared FIFO, B's booking would wait behind all
+of A's (11 to 16 s here, about 35 times B's idle latency); the clinic gate keeps at most
+``IN_FLIGHT`` of A's messages in the shared queues.
 
 Both clinics use the deployment's one Zoom account here, so they share its pacer: A's
 work is slowed by Zoom's latency (I/O, like a paced import), not by a per-clinic limit.
@@ -43,7 +43,10 @@ ZOOM_LATENCY_S = 0.1
 A_BOOKINGS = 300
 B_IDLE = 3  # B's bookings with A idle: the baseline
 B_LOADED = 6  # B's bookings while A's import drains
-RATIO = 3.0  # each loaded B latency at most this many times B's slowest idle one
+# Each loaded B latency at most this many times B's slowest idle one. Loose for a busy test
+# host (measured about 1 x on a quiet one; benchmark 8 holds the p99 to 2 x); the shared
+# FIFO this guards against measured about 35 x.
+RATIO = 5.0
 
 
 @pytest.fixture
