@@ -50,31 +50,40 @@ DEFERRALS_OPTION = "deferrals"  # how often a message was deferred (workers.acto
 _KEY_SAFE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 # Shared by the scripts. KEYS[1]: the clinic's slots (id -> lease deadline, ms);
-# KEYS[2]: the set of clinics with waiting work; KEYS[2 + i]: the clinic's waiting list
-# for queue ARGV[5 + i], i = 1..k in promotion order. ARGV[1]: Dramatiq's namespace,
-# ARGV[2]: the clinic, ARGV[3]: the limit, ARGV[4]: the lease (ms), ARGV[5]: k.
+# KEYS[2]: the set of clinics with waiting work (a clinic is in it exactly while one of
+# its lists holds a message); KEYS[2 + i]: the clinic's waiting list for queue
+# ARGV[5 + i], i = 1..k in promotion order. ARGV[1]: Dramatiq's namespace, ARGV[2]: the
+# clinic, ARGV[3]: the limit, ARGV[4]: the lease (ms), ARGV[5]: k.
+# The common case (a clinic under its limit, nothing waiting) costs a few commands more
+# than Dramatiq's own: expired slots are dropped only when they could matter (the clinic
+# is at its limit, or has work waiting).
 _PRELUDE = """
 local ns, clinic = ARGV[1], ARGV[2]
 local limit, lease, k = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local now = nil
 
-local function waiting()
-    for i = 1, k do
-        if redis.call('LLEN', KEYS[2 + i]) > 0 then return true end
+local function clock()
+    if not now then
+        local t = redis.call('TIME')
+        now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     end
-    return false
+    return now
+end
+
+local function expire()
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', clock())
 end
 
 -- As Dramatiq's enqueue command does (its dispatch.lua), plus the slot.
 local function push(queue, id, payload)
     redis.call('HSET', ns .. ':' .. queue .. '.msgs', id, payload)
     redis.call('RPUSH', ns .. ':' .. queue, id)
-    redis.call('ZADD', KEYS[1], now + lease, id)
+    redis.call('ZADD', KEYS[1], clock() + lease, id)
 end
 
 local function promote()
+    if redis.call('SISMEMBER', KEYS[2], clinic) == 0 then return 0 end
+    expire()
     local moved = 0
     while redis.call('ZCARD', KEYS[1]) < limit do
         local entry, queue = false, nil
@@ -82,12 +91,18 @@ local function promote()
             entry = redis.call('LPOP', KEYS[2 + i])
             if entry then queue = ARGV[5 + i]; break end
         end
-        if not entry then break end
+        if not entry then
+            redis.call('SREM', KEYS[2], clinic)
+            return moved
+        end
         local cut = string.find(entry, '\\n', 1, true)
         push(queue, string.sub(entry, 1, cut - 1), string.sub(entry, cut + 1))
         moved = moved + 1
     end
-    if not waiting() then redis.call('SREM', KEYS[2], clinic) end
+    for i = 1, k do
+        if redis.call('LLEN', KEYS[2 + i]) > 0 then return moved end
+    end
+    redis.call('SREM', KEYS[2], clinic)
     return moved
 end
 """
@@ -97,7 +112,12 @@ end
 _ADMIT = _PRELUDE + """
 local target = tonumber(ARGV[6 + k])
 local id, payload, returning = ARGV[7 + k], ARGV[8 + k], ARGV[9 + k]
-if redis.call('ZCARD', KEYS[1]) < limit and not waiting() then
+local taken = redis.call('ZCARD', KEYS[1])
+if taken >= limit then
+    expire()
+    taken = redis.call('ZCARD', KEYS[1])
+end
+if taken < limit and redis.call('SISMEMBER', KEYS[2], clinic) == 0 then
     push(ARGV[5 + target], id, payload)
     return 1
 end
