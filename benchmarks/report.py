@@ -15,7 +15,7 @@ HOW_TO_RUN = """\
 
 ```sh
 pip install -e '.[bench]'                 # matplotlib, psutil, py-spy, httpx
-telemed bench --scale full                # all benchmarks, about 15 minutes on 2 cores
+telemed bench --scale full                # all benchmarks, about 22 minutes on 2 cores
 telemed bench --only broker,recovery      # some of them (names or item numbers)
 telemed bench --scale small --out /tmp/b  # a quick check of the harness
 ```

@@ -30,6 +30,13 @@ class Scale:
     recovery_cap_default: float
     recovery_done_cap: float
     recovery_trials: int
+    # 8. noisy neighbour: clinic A's import; clinic B's bookings with A idle and during it
+    noisy_a_bookings: int = 5_000
+    noisy_b_idle: int = 30
+    noisy_b_loaded: int = 60
+    # 9. scale of tenancy: clinics, and bookings per clinic
+    tenancy_clinics: int = 200
+    tenancy_per_clinic: int = 20
 
     def with_workers(self, processes: int | None, threads: int | None) -> Scale:
         return replace(self, processes=processes or self.processes, threads=threads or self.threads)
@@ -49,10 +56,14 @@ def scale_named(name: str) -> Scale:
         return Scale("small", processes=_cpus(), threads=8, bookings=80, noop_messages=4_000,
                      profile_bookings=40, ingest_concurrency=8, latency_bookings=80, zoom_bookings=300,
                      request_rate=100, request_seconds=4, profile_web_seconds=3, recovery_cap_ours=30,
-                     recovery_cap_default=15, recovery_done_cap=20, recovery_trials=1)
+                     recovery_cap_default=15, recovery_done_cap=20, recovery_trials=1,
+                     noisy_a_bookings=300, noisy_b_idle=8, noisy_b_loaded=12, tenancy_clinics=20,
+                     tenancy_per_clinic=10)
     if name == "tiny":
         return Scale("tiny", processes=1, threads=4, bookings=8, noop_messages=400,
                      profile_bookings=6, ingest_concurrency=4, latency_bookings=8, zoom_bookings=40,
                      request_rate=100, request_seconds=0.5, profile_web_seconds=0, recovery_cap_ours=20,
-                     recovery_cap_default=0.5, recovery_done_cap=0, recovery_trials=1)
+                     recovery_cap_default=0.5, recovery_done_cap=0, recovery_trials=1,
+                     noisy_a_bookings=40, noisy_b_idle=3, noisy_b_loaded=4, tenancy_clinics=4,
+                     tenancy_per_clinic=4)
     raise ValueError(f"unknown scale {name!r}: small, full or tiny")

@@ -22,6 +22,10 @@ QUEUE_DEPTH = Gauge("telemed_queue_depth", "Messages waiting per queue", ["queue
 
 DEAD_LETTERS = Gauge("telemed_dead_letters", "Messages in the dead-letter sets", ["queue"])
 
+GATE_WAITING = Gauge("telemed_gate_waiting", "Messages waiting at the clinic gate (every clinic's backlog)")
+
+GATE_BACKLOGGED = Gauge("telemed_gate_backlogged_clinics", "Clinics with messages waiting at the clinic gate")
+
 # When the scheduler last measured the gauges above (unix seconds; 0: never).
 GAUGES_UPDATED = Gauge("telemed_gauges_updated_timestamp_seconds", "When queue and outbox gauges were measured")
 
@@ -66,5 +70,9 @@ def apply(values: Mapping[str, float]) -> None:
             DEAD_LETTERS.labels(queue=queue).set(value)
         elif kind == "outbox_pending":
             OUTBOX_PENDING.set(value)
+        elif kind == "gate_waiting":
+            GATE_WAITING.set(value)
+        elif kind == "gate_backlogged":
+            GATE_BACKLOGGED.set(value)
         elif kind == "updated_at":
             GAUGES_UPDATED.set(value)

@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     scheduler_lock_seconds: float = Field(default=30.0, ge=3)
     reconcile_grace_seconds: float = Field(default=30.0, ge=0)  # rows younger than this are left to the queue
 
+    # Fairness between clinics (workers/queue/clinic_gate.py, docs/architecture.md).
+    # At most this many of one clinic's messages queued or running in the shared queues;
+    # the rest wait in the clinic's own list. 0 turns the gate off.
+    clinic_in_flight: int = Field(default=8, ge=0, le=10_000)
+    # How long a slot stays taken without its message being acknowledged: a slot whose
+    # message was lost is given back after this. Longer than a message may take queued
+    # and running (the worker's time limit is 5 minutes).
+    clinic_lease_seconds: float = Field(default=600.0, ge=1, le=86_400)
+    # A worker thread waits at most this long on a Zoom pacer; a longer wait defers the
+    # message (queued again for when the slot is due) and frees the thread.
+    zoom_pacing_hold_seconds: float = Field(default=0.25, ge=0, le=5)
+
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

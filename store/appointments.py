@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -74,8 +75,10 @@ def live_meeting(session: Session, appointment_id: str) -> Meeting | None:
     return meeting if meeting is not None and meeting.deleted_at is None else None
 
 
-def unsynced_appointment_ids(session: Session, older_than: datetime, limit: int = 1000) -> list[str]:
-    """Appointments whose Zoom state lags their desired state (for the reconciler)."""
+def unsynced_appointment_ids(session: Session, older_than: datetime, limit: int = 1000,
+                             exclude_clinics: Collection[str] = ()) -> list[str]:
+    """Appointments whose Zoom state lags their desired state, not of ``exclude_clinics``
+    (for the reconciler)."""
     statement = (
         select(Appointment.id)
         .where(
@@ -86,6 +89,8 @@ def unsynced_appointment_ids(session: Session, older_than: datetime, limit: int 
         .order_by(col(Appointment.updated_at))
         .limit(limit)
     )
+    if exclude_clinics:
+        statement = statement.where(col(Appointment.clinic_id).not_in(list(exclude_clinics)))
     return list(session.exec(statement))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlmodel import Session, col, func, select
@@ -48,13 +49,17 @@ def mark_processed(session: Session, event: InboxEvent, status: str, note: str |
     session.add(event)
 
 
-def pending_event_ids(session: Session, older_than: datetime, limit: int = 1000) -> list[str]:
+def pending_event_ids(session: Session, older_than: datetime, limit: int = 1000,
+                      exclude_clinics: Collection[str] = ()) -> list[str]:
+    """Pending events received before ``older_than``, not of ``exclude_clinics`` (for the reconciler)."""
     statement = (
         select(InboxEvent.event_id)
         .where(InboxEvent.status == states.EVENT_PENDING, col(InboxEvent.received_at) < older_than)
         .order_by(col(InboxEvent.received_at))
         .limit(limit)
     )
+    if exclude_clinics:
+        statement = statement.where(col(InboxEvent.clinic_id).not_in(list(exclude_clinics)))
     return list(session.exec(statement))
 
 

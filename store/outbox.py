@@ -95,9 +95,10 @@ def claim_for_sending(session: Session, message: OutboxMessage) -> None:
     session.add(message)
 
 
-def due_message_ids(session: Session, older_than: datetime, limit: int = 1000) -> list[int]:
+def due_messages(session: Session, older_than: datetime, limit: int = 1000) -> list[tuple[int, str]]:
+    """(id, appointment key) of the pending rows due now, created before ``older_than``."""
     statement = (
-        select(OutboxMessage.id)
+        select(OutboxMessage.id, OutboxMessage.appointment_id)
         .where(
             OutboxMessage.status == states.OUTBOX_PENDING,
             col(OutboxMessage.created_at) < older_than,
@@ -106,7 +107,7 @@ def due_message_ids(session: Session, older_than: datetime, limit: int = 1000) -
         .order_by(col(OutboxMessage.id))
         .limit(limit)
     )
-    return [i for i in session.exec(statement) if i is not None]
+    return [(i, appointment_id) for i, appointment_id in session.exec(statement) if i is not None]
 
 
 def messages_for(session: Session, appointment_id: str) -> list[OutboxMessage]:

@@ -108,7 +108,9 @@ def broker(settings: Settings) -> RedisBroker:
     forks: list[Any] = []
     if settings.worker_metrics_port:
         forks.append(serve_metrics_fork)
-    return build_broker(redis_client(settings), settings.redis_namespace, metrics_forks=forks)
+    return build_broker(redis_client(settings), settings.redis_namespace, metrics_forks=forks,
+                        clinic_in_flight=settings.clinic_in_flight,
+                        clinic_lease_seconds=settings.clinic_lease_seconds)
 
 
 def serve_metrics_fork() -> None:

@@ -39,9 +39,14 @@ def _resend(letter: dead_letters.DeadLetter) -> None:
     from dramatiq.message import Message
 
     from telemed.bootstrap import broker
+    from telemed.workers.queue.clinic_gate import CLINIC_OPTION
+    from telemed.workers.queue.work_queue import clinic_of_work
 
+    # Through the clinic gate, as its clinic's work: a retry of many dead letters of one
+    # clinic waits its turn behind that clinic's limit, not in front of everyone.
+    clinic = clinic_of_work(tuple(letter.args))
     broker(get_settings()).enqueue(Message(queue_name=letter.queue, actor_name=letter.actor, args=tuple(letter.args),
-                                  kwargs=letter.kwargs, options={}))
+                                  kwargs=letter.kwargs, options={CLINIC_OPTION: clinic} if clinic else {}))
 
 
 def _database():  # type: ignore[no-untyped-def]

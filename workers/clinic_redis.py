@@ -94,6 +94,8 @@ def erase_clinic_state(client: redis.Redis, namespace: str, clinic_id: str, owne
                 batch = []
         if batch:
             report.removed["clinic keys"] += int(client.delete(*batch))
+    # The clinic gate's set of clinics with a backlog (workers.queue.clinic_gate) is shared.
+    report.removed["clinic keys"] += int(client.srem(f"{namespace}:gate:backlog", clinic_id))
     return report
 
 

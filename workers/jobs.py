@@ -18,11 +18,17 @@ from telemed.workers.delivery.reminders import reminders_job
 from telemed.workers.hosting.token_refresher import refresh_tokens_job
 from telemed.workers.meetings.app_failures import resume_fixed_apps_job
 from telemed.workers.meetings.orphans import sweep_orphans_job
+from telemed.workers.queue.clinic_gate import gate_of
 from telemed.workers.queue.work_queue import QUEUES
 from telemed.workers.reconciler import reconcile
 
 
 def reconcile_job(ctx: WorkerContext) -> dict[str, int]:
+    gate = gate_of(ctx.queue.broker)
+    # First the gate's own upkeep (slots whose lease ran out, waiting messages moved on),
+    # then the store's: clinics still waiting at the gate have a backlog, not lost work.
+    promoted = gate.pump() if gate is not None else 0
+    backlogged = gate.backlogged() if gate is not None else set()
     report = reconcile(
         ctx.database,
         enqueue_event=ctx.queue.process_event,
@@ -30,9 +36,10 @@ def reconcile_job(ctx: WorkerContext) -> dict[str, int]:
         enqueue_notification=ctx.queue.deliver_notification,
         enqueue_zoom_webhook=ctx.queue.process_zoom_webhook,
         grace=timedelta(seconds=ctx.settings.reconcile_grace_seconds),
+        skip_clinics=backlogged,
     )
     return {"events": report.events, "appointments": report.appointments, "notifications": report.notifications,
-            "zoom_webhooks": report.webhooks}
+            "zoom_webhooks": report.webhooks, "gate_promoted": promoted, "backlogged_clinics": len(backlogged)}
 
 
 def gauges_job(ctx: WorkerContext) -> dict[str, int]:
@@ -40,6 +47,11 @@ def gauges_job(ctx: WorkerContext) -> dict[str, int]:
     with ctx.database.session() as session:
         pending = count_outbox_pending(session)
     values = gauges.measure(ctx.redis, ctx.settings.redis_namespace, QUEUES, pending)
+    gate = gate_of(ctx.queue.broker)
+    if gate is not None:  # the clinics' backlogs, summed: a clinic id is no metric label
+        backlogged = gate.backlogged()
+        values["gate_backlogged"] = float(len(backlogged))
+        values["gate_waiting"] = float(sum(sum(gate.waiting(c).values()) for c in backlogged))
     gauges.store_snapshot(ctx.redis, ctx.settings.redis_namespace, values)
     gauges.apply(values)
     return {}  # nothing to log every pass

@@ -28,6 +28,9 @@ END_TO_END = Histogram(
 MESSAGES = Counter("telemed_worker_messages_total", "Messages handled, per actor and outcome",
                    ["actor", "outcome"])  # succeeded | failed | skipped | dead_lettered
 
+DEFERRALS = Counter("telemed_worker_deferrals_total",
+                    "Messages queued again for later instead of holding a thread on a busy Zoom pacer", ["actor"])
+
 MESSAGE_SECONDS = Histogram(
     "telemed_worker_message_seconds", "Time spent handling one message", ["actor"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),

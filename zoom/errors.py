@@ -8,9 +8,12 @@ Hierarchy::
     ├── ZoomTransientError       5xx, 408, timeouts, connection errors and resets, malformed
     │                            answers: retry with backoff
     ├── ZoomRateLimited          429 (and the legacy HTTP 300 daily cap): retry after
-    │                            ``retry_after`` seconds (None: Zoom gave no hint); ``daily``
-    │                            when the per-day quota is used up (then retry_after runs to
-    │                            Zoom's Retry-After, else to the next 00:00 UTC)
+    │   │                        ``retry_after`` seconds (None: Zoom gave no hint); ``daily``
+    │   │                        when the per-day quota is used up (then retry_after runs to
+    │   │                        Zoom's Retry-After, else to the next 00:00 UTC)
+    │   └── ZoomPacingWait       not Zoom's answer: our pacer's next slot is further off
+    │                            than the caller may hold its thread (``zoom.ratelimit``);
+    │                            nothing was sent, and the work is deferred, not failed
     ├── ZoomAuthError            401 and OAuth client errors; ``token_rejected`` (code 124)
     │   │                        means "get a new access token and retry once"
     │   ├── ZoomGrantRevoked     the token endpoint said ``invalid_grant``: the grant (e.g. a
@@ -111,6 +114,21 @@ class ZoomRateLimited(ZoomError, TransientError):
             f"ZoomRateLimited({self.message!r}, status={self.status!r}, code={self.code!r}, "
             f"retry_after={self.retry_after!r}, daily={self.daily!r})"
         )
+
+
+class ZoomPacingWait(ZoomRateLimited):
+    """Our own pacer (``zoom.ratelimit``): this call would wait longer than its caller may
+    hold a thread. Nothing was sent. ``wait_seconds``: the pacer's last answer;
+    ``waited_seconds``: how long this call had waited already."""
+
+    def __init__(self, message: str, *, wait_seconds: float, waited_seconds: float) -> None:
+        super().__init__(message, status=None, retry_after=wait_seconds)
+        self.wait_seconds = wait_seconds
+        self.waited_seconds = waited_seconds
+
+    def __repr__(self) -> str:
+        return (f"ZoomPacingWait({self.message!r}, wait_seconds={self.wait_seconds!r}, "
+                f"waited_seconds={self.waited_seconds!r})")
 
 
 class ZoomAuthError(ZoomError, PermanentError):

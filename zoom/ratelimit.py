@@ -30,7 +30,14 @@ count together:
   benchmark item 3 on such a host, docs/benchmarks/runs). Zoom's Retry-After then
   brings the call back (``workers.policy.retries``).
   A caller that would wait longer than ``max_wait`` in all fails with a local
-  :class:`~zoom.errors.ZoomRateLimited` and is retried later.
+  :class:`~zoom.errors.ZoomRateLimited` and is retried later. Inside
+  :func:`holding_at_most` (a worker running a message, ``workers.actors``) a caller
+  that would wait longer than that bound in all fails at once with
+  :class:`~zoom.errors.ZoomPacingWait` instead of sleeping on: its message is deferred
+  and its thread is free for other work (another clinic's, whose pacer is not busy).
+  It takes no slot, so the guarantees above hold for every call that does go. Only
+  work that has sent nothing yet is deferred: after its first call went out, a message's
+  further calls wait as any caller does (redoing a create costs more than the wait).
 - **per host user per UTC day** for meeting create/update (Zoom: 100). A counter per host
   and date, expiring after the day; a reservation over the limit is undone and fails with
   ``daily=True`` and the seconds until 00:00 UTC.
@@ -41,13 +48,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import redis
 import structlog
 
-from telemed.zoom.errors import ZoomRateLimited, ZoomTransientError, seconds_until_utc_midnight
+from telemed.zoom.errors import (
+    ZoomPacingWait,
+    ZoomRateLimited,
+    ZoomTransientError,
+    seconds_until_utc_midnight,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -103,6 +116,23 @@ return 0
 """
 
 
+# How long (ms) the running code may hold its thread waiting on a pacer; None: up to the
+# limiter's max_wait, sleeping. Per thread (and task): set by the code that runs a message.
+_HOLD_MS: ContextVar[float | None] = ContextVar("telemed_pacer_hold_ms", default=None)
+
+
+@contextlib.contextmanager
+def holding_at_most(seconds: float | None) -> Iterator[None]:
+    """Within this block a pacer wait longer than ``seconds`` in all raises
+    :class:`~zoom.errors.ZoomPacingWait` at once instead of sleeping (None: no bound),
+    until the block's first call goes out: only work that has sent nothing is deferred."""
+    token = _HOLD_MS.set(None if seconds is None else seconds * 1000.0)
+    try:
+        yield
+    finally:
+        _HOLD_MS.reset(token)
+
+
 def _digest(value: str) -> str:
     # Redis keys name no account, doctor or email in clear.
     return hashlib.sha256(value.strip().lower().encode("utf-8")).hexdigest()[:20]
@@ -149,6 +179,7 @@ class RateLimiter:
         keys = self.keys(scope, category)
         args = [interval, TOLERANCE_MS, self._count[category], self._window_ms]
         waited_ms = 0.0
+        hold_ms = _HOLD_MS.get()
         while True:
             try:
                 raw = self._script(keys=keys, args=args)
@@ -156,7 +187,15 @@ class RateLimiter:
                 raise ZoomTransientError(f"rate limiter (Redis) unavailable ({type(exc).__name__})") from exc
             wait_ms = float(raw.decode() if isinstance(raw, bytes) else raw)
             if wait_ms <= 0:
+                if hold_ms is not None:
+                    # A call went out: from now on this work has something to lose (a
+                    # meeting made but not yet recorded costs a search to adopt), so its
+                    # further calls wait in the pacer rather than defer.
+                    _HOLD_MS.set(None)
                 return waited_ms / 1000.0
+            if hold_ms is not None and waited_ms + wait_ms > hold_ms:
+                raise ZoomPacingWait(f"local {category} pacer busy: deferring rather than holding a thread",
+                                     wait_seconds=wait_ms / 1000.0, waited_seconds=waited_ms / 1000.0)
             if waited_ms + wait_ms > self._max_wait_ms:
                 # Other callers keep taking the slots: retry once they have drained.
                 raise ZoomRateLimited(

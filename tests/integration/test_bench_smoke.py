@@ -89,3 +89,30 @@ def test_zoom_limits_runs_through_the_pipeline_at_tiny_scale(tmp_path, monkeypat
     assert isinstance(ours["answers_429"], int) and ours["answers_429"] <= base["answers_429"] + 1
     assert base["done"] > 0 and ours["doctors"] == 40
     assert [r["arm"] for r in section.data["rows"]] == ["telemed", "unpaced"]
+
+
+@pytest.mark.timeout(300)
+def test_the_tenancy_benchmarks_run_at_tiny_scale(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Items 8 and 9: real workers, clinics publishing through the gate; the rows are there
+    and each B booking and clinic booking was measured. Speeds are not asserted."""
+    from telemed.benchmarks.runner import run_bench
+    from telemed.benchmarks.scale import scale_named
+
+    for name, value in (("TELEMED_BENCH_REDIS_URL", REAL_REDIS_URL), ("TELEMED_BENCH_DATABASE_URL", REAL_DATABASE_URL)):
+        if value:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
+    tiny = scale_named("tiny")
+    report = run_bench(["noisy-neighbour", "tenancy"], tiny, tmp_path / "out", workdir=tmp_path / "work",
+                       log=lambda _: None)
+    noisy, tenancy = report.sections
+    for section in (noisy, tenancy):
+        assert section.error is None, section.error
+        assert all(row.result in {"**pass**", "**miss**"} for row in section.rows), section.rows
+    assert len(noisy.data["idle"]) == tiny.noisy_b_idle and len(noisy.data["loaded"]) == tiny.noisy_b_loaded
+    assert noisy.data["p99_idle"] > 0 and noisy.data["a_done"] > 0
+    assert tenancy.data["solo"]["rate"] > 0 and tenancy.data["many"]["rate"] > 0
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "| 8 | Noisy neighbour | clinic B's booking-to-mail p99" in readme
+    assert "| 9 | Scale of tenancy | bookings/s" in readme and "| 9 | Scale of tenancy | meeting creates" in readme

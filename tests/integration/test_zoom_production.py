@@ -84,8 +84,10 @@ def test_token_storm_six_processes_rotating_tokens(make_pipeline: Any) -> None:
     run: never an invalid_grant, and about one grant per lifetime."""
     lifetime = 5.0
     with ZoomSimulator(token_lifetime_seconds=lifetime) as sim:
+        # One clinic on all 24 threads (the clinic gate's default would keep 8 at work),
+        # so refreshes fall due while many processes are calling.
         pipeline = make_pipeline(sim, processes=6, threads=4, TELEMED_ZOOM_TOKEN_REFRESH_MARGIN_SECONDS="1",
-                                 TELEMED_ZOOM_DAILY_CALLS_PER_HOST="100000")
+                                 TELEMED_ZOOM_DAILY_CALLS_PER_HOST="100000", TELEMED_CLINIC_IN_FLIGHT=str(6 * 4))
         connect_doctor(pipeline.database, sim, DOCTOR[0], EMAIL)
         pipeline.start_worker()
         started = time.monotonic()

@@ -11,9 +11,9 @@ import pytest
 import redis
 
 from telemed.zoom.client import ZoomClient
-from telemed.zoom.errors import ZoomRateLimited
+from telemed.zoom.errors import ZoomPacingWait, ZoomRateLimited
 from telemed.zoom.policy import build_meeting_request, generate_passcode, make_marker
-from telemed.zoom.ratelimit import SAFETY, WINDOW_ALLOWANCE_MS, DailyQuota, RateLimiter
+from telemed.zoom.ratelimit import SAFETY, WINDOW_ALLOWANCE_MS, DailyQuota, RateLimiter, holding_at_most
 from telemed.zoom.simulator import ZoomSimulator
 from telemed.zoom.tokens import StaticTokenProvider
 
@@ -60,6 +60,71 @@ def test_a_caller_that_would_wait_too_long_gives_up(redis_client: redis.Redis, r
     assert len(refused) == 2
     assert all(e.status is None and not e.daily and e.retry_after == 1.2 for e in refused)
     assert limiter.acquire("s", "Light") == 0
+
+
+def test_a_caller_held_to_a_bound_defers_at_once_and_takes_no_slot(
+        redis_client: redis.Redis, redis_namespace: str) -> None:
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    limiter = RateLimiter(redis_client, {"Medium": 2}, namespace=redis_namespace, sleep=sleep)
+    assert limiter.acquire("s", "Medium") == 0.0  # the first call goes; the next slot is ~0.53 s off
+    due_before = redis_client.get(limiter.keys("s", "Medium")[0])
+    with holding_at_most(0.25), pytest.raises(ZoomPacingWait) as raised:
+        limiter.acquire("s", "Medium")
+    assert slept == []  # no thread held: the caller defers its work instead
+    assert 0.25 < raised.value.wait_seconds <= 1 / (2 * SAFETY) and raised.value.waited_seconds == 0
+    assert raised.value.status is None and not raised.value.daily  # nothing was sent to Zoom
+    assert redis_client.get(limiter.keys("s", "Medium")[0]) == due_before  # no slot taken
+    # Outside the bound (a web request, the CLI) the same call waits in the pacer as before.
+    with holding_at_most(None):
+        limiter.acquire("s", "Medium")
+    assert len(slept) >= 1
+
+
+def test_a_held_caller_may_sleep_up_to_its_bound_in_all(redis_client: redis.Redis, redis_namespace: str) -> None:
+    # 10/s: slots ~105 ms apart. Four other callers keep taking them: a caller bound to
+    # 250 ms sleeps while its waits add up to at most the bound, then defers.
+    limiter = RateLimiter(redis_client, {"Medium": 10}, namespace=redis_namespace)
+    stop = threading.Event()
+
+    def hog() -> None:
+        while not stop.is_set():
+            limiter.acquire("s", "Medium")
+
+    hogs = [threading.Thread(target=hog) for _ in range(4)]
+    for thread in hogs:
+        thread.start()
+    deferred: list[tuple[ZoomPacingWait, float]] = []
+    try:
+        for _ in range(50):  # new work each time; some of it gets a slot within the bound
+            started = time.monotonic()
+            try:
+                with holding_at_most(0.25):
+                    limiter.acquire("s", "Medium")
+            except ZoomPacingWait as exc:
+                deferred.append((exc, time.monotonic() - started))
+    finally:
+        stop.set()
+        for thread in hogs:
+            thread.join(10)
+    assert deferred, "with four callers ahead, some work must be deferred"
+    for exc, held in deferred:
+        assert exc.waited_seconds <= 0.25 and held < 1.0  # never the limiter's own 5 s wait
+
+
+def test_once_a_call_went_out_the_work_waits_rather_than_defers(
+        redis_client: redis.Redis, redis_namespace: str) -> None:
+    limiter = RateLimiter(redis_client, {"Medium": 2}, namespace=redis_namespace)
+    with holding_at_most(0.25):
+        assert limiter.acquire("s", "Medium") == 0.0  # this work's first call goes at once
+        waited = limiter.acquire("s", "Medium")  # its next one waits its ~0.53 s turn
+    assert 0.25 < waited < 1.2
+    with holding_at_most(0.25), pytest.raises(ZoomPacingWait):  # new work, nothing sent yet
+        limiter.acquire("s", "Medium")
 
 
 def test_a_late_caller_does_not_squeeze_the_next_one(redis_client: redis.Redis, redis_namespace: str) -> None:

@@ -164,6 +164,7 @@ class ReceivedMail:
     message: EmailMessage
     authenticated_as: str | None
     tls_version: str | None  # e.g. "TLSv1.3"; None for a plain connection
+    received_at: float = field(default_factory=time.monotonic)  # when it was accepted (monotonic)
 
 
 @dataclass
@@ -279,6 +280,12 @@ class SmtpTestServer:
     def messages(self) -> list[EmailMessage]:
         with self._lock:
             return [mail.message for mail in self.received]
+
+    def first_arrival(self, recipient_part: str) -> float | None:
+        """When (monotonic) the first mail to a recipient containing ``recipient_part`` arrived."""
+        with self._lock:
+            return next((mail.received_at for mail in self.received
+                         if any(recipient_part in rcpt for rcpt in mail.rcpt_tos)), None)
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[EmailMessage]:
         """Block until at least ``count`` messages arrived; fail the test otherwise."""

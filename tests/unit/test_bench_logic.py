@@ -85,7 +85,8 @@ def test_report_lists_every_row_and_failure(tmp_path) -> None:  # type: ignore[n
 def test_selecting_benchmarks_by_name_or_number() -> None:
     assert [b.key for b in select(["recovery", "1"])] == ["broker", "recovery"]
     assert [b.key for b in select(["memory"])] == ["broker", "memory"]  # measured during run 1
-    assert len(select(None)) == 7
+    assert len(select(None)) == 9
+    assert [b.key for b in select(["8", "tenancy"])] == ["noisy-neighbour", "tenancy"]
     with pytest.raises(UnknownBenchmark, match="warp"):
         select(["warp"])
 
@@ -218,3 +219,21 @@ def test_latency_sweep_points() -> None:
     assert sweep_threads(8, "small") == [4, 8]
     assert sweep_threads(4, "tiny") == [4]
     assert sweep_threads(1, "full") == [1]
+
+
+def test_each_tenancy_clinic_books_with_doctors_of_its_own_domain() -> None:
+    from datetime import UTC, datetime
+
+    from telemed.benchmarks.tenancy import clinic_booking, clinic_ids, clinic_of_create
+    from telemed.foundation.tenancy import check_clinic_id
+
+    ids = clinic_ids(200)
+    assert len(set(ids)) == 200 and all(check_clinic_id(c) == c for c in ids)
+    event = clinic_booking("clinic-007", "T", 3, datetime(2030, 1, 1, tzinfo=UTC))
+    assert event["appointment"]["doctor"]["email"] == "d-0@clinic-007.example"
+    assert event["appointment"]["id"] == "T3"
+    # A create in the simulator's request log names its clinic by the host's address.
+    assert clinic_of_create("/v2/users/d-0%40clinic-007.example/meetings") == "clinic-007"
+    assert clinic_of_create("/v2/users/d-0@clinic-007.example/meetings") == "clinic-007"
+    assert clinic_of_create("/v2/users/someone%40elsewhere.org/meetings") is None
+    assert clinic_of_create("/v2/meetings/123") is None

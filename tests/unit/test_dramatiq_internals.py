@@ -10,7 +10,11 @@ changes one of them fails here, before the pin is widened, instead of in product
   decode, having taken only that body from its prefetched batch
   (``workers.queue.poison.PoisonAwareConsumer``);
 - the Redis keys and the ``redis_message_id`` option that ``workers.queue.poison`` and
-  ``foundation.dead_letters`` read and write.
+  ``foundation.dead_letters`` read and write;
+- what the clinic gate's scripts do in place of Dramatiq's ``enqueue`` and ``ack`` commands
+  (``workers.queue.clinic_gate``), the consumer's prefetch count its ack keeps, and the
+  worker moving a due delayed message back through ``Broker.enqueue``
+  (``workers.queue.gated_broker``).
 """
 
 from __future__ import annotations
@@ -84,3 +88,35 @@ def test_the_consumer_raises_decode_error_for_one_body_and_keeps_the_rest() -> N
         next(consumer)
     assert raised.value.data == b"not a message"
     assert next(consumer).message_id == good.message_id
+
+
+def _command(lua: str, name: str) -> list[str]:
+    """The lines of one dispatch command's branch, stripped, comments and blanks left out."""
+    body = lua.split(f'command == "{name}" then', 1)[1].split("\nelseif", 1)[0]
+    return [line.strip() for line in body.splitlines() if line.strip() and not line.strip().startswith("--")]
+
+
+def test_the_enqueue_and_ack_commands_are_what_the_gate_scripts_do_in_their_place() -> None:
+    lua = DISPATCH.read_text()
+    assert _command(lua, "enqueue") == [
+        "local message_id = ARGS[1]", "local message_data = ARGS[2]",
+        'redis.call("hset", queue_messages, message_id, message_data)',
+        'redis.call("rpush", queue_full_name, message_id)',
+    ]
+    assert _command(lua, "ack") == [
+        "local message_id = ARGS[1]", 'if redis.call("srem", queue_acks, message_id) > 0 then',
+        'redis.call("hdel", queue_messages, message_id)', "end",
+    ]
+
+
+def test_the_consumers_ack_keeps_its_prefetch_count_and_the_worker_requeues_due_messages_by_enqueue() -> None:
+    from dramatiq.brokers.redis import _RedisConsumer
+    from dramatiq.worker import _ConsumerThread
+
+    assert "self.queued_message_ids.discard(message.message_id)" in inspect.getsource(_RedisConsumer.ack)
+    moving = inspect.getsource(_ConsumerThread.handle_delayed_messages)
+    assert "self.broker.enqueue(new_message)" in moving  # no delay: through the gate's admit
+    enqueue = inspect.getsource(RedisBroker.enqueue)
+    for step in ('self.emit_before("enqueue", message, delay)', 'self.emit_after("enqueue", message, delay)',
+                 'queue_name = dq_name(queue_name)'):
+        assert step in enqueue

@@ -38,8 +38,9 @@ class ReminderReport:
 
 
 def run_reminders(
-    ctx: WorkerContext, enqueue: Callable[[int], object], *, now: datetime | None = None
+    ctx: WorkerContext, enqueue: Callable[..., object], *, now: datetime | None = None
 ) -> ReminderReport:
+    """Owe what is due; each owed row is queued with ``enqueue(outbox_id, clinic=...)``."""
     now = now or utcnow()
     signed = bool(ctx.settings.public_url)
     plans: dict[str, dict[str, list[int]]] = {}
@@ -53,7 +54,7 @@ def run_reminders(
                    for o in offsets), default=0)
     if horizon == 0:
         return ReminderReport(0, 0)
-    queued: list[int] = []
+    queued: list[tuple[int, str]] = []
     skipped = 0
     with ctx.database.session() as session:
         for appointment, told_at in notifications.reminder_candidates(session, now, horizon):
@@ -74,9 +75,9 @@ def run_reminders(
                         continue
                     outbox_id = _owe_reminder(session, appointment.id, appointment.version, role, offset)
                     if outbox_id is not None:
-                        queued.append(outbox_id)
-    for outbox_id in queued:
-        enqueue(outbox_id)
+                        queued.append((outbox_id, appointment.id))
+    for outbox_id, appointment_id in queued:
+        enqueue(outbox_id, clinic=clinic_of(appointment_id))  # through that clinic's gate
     if queued or skipped:
         log.info("reminders decided", count=len(queued), skipped=skipped)
     return ReminderReport(len(queued), skipped)

@@ -75,6 +75,13 @@ def note_zoom_limit(ctx: WorkerContext, doctor_id: str, host: str, error: ZoomRa
         ctx.daily_quota.exhaust(host_quota_key(ctx, doctor_id, host))
 
 
+def give_back_unsent(ctx: WorkerContext, doctor_id: str, host: str, error: ZoomError) -> None:
+    """Our own pacer stopped the call before it left (a deferral, or its longest wait):
+    the host's daily count reserved for it is given back, or every deferral would spend one."""
+    if isinstance(error, ZoomRateLimited) and error.status is None and not error.daily:
+        ctx.daily_quota.release(host_quota_key(ctx, doctor_id, host))
+
+
 def on_daily_limit(
     ctx: WorkerContext, appointment_id: str, doctor_id: str, start_time: datetime | None,
     error: ZoomRateLimited,

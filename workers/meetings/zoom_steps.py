@@ -60,6 +60,7 @@ def create(ctx: WorkerContext, appointment_id: str, plan: SyncPlan) -> SyncOutco
             zoom_guard.reserve_quota(ctx, plan.doctor_id, host)
             created = zoom.create_meeting(host, requested)
         except ZoomError as exc:
+            zoom_guard.give_back_unsent(ctx, plan.doctor_id, host, exc)
             if isinstance(exc, ZoomRateLimited):
                 zoom_guard.note_zoom_limit(ctx, plan.doctor_id, host, exc)
             if zoom_guard.definitely_not_created(exc):
@@ -112,6 +113,7 @@ def update(ctx: WorkerContext, appointment_id: str, plan: SyncPlan) -> SyncOutco
         )
         MEETINGS.labels(action="updated").inc()
     except ZoomRateLimited as exc:
+        zoom_guard.give_back_unsent(ctx, plan.doctor_id, plan.host, exc)
         zoom_guard.note_zoom_limit(ctx, plan.doctor_id, plan.host, exc)
         raise
     except ZoomNotFound:

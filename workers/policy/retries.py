@@ -23,6 +23,13 @@ outbox channel; the branches are telemed's error base (``foundation/errors.py``)
   type. One rule, so a ``ValueError`` no longer fails a notification at once while a
   ``TypeError`` is retried a dozen times.
 
+Not a failure at all: a Zoom call whose pacer would keep the thread waiting longer than a
+short bound (``ZoomPacingWait``, raised only while a worker runs a message) → ``Defer``:
+the message is queued again for about when its slot is due, without counting a try, so a
+busy pacer never walks work towards the dead letters, and the thread is free meanwhile.
+After ``MAX_DEFERRALS`` deferrals a message waits in the pacer like any other caller
+(``may_defer``), so it cannot be passed over for ever.
+
 Every retried failure gives up once its work's attempt limit is reached: ``ACTOR_MAX_RETRIES``
 per actor (the actors are declared with them), ``OUTBOX_MAX_ATTEMPTS`` per outbox channel.
 Giving up means: the queue message goes to the dead letters with the reason
@@ -56,7 +63,7 @@ from telemed.workers.queue.work_queue import (
     PROCESS_ZOOM_WEBHOOK,
     SYNC_MEETING,
 )
-from telemed.zoom.errors import ZoomRateLimited
+from telemed.zoom.errors import ZoomPacingWait, ZoomRateLimited
 
 
 class PermanentFailure(PermanentError):
@@ -87,6 +94,12 @@ SHORT_RATE_LIMIT_PAUSE_MS = (1_000, 3_000)
 # Everything parked by the daily cap wakes at 00:00 UTC: spread it over a minute.
 DAILY_RESET_SPREAD_MS = 60_000
 
+# Deferrals of one message before it may hold a thread in the pacer (up to the pacer's
+# own max wait), and how far past the expected wait a deferred message comes back.
+MAX_DEFERRALS = 20
+DEFER_SPREAD = (1.0, 1.5)
+DEFER_MIN_MS = 50
+
 # A blip of the store or the queue: retrying is the cure.
 _OUTAGES = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError, redis.RedisError)
 
@@ -109,7 +122,15 @@ class GiveUp:
     reason: str
 
 
-Decision = Retry | GiveUp
+@dataclass(frozen=True)
+class Defer:
+    """Run again after ``delay_ms``, not counted as a try: the work waited, it did not fail."""
+
+    reason: str
+    delay_ms: int
+
+
+Decision = Retry | GiveUp | Defer
 
 
 def decide(
@@ -126,6 +147,8 @@ def decide(
     Of an ``actor``'s message (Dramatiq counts the tries), or of an outbox row on
     ``channel`` (the row counts them; its backoff starts at ``base_seconds``).
     """
+    if isinstance(exc, ZoomPacingWait):
+        return Defer(_describe(exc), pacing_delay_ms(exc.wait_seconds, exc.waited_seconds, rng))
     if isinstance(exc, PermanentError):
         return GiveUp(_describe(exc))
     if isinstance(exc, UnknownClinic):
@@ -157,8 +180,24 @@ def decide(
     return Retry(reason)
 
 
+def may_defer(deferrals: int) -> bool:
+    """May a message deferred ``deferrals`` times already be deferred again?"""
+    return deferrals < MAX_DEFERRALS
+
+
+def pacing_delay_ms(wait_seconds: float, waited_seconds: float, rng: random.Random | None = None) -> int:
+    """When a deferred message should come back: near the expected wait. The pacer's own
+    answer when it alone is too long (the one-second window); when other callers kept
+    taking the slots, about as long as this call has waited already. Spread, so deferred
+    messages do not all come back in the same instant."""
+    expected_ms = max(wait_seconds, waited_seconds) * 1000.0
+    return int(max(expected_ms, DEFER_MIN_MS) * (rng or random).uniform(*DEFER_SPREAD))
+
+
 def enact(decision: Decision, exc: Exception) -> NoReturn:
-    """Raise what makes Dramatiq carry out ``decision`` about ``exc``."""
+    """Raise what makes Dramatiq carry out ``decision`` about ``exc``. A deferral is the
+    caller's to carry out (``workers.actors``: queued again, not retried); outside a
+    worker it is raised as a plain retry after its delay."""
     if isinstance(decision, GiveUp):
         if isinstance(exc, PermanentFailure) and str(exc) == decision.reason:
             raise exc

@@ -32,10 +32,12 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from telemed.workers.queue.clinic_gate import ClinicGate
+from telemed.workers.queue.gated_broker import GatedRedisBroker
 from telemed.workers.queue.log_context import install_log_context
 from telemed.workers.queue.metrics_middleware import MetricsMiddleware
-from telemed.workers.queue.poison import ArgumentCheck, PoisonAwareRedisBroker
-from telemed.workers.queue.work_queue import QUEUES
+from telemed.workers.queue.poison import ArgumentCheck
+from telemed.workers.queue.work_queue import PROMOTION_ORDER, QUEUES
 
 HEARTBEAT_TIMEOUT_MS = 5_000
 HEARTBEAT_INTERVAL_S = 1.0
@@ -112,10 +114,12 @@ class WorkerThreads(dramatiq.Middleware):
 DEFAULT_MAX_RETRIES = 10
 
 
-def build_broker(client: redis.Redis, namespace: str, *, metrics_forks: list[Any] | None = None) -> RedisBroker:
+def build_broker(client: redis.Redis, namespace: str, *, metrics_forks: list[Any] | None = None,
+                 clinic_in_flight: int = 0, clinic_lease_seconds: float = 600.0) -> RedisBroker:
     """The broker on Redis through ``client`` (which may follow a Sentinel failover);
     ``metrics_forks``: Dramatiq fork processes for the
-    workers' metrics port (``telemed.worker``), if it is served."""
+    workers' metrics port (``telemed.worker``), if it is served; ``clinic_in_flight``: the
+    clinic gate's limit (``workers.queue.clinic_gate``; 0: no gate), its slots' lease."""
     middleware = [
         AgeLimit(),
         TimeLimit(time_limit=5 * 60_000),
@@ -127,7 +131,10 @@ def build_broker(client: redis.Redis, namespace: str, *, metrics_forks: list[Any
         Retries(max_retries=DEFAULT_MAX_RETRIES, min_backoff=1_000, max_backoff=5 * 60_000),
         CurrentMessage(),  # the actors read their message's try count (workers/actors.py)
     ]
-    broker = PoisonAwareRedisBroker(  # dead-letters undecodable bodies (workers/queue/poison.py)
+    gate = ClinicGate(client, namespace, clinic_in_flight, int(clinic_lease_seconds * 1000),
+                      PROMOTION_ORDER) if clinic_in_flight > 0 else None
+    broker = GatedRedisBroker(  # dead-letters undecodable bodies (workers/queue/poison.py), gates clinics
+        gate=gate,
         client=client,
         namespace=namespace,
         heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
