@@ -9,6 +9,7 @@ the once-per-transition admin alert) means the same everywhere.
 from __future__ import annotations
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from telemed.store import states
 from telemed.store.models import ATTENTION_REASON_MAX_LENGTH, Appointment, utcnow
@@ -61,6 +62,11 @@ def resume_parked(session: Session, clinic_id: str, prefix: str, limit: int = 10
         Appointment.state == states.NEEDS_ATTENTION,
         col(Appointment.attention_reason).startswith(prefix),
     ).order_by(col(Appointment.start_time)).limit(limit).with_for_update()
+    return resume_selected(session, statement)
+
+
+def resume_selected(session: Session, statement: SelectOfScalar[Appointment]) -> list[str]:
+    """Back to pending: the parked appointments ``statement`` selects (FOR UPDATE). Their ids."""
     resumed = []
     for appointment in session.exec(statement):
         appointment.state, appointment.attention_reason = states.PENDING, None

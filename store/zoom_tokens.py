@@ -211,13 +211,7 @@ def unpark_after_reconnect(session: Session, doctor_id: str) -> list[str]:
         Appointment.state == states.NEEDS_ATTENTION,
         col(Appointment.attention_reason).startswith(RECONNECT_REASON_PREFIX),
     ).with_for_update()
-    resumed = []
-    for appointment in session.exec(statement):
-        appointment.state, appointment.attention_reason = states.PENDING, None
-        appointment.updated_at = utcnow()
-        session.add(appointment)
-        resumed.append(appointment.id)
-    return resumed
+    return attention.resume_selected(session, statement)
 
 
 def _set_connection(session: Session, doctor_id: str, connection: str) -> None:
