@@ -20,7 +20,7 @@ checks that no table of the schema is missing from it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -117,7 +117,7 @@ def _prefix(clinic_id: str) -> str:
     return f"{clinic_id}{SEPARATOR}%"
 
 
-def plan(clinic_id: str, webhook_url: str | None = None, keep_webhook_urls: Iterable[str] = ()) -> list[Step]:
+def plan(clinic_id: str, webhook_url: str | None = None) -> list[Step]:
     """The steps that erase ``clinic_id``'s rows (the clinic row itself aside)."""
     prefix = _prefix(clinic_id)
     doctors = sa_select(col(Doctor.id)).where(col(Doctor.clinic_id) == clinic_id)
@@ -134,7 +134,9 @@ def plan(clinic_id: str, webhook_url: str | None = None, keep_webhook_urls: Iter
     def meetings_of(ids: list[str]) -> Any:
         return sa_select(col(Meeting.zoom_meeting_id)).where(col(Meeting.appointment_id).in_(ids))
 
-    webhook_hashes = [] if not webhook_url or webhook_url in set(keep_webhook_urls) else [webhook_key(webhook_url)]
+    # The 410 switch of its status webhook is keyed by the clinic and the URL (as the
+    # delivery worker keeps it): the clinic's own, even when another clinic posts to that URL.
+    webhook_hashes = [webhook_key(webhook_url, clinic_id)] if webhook_url else []
     return [
         Step(ZoomWebhookReceipt, (
             ByAppointment(col(ZoomWebhookReceipt.zoom_meeting_id), via=meetings_of),
@@ -276,26 +278,20 @@ def upcoming_meetings(session: Session, clinic_id: str, now: datetime | None = N
 
 
 def erase_rows(
-    database: Database, clinic_id: str, *, keep_webhook_urls: Iterable[str] = (),
-    batch_size: int = DEFAULT_BATCH, on_batch: BatchHook | None = None,
+    database: Database, clinic_id: str, *, batch_size: int = DEFAULT_BATCH, on_batch: BatchHook | None = None,
 ) -> ErasureReport:
     """Remove every row ``clinic_id`` owns (its clinic row aside), batch by batch.
 
     Only a clinic already ``close``d is erased, so a slip of the finger on an active
-    clinic's id cannot start it. ``keep_webhook_urls``: status webhook URLs another clinic
-    (the default one's comes from the environment) still uses, whose 410 switch stays.
+    clinic's id cannot start it.
     """
     with database.session() as session:
         row = _erasable(session, clinic_id)
         if row.status not in {CLINIC_DELETING, CLINIC_DELETED}:
             raise ErasureRefused(f"clinic {clinic_id} is {row.status}: close it first (status deleting)")
-        others = session.exec(
-            select(Clinic.webhook_url).where(Clinic.id != clinic_id, col(Clinic.webhook_url).is_not(None))
-        ).all()
         webhook_url = row.webhook_url
-    keep = {*keep_webhook_urls, *(u for u in others if u)}
     report = ErasureReport()
-    for step in plan(clinic_id, webhook_url, keep):
+    for step in plan(clinic_id, webhook_url):
         report.add(step.name, 0)
         for condition in step.conditions:
             if isinstance(condition, ByAppointment):

@@ -157,7 +157,6 @@ def delete(clinic_id: str, confirmation: str | None, delete_zoom_meetings: bool,
             report = delete_clinic(
                 database, redis_client(settings), settings.redis_namespace, clinic_id, zoom_meetings=mode,
                 delete_zoom_meetings=_zoom_teardown(database) if delete_zoom_meetings else None,
-                keep_webhook_urls=(settings.webhook_url,) if settings.webhook_url else (),
                 batch_size=batch_size,
             )
         except DeletionRefused as exc:

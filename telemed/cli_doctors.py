@@ -65,10 +65,6 @@ def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, emai
     settings = get_settings()
     if not settings.public_url:
         raise click.UsageError("TELEMED_PUBLIC_URL is not set: the link must point at this service's web address")
-    if not _clinic_has_oauth_app(settings, doctor_id):
-        raise click.UsageError("the doctor's clinic has no Zoom OAuth app (the default clinic: "
-                               "TELEMED_ZOOM_OAUTH_CLIENT_ID and TELEMED_ZOOM_OAUTH_CLIENT_SECRET): "
-                               "doctors connect through their clinic's user-managed Zoom OAuth app")
     if (name is None) != (email is None):
         raise click.UsageError("--name and --email go together")
     ttl = timedelta(seconds=ttl_seconds or settings.connect_link_ttl_seconds)
@@ -78,6 +74,11 @@ def connect_link(doctor_id: str, ttl_seconds: int | None, name: str | None, emai
     key = key_in(clinic_id, doctor_id)
     if key is None:
         raise click.BadParameter("a doctor id has no '/'", param_hint="DOCTOR_ID")
+    if not _clinic_has_oauth_app(settings, database, clinic_id):
+        raise click.UsageError(f"clinic {clinic_id} has no Zoom OAuth app (the default clinic: "
+                               "TELEMED_ZOOM_OAUTH_CLIENT_ID and TELEMED_ZOOM_OAUTH_CLIENT_SECRET; another: "
+                               "telemed clinics update --oauth-client-id/--oauth-client-secret): "
+                               "doctors connect through their clinic's user-managed Zoom OAuth app")
     try:
         token = make_connect_token(settings.fernet_keys, key, ttl)
     except ValueError as exc:
@@ -141,14 +142,15 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
 
 
-def _clinic_has_oauth_app(settings: Settings, doctor_id: str) -> bool:
-    """Doctors connect through their own clinic's OAuth app (``clinic_of`` their key)."""
+def _clinic_has_oauth_app(settings: Settings, database, clinic_id: str) -> bool:  # type: ignore[no-untyped-def]
+    """Doctors connect through their own clinic's OAuth app: the clinic of ``--clinic``, whose
+    doctor the link names (never the default clinic's app for another clinic's doctor)."""
     # lazy: telemed --help must not import the whole pipeline
     from telemed.bootstrap import clinic_directory
-    from telemed.foundation.tenancy import UnknownClinic, clinic_of
+    from telemed.foundation.tenancy import UnknownClinic
     from telemed.zoom.apps import oauth_app
 
     try:
-        return oauth_app(clinic_directory(settings, _database()).profile(clinic_of(doctor_id))) is not None
+        return oauth_app(clinic_directory(settings, database).profile(clinic_id)) is not None
     except UnknownClinic:
         return False

@@ -3,7 +3,9 @@
 A 410 Gone answer disables the configured TELEMED_WEBHOOK_URL (one admin alert); once the
 receiver is fixed, ``telemed webhook enable`` turns it back on. A new URL starts enabled.
 With ``--clinic ID``, the clinic's own webhook (its profile's URL); the default clinic's is
-TELEMED_WEBHOOK_URL.
+TELEMED_WEBHOOK_URL. Each clinic's switch is its own (``store.notifications.webhook_key``
+of the clinic and the URL, as the delivery worker keeps it), so two clinics sending to one
+receiver never read or turn on each other's.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def status(clinic_id: str) -> None:
         click.echo(f"no webhook configured ({_not_set(clinic_id)})")
         return
     with database.session() as session:
-        disabled = webhook_disabled(session, url)
+        disabled = webhook_disabled(session, url, clinic_id)
     again = "telemed webhook enable" + ("" if clinic_id == DEFAULT_CLINIC else f" --clinic {clinic_id}")
     click.echo(f"disabled (the receiver answered 410 Gone); run '{again}' once it is fixed"
                if disabled else "enabled")
@@ -79,5 +81,5 @@ def enable(clinic_id: str) -> None:
         click.echo(f"error: {_not_set(clinic_id)}", err=True)
         sys.exit(2)
     with database.session() as session:
-        changed = enable_webhook(session, url)
+        changed = enable_webhook(session, url, clinic_id)
     click.echo("webhook enabled" if changed else "webhook was already enabled")

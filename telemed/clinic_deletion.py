@@ -64,12 +64,10 @@ def delete_clinic(
     database: Database, redis_client: redis.Redis, namespace: str, clinic_id: str, *,
     zoom_meetings: ZoomMeetings = ZoomMeetings.REFUSE,
     delete_zoom_meetings: Callable[[str], Teardown] | None = None,
-    keep_webhook_urls: tuple[str, ...] = (),
     batch_size: int = clinic_erasure.DEFAULT_BATCH, on_batch: BatchHook | None = None,
 ) -> DeletionReport:
     """Erase ``clinic_id`` (see the module's steps). ``delete_zoom_meetings`` deletes the
-    clinic's upcoming meetings in Zoom (``workers.meetings.teardown`` on a worker context);
-    ``keep_webhook_urls``: status webhook URLs still in use elsewhere (the default clinic's)."""
+    clinic's upcoming meetings in Zoom (``workers.meetings.teardown`` on a worker context)."""
     report = DeletionReport(clinic_id)
     owners = functools.partial(ownership.owners, database)
     try:
@@ -100,8 +98,7 @@ def delete_clinic(
         facts = clinic_erasure.facts(session, clinic_id)
     redis_facts = clinic_redis.RedisFacts(facts.zoom_account_id, facts.zoom_client_id, facts.doctor_ids)
     report.add_redis(clinic_redis.erase_clinic_state(redis_client, namespace, clinic_id, owners, redis_facts))
-    rows = clinic_erasure.erase_rows(database, clinic_id, keep_webhook_urls=keep_webhook_urls,
-                                     batch_size=batch_size, on_batch=on_batch)
+    rows = clinic_erasure.erase_rows(database, clinic_id, batch_size=batch_size, on_batch=on_batch)
     report.rows = rows.removed
     report.add_redis(clinic_redis.erase_clinic_state(redis_client, namespace, clinic_id, owners, redis_facts))
     with database.session() as session:

@@ -142,7 +142,8 @@ def seed_clinic(database: Database, clinic_id: str, *, appointments: int = 3, me
         registrations.flag_fallback_host(s, f"doctor:{doctor}", f"Basic user {mark}")
         registrations.flag_fallback_host(s, f"dr.{mark.lower()}.d-1@clinic.example", f"approval {mark}")
         if seeded.webhook_url:
-            notifications.disable_webhook(s, seeded.webhook_url, f"410 from {mark}")
+            # As the delivery worker disables a clinic's webhook that answered 410 Gone.
+            notifications.disable_webhook(s, seeded.webhook_url, f"410 from {mark}", clinic_id)
         receipt, _ = operations.record_receipt(
             s, raw_body=f"meeting.deleted {mark}".encode(), event="meeting.deleted",
             payload=json.dumps({"topic": f"Visit {mark}"}), zoom_meeting_id=seeded.zoom_meeting_ids[0])
