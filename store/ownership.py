@@ -11,15 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from telemed.foundation.tenancy import clinic_of
 from telemed.store.api_keys import ApiKey
 from telemed.store.clinic_tables import CLINIC_DELETED, Clinic
-from telemed.store.models import Appointment, Meeting, OutboxMessage
+from telemed.store.models import Appointment, Doctor, Meeting, OutboxMessage
 from telemed.store.notifications import ADMIN_ROLE, NO_APPOINTMENT, Alert
 from telemed.store.operations import ZoomWebhookReceipt
+
+_CHUNK = 500  # bounds the IN lists (SQLite allows 32766 parameters; PostgreSQL 65535)
 
 
 @dataclass(frozen=True)
@@ -53,18 +56,39 @@ def outbox_owners(session: Session, outbox_ids: Iterable[int]) -> dict[int, Outb
     return found
 
 
-def receipt_owners(session: Session, receipt_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """(clinic, appointment key) of each Zoom webhook receipt about one of our meetings."""
+def receipt_owners(session: Session, receipt_ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+    """(clinic, appointment key) of each Zoom webhook receipt found: its meeting's; or, for a
+    notice about a Zoom user (an app deauthorized: no meeting, key None), the clinic of the
+    doctors with that Zoom user when they are all of one clinic (the rule a clinic's erasure
+    uses for the receipts it deletes, ``store.clinic_erasure``)."""
+    found: dict[int, tuple[str, str | None]] = {}
+    by_user: dict[int, str] = {}
     ids = sorted(set(receipt_ids))
-    if not ids:
-        return {}
-    rows = session.execute(
-        sa_select(col(ZoomWebhookReceipt.id), col(Appointment.clinic_id), col(Appointment.id).label("appointment_id"))
-        .join(Meeting, col(Meeting.zoom_meeting_id) == col(ZoomWebhookReceipt.zoom_meeting_id))
-        .join(Appointment, col(Appointment.id) == col(Meeting.appointment_id))
-        .where(col(ZoomWebhookReceipt.id).in_(ids))
-    )
-    return {row.id: (row.clinic_id, row.appointment_id) for row in rows}
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            sa_select(col(ZoomWebhookReceipt.id), col(ZoomWebhookReceipt.zoom_user_id),
+                      col(Appointment.clinic_id), col(Appointment.id).label("appointment_id"))
+            .join(Meeting, col(Meeting.zoom_meeting_id) == col(ZoomWebhookReceipt.zoom_meeting_id), isouter=True)
+            .join(Appointment, col(Appointment.id) == col(Meeting.appointment_id), isouter=True)
+            .where(col(ZoomWebhookReceipt.id).in_(ids[start:start + _CHUNK]))
+        )
+        for row in rows:
+            if row.appointment_id is not None:
+                found[row.id] = (row.clinic_id, row.appointment_id)
+            elif row.zoom_user_id:
+                by_user[row.id] = row.zoom_user_id.lower()  # Zoom users compare without case
+    if by_user:
+        users = sorted(set(by_user.values()))
+        clinics: dict[str, set[str]] = {}
+        lowered = func.lower(col(Doctor.zoom_user))
+        for start in range(0, len(users), _CHUNK):
+            for user, clinic in session.execute(
+                    sa_select(lowered, col(Doctor.clinic_id)).where(lowered.in_(users[start:start + _CHUNK]))):
+                clinics.setdefault(user, set()).add(clinic)
+        for receipt_id, user in by_user.items():
+            if len(owners_of := clinics.get(user, set())) == 1:
+                found[receipt_id] = (next(iter(owners_of)), None)
+    return found
 
 
 @dataclass(frozen=True)

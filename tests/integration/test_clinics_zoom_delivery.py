@@ -443,13 +443,17 @@ def test_each_clinic_is_reminded_at_its_own_offsets(clinics: Clinics) -> None:
     clinics.settle()
     start = clinics.appointment("clinic-b/B-1").start_time
     assert start is not None
-    queued: list[int] = []
-    report = run_reminders(clinics.ctx, queued.append, now=start - timedelta(hours=2) + timedelta(seconds=30))
+    queued: list[tuple[int, str]] = []
+    report = run_reminders(clinics.ctx, lambda outbox_id, clinic: queued.append((outbox_id, clinic)),
+                           now=start - timedelta(hours=2) + timedelta(seconds=30))
     with clinics.ctx.database.session() as s:
-        kinds = {key: sorted((m.role, m.kind) for m in outbox.messages_for(s, key) if m.kind.startswith("reminder"))
-                 for key in ("clinic-a/A-1", "clinic-b/B-1")}
+        rows = {key: [m for m in outbox.messages_for(s, key) if m.kind.startswith("reminder")]
+                for key in ("clinic-a/A-1", "clinic-b/B-1")}
+    kinds = {key: sorted((m.role, m.kind) for m in found) for key, found in rows.items()}
     assert kinds == {"clinic-a/A-1": [], "clinic-b/B-1": [("doctor", "reminder-2h"), ("patient", "reminder-2h")]}
     assert report.queued == 2 and report.skipped == 2  # A's 24h reminders: told after their moment
+    # Each queued through the gate of the clinic it belongs to.
+    assert sorted(queued) == sorted((m.id, B) for m in rows["clinic-b/B-1"])
 
 
 def test_a_clinic_without_admins_records_its_alert_and_mails_nobody(clinics: Clinics) -> None:

@@ -8,8 +8,8 @@ idle, measured in the same run. With one shared FIFO, B's booking would wait beh
 of A's (11 to 16 s here, about 35 times B's idle latency); the clinic gate keeps at most
 ``IN_FLIGHT`` of A's messages in the shared queues.
 
-Both clinics use the deployment's one Zoom account here, so they share its pacer: A's
-work is slowed by Zoom's latency (I/O, like a paced import), not by a per-clinic limit.
+Both clinics are registered with the deployment's one Zoom account here, so they share its
+pacer: A's work is slowed by Zoom's latency (I/O, like a paced import), not by a per-clinic limit.
 With per-clinic Zoom accounts, A's own pacer is the one that keeps its backlog long.
 """
 
@@ -26,6 +26,7 @@ import redis
 from telemed.benchmarks.bookings import base_time, bench_booking
 from telemed.events.publish import Publisher
 from telemed.samples import DOCTORS, booking
+from telemed.store import clinics
 from telemed.workers.queue.broker import build_broker
 from telemed.workers.queue.clinic_gate import gate_of
 from telemed.workers.queue.work_queue import WorkQueue
@@ -37,6 +38,7 @@ from tests.support.private_redis import private_redis
 
 pytestmark = pytest.mark.integration
 
+CREDENTIALS = {"account_id": "test-account", "client_id": "test-client", "client_secret": "test-secret"}
 IN_FLIGHT = 4  # of 8 worker threads
 THREADS = 8
 ZOOM_LATENCY_S = 0.1
@@ -52,7 +54,7 @@ RATIO = 5.0
 @pytest.fixture
 def fair(backend, smtp, tmp_path, redis_namespace) -> Iterator[tuple[Pipeline, Publisher]]:  # type: ignore[no-untyped-def]
     redis_url, database_url = backend
-    credentials = {"account_id": "test-account", "client_id": "test-client", "client_secret": "test-secret"}
+    credentials = CREDENTIALS
     with ZoomSimulator(latency_seconds=ZOOM_LATENCY_S, **credentials) as sim:
         p = Pipeline(
             redis_url=redis_url, namespace=redis_namespace, database_url=database_url,
@@ -65,12 +67,21 @@ def fair(backend, smtp, tmp_path, redis_namespace) -> Iterator[tuple[Pipeline, P
         # As the web publishes: through the gate, each event as its clinic's work.
         broker = build_broker(redis.Redis.from_url(redis_url), redis_namespace, clinic_in_flight=IN_FLIGHT)
         publisher = Publisher(database=p.database, enqueue=WorkQueue(broker).process_event)
+        _register(p, "a", "b")
         p.start_worker()
         try:
             yield p, publisher
         finally:
             p.stop()
             broker.close()
+
+
+def _register(p: Pipeline, *clinic_ids: str) -> None:
+    """The clinics in the registry (work of an unknown clinic is given up), on the deployment's Zoom account."""
+    with p.database.session() as s:
+        for clinic_id in clinic_ids:
+            clinics.add_clinic(s, clinic_id, f"Clinic {clinic_id}", zoom_account_id=CREDENTIALS["account_id"],
+                               zoom_client_id=CREDENTIALS["client_id"], zoom_client_secret=CREDENTIALS["client_secret"])
 
 
 def _patient(appointment_id: str) -> str:
@@ -115,7 +126,7 @@ def test_a_bulk_import_does_not_hold_back_another_clinic(fair, smtp) -> None:  #
 def one_thread(backend, smtp, tmp_path, redis_namespace) -> Iterator[Pipeline]:  # type: ignore[no-untyped-def]
     """One worker thread: a thread held by one message is the thread every other message needs."""
     redis_url, database_url = backend
-    credentials = {"account_id": "test-account", "client_id": "test-client", "client_secret": "test-secret"}
+    credentials = CREDENTIALS
     with ZoomSimulator(**credentials) as sim:
         p = Pipeline(redis_url=redis_url, namespace=redis_namespace, database_url=database_url,
                      zoom_api_url=sim.api_url, zoom_oauth_url=sim.oauth_url, zoom_credentials=credentials,
@@ -161,7 +172,7 @@ def test_a_message_waiting_on_a_busy_pacer_leaves_its_thread_to_others(one_threa
 
 def test_a_flushed_redis_loses_nothing_waiting_at_the_gate(backend, smtp, tmp_path, redis_namespace) -> None:  # type: ignore[no-untyped-def]
     shared_redis, database_url = backend
-    credentials = {"account_id": "test-account", "client_id": "test-client", "client_secret": "test-secret"}
+    credentials = CREDENTIALS
     with private_redis(real=shared_redis == REAL_REDIS_URL) as redis_url, ZoomSimulator(**credentials) as sim:
         p = Pipeline(redis_url=redis_url, namespace=redis_namespace, database_url=database_url,
                      zoom_api_url=sim.api_url, zoom_oauth_url=sim.oauth_url, zoom_credentials=credentials,
@@ -170,6 +181,7 @@ def test_a_flushed_redis_loses_nothing_waiting_at_the_gate(backend, smtp, tmp_pa
         client = redis.Redis.from_url(redis_url)
         broker = build_broker(client, redis_namespace, clinic_in_flight=1)
         publisher = Publisher(database=p.database, enqueue=WorkQueue(broker).process_event)
+        _register(p, "north")
         try:
             base = base_time()
             for n in range(5):  # no worker yet: one queued, four waiting at the gate

@@ -89,7 +89,9 @@ def _owners(database: Database, letters: Sequence[DeadLetter]) -> dict[str, _Own
             owners[letter.message_id] = _Owner(row.clinic_id, f"{row.kind} to {row.role}{about}", row.appointment_id)
         elif letter.message_id in receipts and receipts[letter.message_id] in receipt:
             clinic, key = receipt[receipts[letter.message_id]]
-            owners[letter.message_id] = _Owner(clinic, f"Zoom webhook about appointment {external_id(key)}", key)
+            subject = (f"Zoom webhook about appointment {external_id(key)}" if key
+                       else "Zoom webhook about a doctor's Zoom connection")
+            owners[letter.message_id] = _Owner(clinic, subject, key)
     return owners
 
 
