@@ -24,7 +24,14 @@ from telemed.workers.context import WorkerContext
 from telemed.workers.delivery import relay as _delivery
 from telemed.workers.meetings import sync as _sync
 from telemed.workers.meetings import zoom_events as _zoom_events
-from telemed.workers.policy.retries import ACTOR_MAX_RETRIES, GiveUp, PermanentFailure, decide, enact
+from telemed.workers.policy.retries import (
+    ACTOR_MAX_RETRIES,
+    GiveUp,
+    PermanentFailure,
+    decide,
+    decide_failed_give_up,
+    enact,
+)
 from telemed.workers.queue.work_queue import (
     ACTOR_QUEUES,
     DELIVER_NOTIFICATION,
@@ -46,7 +53,8 @@ def _attempt() -> int:
 def _decided(actor_name: str, on_give_up: Callable[..., None] | None = None) -> Callable[[F], F]:
     """Ask ``decide`` once about a failure and enact it; ``on_give_up`` runs with the
     actor's arguments and ``reason=`` before the message is given up (a notification's
-    admin alert)."""
+    admin alert). A failure of ``on_give_up`` is decided as well
+    (``decide_failed_give_up``): retried if it may pass, else given up with both reasons."""
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
@@ -56,9 +64,17 @@ def _decided(actor_name: str, on_give_up: Callable[..., None] | None = None) -> 
             except dramatiq.Retry:
                 raise  # decided already (the outbox relay counts its own tries)
             except Exception as exc:  # noqa: BLE001 - every failure is decided; interrupts pass untouched
-                decision = decide(exc, _attempt(), actor=actor_name)
+                attempt = _attempt()
+                decision = decide(exc, attempt, actor=actor_name)
                 if isinstance(decision, GiveUp) and on_give_up is not None:
-                    on_give_up(*args, reason=decision.reason, **kwargs)
+                    try:
+                        on_give_up(*args, reason=decision.reason, **kwargs)
+                    except Exception as failed:  # noqa: BLE001 - decided too, never left to escape
+                        # The arguments that failed the work often fail the give-up step as
+                        # well (an id the database refuses): undecided, that was a retry.
+                        decision = decide_failed_give_up(decision, failed, attempt, actor=actor_name)
+                        if not isinstance(decision, GiveUp):
+                            enact(decision, failed)
                 enact(decision, exc)
 
         return wrapper  # type: ignore[return-value]
@@ -116,7 +132,8 @@ def declare_actors(broker: dramatiq.Broker, context: Callable[[], WorkerContext]
         if result.retry_after_ms is not None:  # an older mail to the same recipient goes first
             ctx.queue.deliver_notification(outbox_id, delay_ms=result.retry_after_ms)
 
-    @actor(NOTIFICATION_FAILED)
+    @actor(NOTIFICATION_FAILED, throws=(PermanentFailure,))
+    @_decided(NOTIFICATION_FAILED)
     def notification_failed(message_data: dict[str, Any], retry_info: dict[str, Any]) -> None:
         ctx = context()
         outbox_id = int(message_data["args"][0])
