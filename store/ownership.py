@@ -21,6 +21,16 @@ from telemed.store.models import Appointment, Meeting, OutboxMessage
 from telemed.store.notifications import ADMIN_ROLE, NO_APPOINTMENT, Alert
 from telemed.store.operations import ZoomWebhookReceipt
 
+# Outbox and receipt ids are INTEGER columns: 32 bits on PostgreSQL, where a number past
+# them fails the whole query ("integer out of range") instead of finding nothing. Dead
+# letters carry whatever number a poison message had (tests/fuzz), and listing them must
+# not fail for it; no row of ours has an id outside this range.
+ROW_IDS = range(1, 2**31)
+
+
+def _row_ids(ids: Iterable[int]) -> list[int]:
+    return sorted({i for i in ids if i in ROW_IDS})
+
 
 @dataclass(frozen=True)
 class OutboxOwner:
@@ -32,7 +42,7 @@ class OutboxOwner:
 
 def outbox_owners(session: Session, outbox_ids: Iterable[int]) -> dict[int, OutboxOwner]:
     """The clinic (and subject) of each outbox row that exists."""
-    ids = sorted(set(outbox_ids))
+    ids = _row_ids(outbox_ids)
     if not ids:
         return {}
     rows = session.execute(
@@ -55,7 +65,7 @@ def outbox_owners(session: Session, outbox_ids: Iterable[int]) -> dict[int, Outb
 
 def receipt_owners(session: Session, receipt_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
     """(clinic, appointment key) of each Zoom webhook receipt about one of our meetings."""
-    ids = sorted(set(receipt_ids))
+    ids = _row_ids(receipt_ids)
     if not ids:
         return {}
     rows = session.execute(
