@@ -26,8 +26,9 @@ SALT = "telemed.zoom-connect.v1"
 CONNECT_PATH = "/oauth/zoom/connect"
 CALLBACK_PATH = "/oauth/zoom/callback"
 MAX_TOKEN_LENGTH = 1024
-# The doctor's scoped key (foundation.tenancy): a bare id, or "<clinic>/<id>".
-_DOCTOR_ID = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?/)?[A-Za-z0-9._:-]{1,128}$")
+# A clinic's own doctor id: the part of the doctor's scoped key after "<clinic>/"
+# (foundation.tenancy splits the key; its clinic part is checked against the clinic rule).
+_DOCTOR_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class ConnectTokenError(SignedTokenError):
@@ -51,7 +52,7 @@ def make_connect_token(
     doctor id, behind ``<clinic>/`` for any clinic but the default one."""
     clinic, external = clinic_of(doctor_id), external_id(doctor_id)
     if not _DOCTOR_ID.match(external) or CLINIC_ID_PATTERN.match(clinic) is None:
-        raise ValueError("doctor id must be 1-128 characters of [A-Za-z0-9._:-]")
+        raise ValueError("doctor id must be a doctor's key: [<clinic>/]<1-128 characters of [A-Za-z0-9._:-]>")
     expires = (now or datetime.now(UTC)) + ttl
     return str(_serializer(keys).dumps({"d": doctor_id, "exp": int(expires.timestamp())}))
 

@@ -24,6 +24,16 @@ from telemed.store.operations import ZoomWebhookReceipt
 
 _CHUNK = 500  # bounds the IN lists (SQLite allows 32766 parameters; PostgreSQL 65535)
 
+# Outbox and receipt ids are INTEGER columns: 32 bits on PostgreSQL, where a number past
+# them fails the whole query ("integer out of range") instead of finding nothing. Dead
+# letters carry whatever number a poison message had (tests/fuzz), and listing them must
+# not fail for it; no row of ours has an id outside this range.
+ROW_IDS = range(1, 2**31)
+
+
+def _row_ids(ids: Iterable[int]) -> list[int]:
+    return sorted({i for i in ids if i in ROW_IDS})
+
 
 @dataclass(frozen=True)
 class OutboxOwner:
@@ -35,7 +45,7 @@ class OutboxOwner:
 
 def outbox_owners(session: Session, outbox_ids: Iterable[int]) -> dict[int, OutboxOwner]:
     """The clinic (and subject) of each outbox row that exists."""
-    ids = sorted(set(outbox_ids))
+    ids = _row_ids(outbox_ids)
     if not ids:
         return {}
     rows = session.execute(
@@ -63,7 +73,7 @@ def receipt_owners(session: Session, receipt_ids: Iterable[int]) -> dict[int, tu
     uses for the receipts it deletes, ``store.clinic_erasure``)."""
     found: dict[int, tuple[str, str | None]] = {}
     by_user: dict[int, str] = {}
-    ids = sorted(set(receipt_ids))
+    ids = _row_ids(receipt_ids)
     for start in range(0, len(ids), _CHUNK):
         rows = session.execute(
             sa_select(col(ZoomWebhookReceipt.id), col(ZoomWebhookReceipt.zoom_user_id),

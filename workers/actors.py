@@ -40,6 +40,7 @@ from telemed.workers.policy.retries import (
     GiveUp,
     PermanentFailure,
     decide,
+    decide_failed_give_up,
     enact,
     may_defer,
 )
@@ -83,7 +84,9 @@ def _decided(
 ) -> Callable[[F], F]:
     """Ask ``decide`` once about a failure and enact it; ``on_give_up`` runs with the
     actor's arguments and ``reason=`` before the message is given up (a notification's
-    admin alert). ``hold_seconds()``: how long the message may wait on a Zoom pacer."""
+    admin alert). hold_seconds(): how long the message may wait on a Zoom pacer. A
+    failure of on_give_up is decided as well (decide_failed_give_up): retried if it
+    may pass, else given up with both reasons."""
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
@@ -97,12 +100,20 @@ def _decided(
             except dramatiq.Retry:
                 raise  # decided already (the outbox relay counts its own tries)
             except Exception as exc:  # noqa: BLE001 - every failure is decided; interrupts pass untouched
-                decision = decide(exc, _attempt(), actor=actor_name)
+                attempt = _attempt()
+                decision = decide(exc, attempt, actor=actor_name)
                 if isinstance(decision, Defer) and message is not None and may_defer(_deferrals(message)):
                     _defer(broker, message, decision)
                     return None
                 if isinstance(decision, GiveUp) and on_give_up is not None:
-                    on_give_up(*args, reason=decision.reason, **kwargs)
+                    try:
+                        on_give_up(*args, reason=decision.reason, **kwargs)
+                    except Exception as failed:  # noqa: BLE001 - decided too, never left to escape
+                        # The arguments that failed the work often fail the give-up step as
+                        # well (an id the database refuses): undecided, that was a retry.
+                        decision = decide_failed_give_up(decision, failed, attempt, actor=actor_name)
+                        if not isinstance(decision, GiveUp):
+                            enact(decision, failed)
                 enact(decision, exc)
 
         return wrapper  # type: ignore[return-value]
@@ -166,7 +177,8 @@ def declare_actors(broker: dramatiq.Broker, context: Callable[[], WorkerContext]
         if result.retry_after_ms is not None:  # an older mail to the same recipient goes first
             ctx.queue.deliver_notification(outbox_id, delay_ms=result.retry_after_ms)
 
-    @actor(NOTIFICATION_FAILED)
+    @actor(NOTIFICATION_FAILED, throws=(PermanentFailure,))
+    @decided(NOTIFICATION_FAILED)
     def notification_failed(message_data: dict[str, Any], retry_info: dict[str, Any]) -> None:
         ctx = context()
         outbox_id = int(message_data["args"][0])

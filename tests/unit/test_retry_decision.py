@@ -31,6 +31,7 @@ from telemed.workers.policy.retries import (
     PermanentFailure,
     Retry,
     decide,
+    decide_failed_give_up,
     enact,
 )
 from telemed.workers.queue.work_queue import (
@@ -187,6 +188,42 @@ class TestUnexpected:
     def test_only_the_first_line_of_a_bugs_text(self) -> None:
         decision = decide(ValueError("bad value\npatient@example.org"), UNEXPECTED_MAX_ATTEMPTS, actor=SYNC_MEETING)
         assert isinstance(decision, GiveUp) and "patient@" not in decision.reason
+
+
+class TestAFailedGiveUp:
+    """The give-up step (a notification's admin alert) failed in turn: decided like any failure."""
+
+    def test_the_same_refusal_gives_up_with_the_one_reason(self) -> None:
+        # deliver_notification(2**31 + 1) on PostgreSQL: the relay's read and the give-up's
+        # both hit "integer out of range". Undecided, the second one was retried for minutes.
+        gave_up = decide(_data_error(), 1, actor=DELIVER_NOTIFICATION)
+        assert isinstance(gave_up, GiveUp)
+        assert decide_failed_give_up(gave_up, _data_error(), 1, actor=DELIVER_NOTIFICATION) == gave_up
+
+    def test_another_permanent_failure_keeps_both_reasons(self) -> None:
+        gave_up = GiveUp("SMTP server refused (550)")
+        assert decide_failed_give_up(gave_up, _data_error(), 1, actor=DELIVER_NOTIFICATION) == GiveUp(
+            "SMTP server refused (550); giving up failed too: the database refused a value: integer out of range")
+
+    def test_a_blip_is_retried_so_the_alert_is_not_lost(self) -> None:
+        blip = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        gave_up = GiveUp("no such outbox message")
+        assert decide_failed_give_up(gave_up, blip, 1, actor=DELIVER_NOTIFICATION) == decide(
+            blip, 1, actor=DELIVER_NOTIFICATION)
+        assert isinstance(decide_failed_give_up(gave_up, blip, 1, actor=DELIVER_NOTIFICATION), Retry)
+
+    def test_a_blip_to_the_last_try_still_gives_up(self) -> None:
+        blip = redis.ConnectionError("refused")
+        limit = ACTOR_MAX_RETRIES[DELIVER_NOTIFICATION] + 1
+        decision = decide_failed_give_up(GiveUp("no such outbox message"), blip, limit, actor=DELIVER_NOTIFICATION)
+        assert decision == GiveUp(f"no such outbox message; giving up failed too: gave up after {limit} "
+                                  "attempts: ConnectionError: refused")
+
+    def test_a_bug_in_the_give_up_step_is_tried_a_few_times(self) -> None:
+        bug = KeyError("args")
+        decisions = [decide_failed_give_up(GiveUp("x"), bug, attempt, actor=DELIVER_NOTIFICATION)
+                     for attempt in range(1, UNEXPECTED_MAX_ATTEMPTS + 1)]
+        assert [type(d).__name__ for d in decisions] == ["Retry"] * (UNEXPECTED_MAX_ATTEMPTS - 1) + ["GiveUp"]
 
 
 class TestEnact:

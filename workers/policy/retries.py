@@ -36,10 +36,12 @@ Giving up means: the queue message goes to the dead letters with the reason
 (``PermanentFailure``), and a notification becomes an admin alert.
 
 ``workers.actors`` asks for the decision when an actor fails (and enacts it with
-``enact``); the outbox relay asks for it when a send fails (the row's own count) and
-raises the ``dramatiq.Retry`` it decided, which the actor passes on untouched. Not a
-retry policy, and so not here: the Zoom client's one token refresh on "401, code 124"
-(Zoom's protocol: that answer means "get a new access token", ``zoom/client.py``).
+``enact``; if its give-up step, a notification's admin alert, fails in turn,
+``decide_failed_give_up`` decides about that); the outbox relay asks for it when a send
+fails (the row's own count) and raises the ``dramatiq.Retry`` it decided, which the
+actor passes on untouched. Not a retry policy, and so not here: the Zoom client's one
+token refresh on "401, code 124" (Zoom's protocol: that answer means "get a new access
+token", ``zoom/client.py``).
 """
 
 from __future__ import annotations
@@ -192,6 +194,22 @@ def pacing_delay_ms(wait_seconds: float, waited_seconds: float, rng: random.Rand
     messages do not all come back in the same instant."""
     expected_ms = max(wait_seconds, waited_seconds) * 1000.0
     return int(max(expected_ms, DEFER_MIN_MS) * (rng or random).uniform(*DEFER_SPREAD))
+def decide_failed_give_up(gave_up: GiveUp, exc: BaseException, attempt: int, *, actor: str | None = None) -> Decision:
+    """Giving up runs a step of its own (a notification's admin alert), and that step
+    failed with ``exc``: decided like any failure of the actor's try ``attempt``.
+
+    Retry when the step may work next time (a database blip: the message comes back, and
+    its work and the give-up run again; the alert is not lost). Otherwise give up all the
+    same, with ``gave_up``'s reason and the step's: a value the step cannot use either (a
+    poison id out of the database's integer range, found by tests/fuzz on PostgreSQL)
+    used to escape undecided and be retried as if transient, over and over.
+    """
+    then = decide(exc, attempt, actor=actor)
+    if isinstance(then, Retry):
+        return then
+    if then.reason == gave_up.reason:
+        return gave_up
+    return GiveUp(f"{gave_up.reason}; giving up failed too: {then.reason}")
 
 
 def enact(decision: Decision, exc: Exception) -> NoReturn:
