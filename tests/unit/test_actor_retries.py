@@ -118,7 +118,8 @@ def test_a_blip_in_the_give_up_step_retries_so_the_alert_is_not_lost(monkeypatch
 
     monkeypatch.setattr(relay, "deliver_notification", deliver)
     monkeypatch.setattr(relay, "give_up", give_up)
-    context = SimpleNamespace(queue=SimpleNamespace(deliver_notification=lambda *a, **k: None))
+    context = SimpleNamespace(queue=SimpleNamespace(deliver_notification=lambda *a, **k: None),
+                              settings=SimpleNamespace(zoom_pacing_hold_seconds=0.25))
     dead = _run(lambda: context, DELIVER_NOTIFICATION, lambda a: a.deliver_notification.send(7))  # type: ignore[arg-type,return-value]
     assert steps == ["deliver", "give up", "deliver", "give up"]
     assert dead == 1
