@@ -39,6 +39,7 @@ from tests.support.private_redis import private_redis
 pytestmark = pytest.mark.integration
 
 CREDENTIALS = {"account_id": "test-account", "client_id": "test-client", "client_secret": "test-secret"}
+B_CREDENTIALS = {"account_id": "b-account", "client_id": "b-client", "client_secret": "b-secret"}
 IN_FLIGHT = 4  # of 8 worker threads
 THREADS = 8
 ZOOM_LATENCY_S = 0.1
@@ -67,7 +68,11 @@ def fair(backend, smtp, tmp_path, redis_namespace) -> Iterator[tuple[Pipeline, P
         # As the web publishes: through the gate, each event as its clinic's work.
         broker = build_broker(redis.Redis.from_url(redis_url), redis_namespace, clinic_in_flight=IN_FLIGHT)
         publisher = Publisher(database=p.database, enqueue=WorkQueue(broker).process_event)
-        _register(p, "a", "b")
+        # Each clinic on a Zoom account of its own, as Zoom counts hosts' daily quotas per
+        # account: on one shared account A's import would spend the host quota B needs too.
+        _register(p, "a")
+        sim.add_account(B_CREDENTIALS["account_id"], B_CREDENTIALS["client_id"], B_CREDENTIALS["client_secret"])
+        _register(p, "b", credentials=B_CREDENTIALS)
         p.start_worker()
         try:
             yield p, publisher
@@ -76,12 +81,12 @@ def fair(backend, smtp, tmp_path, redis_namespace) -> Iterator[tuple[Pipeline, P
             broker.close()
 
 
-def _register(p: Pipeline, *clinic_ids: str) -> None:
-    """The clinics in the registry (work of an unknown clinic is given up), on the deployment's Zoom account."""
+def _register(p: Pipeline, *clinic_ids: str, credentials: dict[str, str] = CREDENTIALS) -> None:
+    """The clinics in the registry (work of an unknown clinic is given up), on ``credentials``' Zoom account."""
     with p.database.session() as s:
         for clinic_id in clinic_ids:
-            clinics.add_clinic(s, clinic_id, f"Clinic {clinic_id}", zoom_account_id=CREDENTIALS["account_id"],
-                               zoom_client_id=CREDENTIALS["client_id"], zoom_client_secret=CREDENTIALS["client_secret"])
+            clinics.add_clinic(s, clinic_id, f"Clinic {clinic_id}", zoom_account_id=credentials["account_id"],
+                               zoom_client_id=credentials["client_id"], zoom_client_secret=credentials["client_secret"])
 
 
 def _patient(appointment_id: str) -> str:
