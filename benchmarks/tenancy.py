@@ -1,18 +1,15 @@
-"""What the tenancy benchmarks (items 8 and 9) share: clinics, each meant to have a Zoom
-account of its own, their bookings, and each booking's time from publish to its patient's
+"""What the tenancy benchmarks (items 8 and 9) share: clinics, each with a Zoom account of
+its own, their bookings, and each booking's time from publish to its patient's
 invitation.
 
 Clinic ``c``'s doctors have addresses at ``c.example``, so every meeting create in the
 simulator's request log (``POST /users/{host}/meetings``) names the clinic it was for,
 whichever Zoom account it went to.
 
-Per-clinic Zoom accounts need what this build does not have yet: clinics registered with
-their own server-to-server app (``ClinicProfile.zoom_account``, in the store-backed
-``ClinicDirectory`` the workers read) and a simulator that grants tokens for many
-accounts and counts each one's limits. :func:`give_own_accounts` is the one place they
-are wired; until then it answers False, every clinic uses the deployment's one account
-(so they share its per-second limit and its pacer), and each benchmark says so beside
-its figures.
+Each clinic is registered in the stack's clinic registry (the ``clinics`` table, as
+``telemed clinics add`` does) with a server-to-server app of its own, and the simulator
+grants tokens for each account and counts each one's limits apart:
+:func:`give_own_accounts` is the one place they are wired.
 """
 
 from __future__ import annotations
@@ -26,15 +23,16 @@ from urllib.parse import unquote
 from sqlmodel import col, func, select
 
 from telemed.benchmarks.bookings import PER_DOCTOR, bench_booking
-from telemed.benchmarks.stack import Stack
+from telemed.benchmarks.stack import SIM_ACCOUNT, Stack
 from telemed.events.publish import Publisher
 from telemed.foundation.tenancy import ClinicProfile, ZoomApp, scoped
+from telemed.store import clinics as registry
 from telemed.store.models import OutboxMessage, utcnow
 from telemed.zoom.simulator import ZoomSimulator
 
 _INVITED = (OutboxMessage.role == "patient", OutboxMessage.kind == "invite", OutboxMessage.channel == "mail",
             OutboxMessage.status == "sent")
-SHARED_ACCOUNT = "every clinic used the deployment's one Zoom account (per-clinic accounts are not wired in this build)"
+SHARED_ACCOUNT = "every clinic used the deployment's one Zoom account"
 
 
 def clinic_ids(count: int, prefix: str = "clinic-") -> list[str]:
@@ -51,14 +49,27 @@ def profiles(ids: Iterable[str]) -> list[ClinicProfile]:
 
 def give_own_accounts(stack: Stack, sim: ZoomSimulator, clinics: Sequence[ClinicProfile]) -> bool:
     """Register each clinic, with its Zoom account, where ``stack``'s processes find it, and
-    the accounts in ``sim``; True once each clinic's calls go to its own account.
+    the accounts in ``sim``; True: each clinic's calls go to its own account. Call it before
+    the workers start (they cache the registry for a short while)."""
+    with stack.database.session() as session:
+        for profile in clinics:
+            app = profile.zoom_account
+            if app is None or app.account_id is None:
+                raise ValueError(f"clinic {profile.clinic_id}: a benchmark clinic needs its own Zoom account")
+            sim.add_account(app.account_id, app.client_id, app.client_secret)
+            registry.add_clinic(session, profile.clinic_id, profile.name, zoom_account_id=app.account_id,
+                                zoom_client_id=app.client_id, zoom_client_secret=app.client_secret)
+    return True
 
-    Not wired in this build (see the module's doc): False, and the clinics share the
-    deployment's account. To wire: add each profile to the stack's clinic registry (the
-    ``clinics`` table, as ``telemed clinics add`` does) and each ``zoom_account`` to the
-    simulator, then return True.
-    """
-    return False
+
+def register_on_shared_account(stack: Stack, clinic_ids: Iterable[str]) -> None:
+    """Register each clinic (work of a clinic the registry does not know is given up) on the
+    deployment's one Zoom account, so they share its limits and its pacer."""
+    with stack.database.session() as session:
+        for clinic_id in clinic_ids:
+            registry.add_clinic(session, clinic_id, f"Bench clinic {clinic_id}",
+                                zoom_account_id=SIM_ACCOUNT["account_id"], zoom_client_id=SIM_ACCOUNT["client_id"],
+                                zoom_client_secret=SIM_ACCOUNT["client_secret"])
 
 
 def clinic_booking(clinic: str, prefix: str, n: int, base: datetime, per_doctor: int = PER_DOCTOR) -> dict[str, Any]:

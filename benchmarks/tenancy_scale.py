@@ -32,6 +32,7 @@ from telemed.benchmarks.tenancy import (
     invited_total,
     preload,
     profiles,
+    register_on_shared_account,
 )
 from telemed.benchmarks.timeline import Timeline, follow
 from telemed.benchmarks.zoom_log import answers_429, busiest_second, is_create
@@ -97,6 +98,8 @@ def _arm(ctx: Context, name: str, bookings: list[tuple[str, int]], base: Any, *,
     stack = Stack(ctx.services, name, sim, paced=paced, settings={"TELEMED_CLINIC_IN_FLIGHT": str(in_flight)})
     try:
         own = give_own_accounts(stack, sim, profiles(clinics)) if clinics else False
+        if not clinics:
+            register_on_shared_account(stack, sorted({clinic for clinic, _ in bookings}))
         workers = stack.start_workers(scale.processes, scale.threads)
         held = preload(stack, ((clinic, clinic_booking(clinic, "T", n, base)) for clinic, n in bookings))
         timeline = Timeline(total=len(bookings))

@@ -13,7 +13,7 @@ from telemed.foundation.settings import Settings
 from telemed.foundation.tenancy import ClinicDirectory, ClinicProfile
 from telemed.store.db import Database
 
-Enqueue = Callable[..., object]  # enqueue(actor_name, *args): ids only
+Enqueue = Callable[..., object]  # enqueue(actor_name, *args, clinic=None): ids only; clinic: whose work (its gate)
 
 
 @dataclass

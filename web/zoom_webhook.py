@@ -123,7 +123,7 @@ async def _receive(request: Request, svc: WebServices, clinic_id: str) -> JSONRe
         metrics.EVENTS_DUPLICATE.labels(source=SOURCE).inc()
         return JSONResponse({"status": "duplicate"})
     metrics.EVENTS_ACCEPTED.labels(source=SOURCE).inc()
-    await run_in_threadpool(_enqueue, svc, receipt_id)
+    await run_in_threadpool(_enqueue, svc, receipt_id, clinic_id)
     log.info("zoom webhook accepted", zoom_event=notification.event, receipt_id=receipt_id)
     return JSONResponse({"status": "accepted"})
 
@@ -139,9 +139,9 @@ def _store(svc: WebServices, body: bytes, notification: webhooks.Notification, c
         return receipt.id, is_new
 
 
-def _enqueue(svc: WebServices, receipt_id: int) -> None:
+def _enqueue(svc: WebServices, receipt_id: int, clinic_id: str) -> None:
     try:
-        svc.enqueue(ACTOR, receipt_id)
+        svc.enqueue(ACTOR, receipt_id, clinic=clinic_id)  # the clinic's work: through its gate
     except Exception as exc:  # noqa: BLE001  (stored already: the reconciler queues it later)
         log.warning("queueing the zoom webhook failed; the reconciler will pick it up",
                     receipt_id=receipt_id, error_type=type(exc).__name__)

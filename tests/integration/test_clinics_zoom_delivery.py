@@ -352,8 +352,9 @@ def test_each_clinics_zoom_webhook_is_verified_with_its_secret_and_touches_its_m
     hooks_before = len(clinics.hooks.received)
 
     client = redis.Redis.from_url(redis_url)
+    recorder = Recorder(forward=clinics.ctx.queue.send)
     services = web_services(settings_for(clinics.ctx.settings.redis_namespace), clinics.ctx.database, client,
-                            Recorder(forward=clinics.ctx.queue.send))
+                            recorder)
     services.clinics = clinics.ctx.clinics
     try:
         with running_app(services) as url:
@@ -372,6 +373,7 @@ def test_each_clinics_zoom_webhook_is_verified_with_its_secret_and_touches_its_m
             # B's own meeting: accepted and acted on.
             answer = _zoom_post(url, "/zoom/webhook/clinic-b", B_ZOOM_HOOK, _started(meeting_b.zoom_meeting_id))
             assert answer.json() == {"status": "accepted"}
+            assert recorder.clinics == [B]  # queued as B's work: through B's gate
             # B's secret naming A's meeting, and the default endpoint naming B's: stored, never acted on.
             assert _zoom_post(url, "/zoom/webhook/clinic-b", B_ZOOM_HOOK,
                               _started(meeting_a.zoom_meeting_id)).json() == {"status": "accepted"}

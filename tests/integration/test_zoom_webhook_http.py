@@ -70,6 +70,7 @@ def test_200_accepted_is_stored_encrypted_queued_and_retries_are_deduplicated(ap
     [receipt] = _receipts(database)
     assert (receipt.event, receipt.zoom_meeting_id, receipt.status) == ("meeting.started", 85318239203, "pending")
     assert recorder.calls == [("process_zoom_webhook", (receipt.id,))]
+    assert recorder.clinics == ["default"]  # the clinic whose endpoint it came through: its gate
     with database.engine.connect() as connection:
         raw = connection.execute(text("SELECT payload FROM zoom_webhook_receipts")).scalar_one()
     assert "Video appointment" not in raw  # encrypted at rest

@@ -29,12 +29,14 @@ class Recorder:
     """Stands in for the broker: remembers what was queued (and may forward it)."""
 
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    clinics: list[str | None] = field(default_factory=list)  # the clinic each call named (None: none)
     forward: Callable[..., None] | None = None
 
-    def __call__(self, actor_name: str, *args: Any) -> None:
+    def __call__(self, actor_name: str, *args: Any, clinic: str | None = None) -> None:
         self.calls.append((actor_name, args))
+        self.clinics.append(clinic)
         if self.forward is not None:
-            self.forward(actor_name, *args)
+            self.forward(actor_name, *args, **({"clinic": clinic} if clinic is not None else {}))
 
 
 def settings_for(namespace: str, **overrides: Any) -> Settings:
@@ -73,7 +75,9 @@ def broker_forwarder(redis_url: str, namespace: str) -> Callable[..., None]:
 
     broker = RedisBroker(url=redis_url, namespace=namespace)
 
-    def forward(actor_name: str, *args: Any) -> None:
+    def forward(actor_name: str, *args: Any, clinic: str | None = None) -> None:
+        # Straight onto the queue, as a deployment without the clinic gate queues: the
+        # clinic is the gate's business only (workers.queue.clinic_gate).
         broker.enqueue(Message(queue_name=QUEUE_OF[actor_name], actor_name=actor_name, args=args,
                                kwargs={}, options={}))
 
