@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from telemed.foundation.tenancy import clinic_of
 from telemed.store.api_keys import ApiKey
 from telemed.store.clinic_tables import CLINIC_DELETED, Clinic
-from telemed.store.models import Appointment, Meeting, OutboxMessage
+from telemed.store.models import Appointment, Doctor, Meeting, OutboxMessage
 from telemed.store.notifications import ADMIN_ROLE, NO_APPOINTMENT, Alert
 from telemed.store.operations import ZoomWebhookReceipt
 
@@ -26,10 +27,14 @@ from telemed.store.operations import ZoomWebhookReceipt
 # letters carry whatever number a poison message had (tests/fuzz), and listing them must
 # not fail for it; no row of ours has an id outside this range.
 ROW_IDS = range(1, 2**31)
+# Bounds the IN lists: `telemed dlq list` looks through up to 100,000 dead letters, and
+# SQLite takes at most 32,766 parameters (PostgreSQL 65,535).
+_CHUNK = 500
 
 
-def _row_ids(ids: Iterable[int]) -> list[int]:
-    return sorted({i for i in ids if i in ROW_IDS})
+def _chunks(ids: Iterable[int]) -> list[list[int]]:
+    ordered = sorted({i for i in ids if i in ROW_IDS})
+    return [ordered[i:i + _CHUNK] for i in range(0, len(ordered), _CHUNK)]
 
 
 @dataclass(frozen=True)
@@ -42,39 +47,55 @@ class OutboxOwner:
 
 def outbox_owners(session: Session, outbox_ids: Iterable[int]) -> dict[int, OutboxOwner]:
     """The clinic (and subject) of each outbox row that exists."""
-    ids = _row_ids(outbox_ids)
-    if not ids:
-        return {}
-    rows = session.execute(
-        sa_select(col(OutboxMessage.id), col(OutboxMessage.appointment_id), col(OutboxMessage.role),
-                  col(OutboxMessage.kind), col(OutboxMessage.version), col(Alert.clinic_id))
-        .join(Alert, (col(Alert.id) == col(OutboxMessage.version)) & (col(OutboxMessage.role) == ADMIN_ROLE),
-              isouter=True)
-        .where(col(OutboxMessage.id).in_(ids))
-    )
     found: dict[int, OutboxOwner] = {}
-    for row in rows:
-        if row.appointment_id == NO_APPOINTMENT:
-            if row.role != ADMIN_ROLE or row.clinic_id is None:
-                continue  # an alert that is gone: nobody's
-            found[row.id] = OutboxOwner(row.clinic_id, None, row.role, row.kind)
-        else:
-            found[row.id] = OutboxOwner(clinic_of(row.appointment_id), row.appointment_id, row.role, row.kind)
+    for chunk in _chunks(outbox_ids):
+        rows = session.execute(
+            sa_select(col(OutboxMessage.id), col(OutboxMessage.appointment_id), col(OutboxMessage.role),
+                      col(OutboxMessage.kind), col(OutboxMessage.version), col(Alert.clinic_id))
+            .join(Alert, (col(Alert.id) == col(OutboxMessage.version)) & (col(OutboxMessage.role) == ADMIN_ROLE),
+                  isouter=True)
+            .where(col(OutboxMessage.id).in_(chunk))
+        )
+        for row in rows:
+            if row.appointment_id == NO_APPOINTMENT:
+                if row.role != ADMIN_ROLE or row.clinic_id is None:
+                    continue  # an alert that is gone: nobody's
+                found[row.id] = OutboxOwner(row.clinic_id, None, row.role, row.kind)
+            else:
+                found[row.id] = OutboxOwner(clinic_of(row.appointment_id), row.appointment_id, row.role, row.kind)
     return found
 
 
-def receipt_owners(session: Session, receipt_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """(clinic, appointment key) of each Zoom webhook receipt about one of our meetings."""
-    ids = _row_ids(receipt_ids)
-    if not ids:
-        return {}
-    rows = session.execute(
-        sa_select(col(ZoomWebhookReceipt.id), col(Appointment.clinic_id), col(Appointment.id).label("appointment_id"))
-        .join(Meeting, col(Meeting.zoom_meeting_id) == col(ZoomWebhookReceipt.zoom_meeting_id))
-        .join(Appointment, col(Appointment.id) == col(Meeting.appointment_id))
-        .where(col(ZoomWebhookReceipt.id).in_(ids))
-    )
-    return {row.id: (row.clinic_id, row.appointment_id) for row in rows}
+def receipt_owners(session: Session, receipt_ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+    """(clinic, appointment key) of each Zoom webhook receipt about one of our meetings;
+    (clinic, None) for a notice about a Zoom user (an app deauthorized) when the doctors
+    with that Zoom user are all of one clinic: the receipts a clinic's erasure takes
+    (``store.clinic_erasure``) are the ones it owns here."""
+    found: dict[int, tuple[str, str | None]] = {}
+    for chunk in _chunks(receipt_ids):
+        rows = session.execute(
+            sa_select(col(ZoomWebhookReceipt.id), col(ZoomWebhookReceipt.zoom_user_id), col(Appointment.clinic_id),
+                      col(Appointment.id).label("appointment_id"))
+            .join(Meeting, col(Meeting.zoom_meeting_id) == col(ZoomWebhookReceipt.zoom_meeting_id), isouter=True)
+            .join(Appointment, col(Appointment.id) == col(Meeting.appointment_id), isouter=True)
+            .where(col(ZoomWebhookReceipt.id).in_(chunk))
+        )
+        by_user: dict[int, str] = {}
+        for row in rows:
+            if row.appointment_id is not None:
+                found[row.id] = (row.clinic_id, row.appointment_id)
+            elif row.zoom_user_id:
+                by_user[row.id] = row.zoom_user_id.lower()  # Zoom users compare without case
+        if by_user:
+            lowered = func.lower(col(Doctor.zoom_user))
+            clinics: dict[str, set[str]] = {}
+            for user, clinic in session.execute(
+                    sa_select(lowered, col(Doctor.clinic_id)).where(lowered.in_(sorted(set(by_user.values()))))):
+                clinics.setdefault(user, set()).add(clinic)
+            for receipt_id, user in by_user.items():
+                if len(owners := clinics.get(user, set())) == 1:
+                    found[receipt_id] = (next(iter(owners)), None)
+    return found
 
 
 @dataclass(frozen=True)

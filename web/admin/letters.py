@@ -4,9 +4,9 @@ A dead letter's arguments are what its actor was queued with. The event and appo
 actors take a scoped key, which names its clinic (foundation.tenancy.clinic_of); the
 notification actors take an outbox row number and the Zoom webhook actor a receipt
 number, whose clinic the store knows (store.ownership). A letter whose clinic cannot be
-told (a Zoom webhook about no meeting of ours, a row since deleted) is no clinic's: the
-operator sees it with ``telemed dlq``. Retrying checks the owner again, so guessing
-another clinic's message id only ever finds "no longer exists".
+told (a Zoom webhook about no meeting or doctor of ours, a row since deleted) is no
+clinic's: the operator sees it with ``telemed dlq``. Retrying checks the owner again, so
+guessing another clinic's message id only ever finds "no longer exists".
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ def _owners(database: Database, letters: Sequence[DeadLetter]) -> dict[str, _Own
             owners[letter.message_id] = _Owner(row.clinic_id, f"{row.kind} to {row.role}{about}", row.appointment_id)
         elif letter.message_id in receipts and receipts[letter.message_id] in receipt:
             clinic, key = receipt[receipts[letter.message_id]]
-            owners[letter.message_id] = _Owner(clinic, f"Zoom webhook about appointment {external_id(key)}", key)
+            about = f"appointment {external_id(key)}" if key else "a doctor's Zoom user"
+            owners[letter.message_id] = _Owner(clinic, f"Zoom webhook about {about}", key)
     return owners
 
 
