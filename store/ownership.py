@@ -22,17 +22,23 @@ from telemed.store.models import Appointment, Doctor, Meeting, OutboxMessage
 from telemed.store.notifications import ADMIN_ROLE, NO_APPOINTMENT, Alert
 from telemed.store.operations import ZoomWebhookReceipt
 
-_CHUNK = 500  # bounds the IN lists (SQLite allows 32766 parameters; PostgreSQL 65535)
-
 # Outbox and receipt ids are INTEGER columns: 32 bits on PostgreSQL, where a number past
 # them fails the whole query ("integer out of range") instead of finding nothing. Dead
 # letters carry whatever number a poison message had (tests/fuzz), and listing them must
 # not fail for it; no row of ours has an id outside this range.
 ROW_IDS = range(1, 2**31)
+# Bounds the IN lists: `telemed dlq list` looks through up to 100,000 dead letters, and
+# SQLite takes at most 32,766 parameters (PostgreSQL 65,535).
+_CHUNK = 500
 
 
 def _row_ids(ids: Iterable[int]) -> list[int]:
     return sorted({i for i in ids if i in ROW_IDS})
+
+
+def _chunks(ids: Iterable[int]) -> list[list[int]]:
+    ordered = _row_ids(ids)
+    return [ordered[i:i + _CHUNK] for i in range(0, len(ordered), _CHUNK)]
 
 
 @dataclass(frozen=True)
@@ -45,24 +51,22 @@ class OutboxOwner:
 
 def outbox_owners(session: Session, outbox_ids: Iterable[int]) -> dict[int, OutboxOwner]:
     """The clinic (and subject) of each outbox row that exists."""
-    ids = _row_ids(outbox_ids)
-    if not ids:
-        return {}
-    rows = session.execute(
-        sa_select(col(OutboxMessage.id), col(OutboxMessage.appointment_id), col(OutboxMessage.role),
-                  col(OutboxMessage.kind), col(OutboxMessage.version), col(Alert.clinic_id))
-        .join(Alert, (col(Alert.id) == col(OutboxMessage.version)) & (col(OutboxMessage.role) == ADMIN_ROLE),
-              isouter=True)
-        .where(col(OutboxMessage.id).in_(ids))
-    )
     found: dict[int, OutboxOwner] = {}
-    for row in rows:
-        if row.appointment_id == NO_APPOINTMENT:
-            if row.role != ADMIN_ROLE or row.clinic_id is None:
-                continue  # an alert that is gone: nobody's
-            found[row.id] = OutboxOwner(row.clinic_id, None, row.role, row.kind)
-        else:
-            found[row.id] = OutboxOwner(clinic_of(row.appointment_id), row.appointment_id, row.role, row.kind)
+    for chunk in _chunks(outbox_ids):
+        rows = session.execute(
+            sa_select(col(OutboxMessage.id), col(OutboxMessage.appointment_id), col(OutboxMessage.role),
+                      col(OutboxMessage.kind), col(OutboxMessage.version), col(Alert.clinic_id))
+            .join(Alert, (col(Alert.id) == col(OutboxMessage.version)) & (col(OutboxMessage.role) == ADMIN_ROLE),
+                  isouter=True)
+            .where(col(OutboxMessage.id).in_(chunk))
+        )
+        for row in rows:
+            if row.appointment_id == NO_APPOINTMENT:
+                if row.role != ADMIN_ROLE or row.clinic_id is None:
+                    continue  # an alert that is gone: nobody's
+                found[row.id] = OutboxOwner(row.clinic_id, None, row.role, row.kind)
+            else:
+                found[row.id] = OutboxOwner(clinic_of(row.appointment_id), row.appointment_id, row.role, row.kind)
     return found
 
 

@@ -48,15 +48,21 @@ def ctx(backend: tuple[str, str], redis_namespace: str, tmp_path: Path, zoom_sim
     database.dispose()
 
 
-def _meetings_in_zoom(ctx: Any, zoom_sim: ZoomSimulator, clinic_id: str, *, past: int = 0) -> dict[str, int]:
-    """Give each of the clinic's meetings a real one in the simulator (hosted by the account
-    app for the doctor's Zoom user); the first ``past`` are over already."""
+def _meetings_in_zoom(ctx: Any, zoom_sim: ZoomSimulator, seeded: Seeded, *, past: int = 0) -> dict[str, int]:
+    """Give each of the clinic's meetings a real one in the simulator (hosted by the
+    clinic's own account app for the doctor's Zoom user, as the workers make them); the
+    first ``past`` are over already."""
+    assert seeded.zoom_account is not None
+    account_id, client_id = seeded.zoom_account
+    zoom_sim.add_account(account_id, client_id, seeded.zoom_secret)
+    zoom = ctx.account_client(seeded.clinic_id)
+    clinic_id = seeded.clinic_id
     made = {}
     with ctx.database.session() as s:
         rows = [m for m in s.exec(select(Meeting)) if m.appointment_id.startswith(f"{clinic_id}/")]
         for index, meeting in enumerate(sorted(rows, key=lambda m: m.appointment_id)):
             start = datetime.now(UTC).replace(microsecond=0) + (timedelta(days=-3) if index < past else timedelta(days=2))
-            created = ctx.zoom.create_meeting(meeting.host, build_meeting_request(
+            created = zoom.create_meeting(meeting.host, build_meeting_request(
                 topic="visit", start_time=start, duration_minutes=30, timezone="UTC",
                 passcode=generate_passcode(), marker=make_marker(meeting.appointment_id)))
             # The seeded Zoom notice about the meeting follows it to its real id: a notice
@@ -77,13 +83,11 @@ def _live(zoom_sim: ZoomSimulator) -> set[int]:
 
 def test_upcoming_meetings_are_deleted_in_zoom_first(ctx: Any, zoom_sim: ZoomSimulator,
                                                      redis_namespace: str) -> None:
-    seed_clinic(ctx.database, "acme")
-    seed_clinic(ctx.database, "bolt", meeting_base=100)
-    acme = _meetings_in_zoom(ctx, zoom_sim, "acme", past=1)
-    bolt = _meetings_in_zoom(ctx, zoom_sim, "bolt")
+    acme = _meetings_in_zoom(ctx, zoom_sim, seed_clinic(ctx.database, "acme"), past=1)
+    bolt = _meetings_in_zoom(ctx, zoom_sim, seed_clinic(ctx.database, "bolt", meeting_base=100))
     over = acme.pop("acme/APT-1")
     gone = acme.pop("acme/APT-2")
-    ctx.zoom.delete_meeting(gone)  # deleted by hand in Zoom meanwhile
+    ctx.account_client("acme").delete_meeting(gone)  # deleted by hand in Zoom meanwhile
     assert set(bolt.values()) | set(acme.values()) | {over} <= _live(zoom_sim)
 
     report = delete_clinic(ctx.database, ctx.redis, redis_namespace, "acme", zoom_meetings=ZoomMeetings.DELETE,
@@ -98,8 +102,7 @@ def test_upcoming_meetings_are_deleted_in_zoom_first(ctx: Any, zoom_sim: ZoomSim
 
 def test_a_zoom_failure_stops_before_any_row_is_erased(ctx: Any, zoom_sim: ZoomSimulator,
                                                        redis_namespace: str) -> None:
-    seed_clinic(ctx.database, "acme")
-    made = _meetings_in_zoom(ctx, zoom_sim, "acme")
+    made = _meetings_in_zoom(ctx, zoom_sim, seed_clinic(ctx.database, "acme"))
     with ctx.database.session() as s:
         before = len(clinic_erasure.upcoming_meetings(s, "acme"))
     assert before == 3
@@ -110,7 +113,7 @@ def test_a_zoom_failure_stops_before_any_row_is_erased(ctx: Any, zoom_sim: ZoomS
     with pytest.raises(DeletionRefused, match="--delete-zoom-meetings"):  # no choice made: nothing changes
         delete_clinic(ctx.database, ctx.redis, redis_namespace, "acme")
     zoom_sim.inject_failure(400, {"code": 3000, "message": "cannot delete"}, method="DELETE")
-    with pytest.raises(ZoomError):
+    with pytest.raises(ZoomError, match="cannot delete"):  # the injected failure, not a refused app
         delete_clinic(ctx.database, ctx.redis, redis_namespace, "acme", zoom_meetings=ZoomMeetings.DELETE,
                       delete_zoom_meetings=teardown)
     rows = rows_of(ctx.database, Seeded("acme"))

@@ -54,6 +54,11 @@ class Seeded:
         return canary(self.clinic_id).lower()
 
     @property
+    def zoom_secret(self) -> str:
+        """The client secret of the clinic's Zoom account app (``zoom_account``)."""
+        return f"zoom-secret-{canary(self.clinic_id)}"
+
+    @property
     def prefix(self) -> str:
         return f"{self.clinic_id}/"
 
@@ -82,7 +87,7 @@ def seed_clinic(database: Database, clinic_id: str, *, appointments: int = 3, me
         with database.session() as s:
             s.add(Clinic(
                 id=clinic_id, name=f"{mark} Clinic", zoom_account_id=seeded.zoom_account[0],
-                zoom_client_id=seeded.zoom_account[1], zoom_client_secret=f"zoom-secret-{mark}",
+                zoom_client_id=seeded.zoom_account[1], zoom_client_secret=seeded.zoom_secret,
                 zoom_oauth_client_id=f"oauth-{mark}", zoom_oauth_client_secret=f"oauth-secret-{mark}",
                 zoom_webhook_secret=f"zwh-secret-{mark}", mail_from=f"office@{mark.lower()}.example",
                 mail_reply_to=f"desk@{mark.lower()}.example", mail_display_name=f"{mark} Desk",

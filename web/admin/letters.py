@@ -4,9 +4,9 @@ A dead letter's arguments are what its actor was queued with. The event and appo
 actors take a scoped key, which names its clinic (foundation.tenancy.clinic_of); the
 notification actors take an outbox row number and the Zoom webhook actor a receipt
 number, whose clinic the store knows (store.ownership). A letter whose clinic cannot be
-told (a Zoom webhook about no meeting of ours, a row since deleted) is no clinic's: the
-operator sees it with ``telemed dlq``. Retrying checks the owner again, so guessing
-another clinic's message id only ever finds "no longer exists".
+told (a Zoom webhook about no meeting or doctor of ours, a row since deleted) is no
+clinic's: the operator sees it with ``telemed dlq``. Retrying checks the owner again, so
+guessing another clinic's message id only ever finds "no longer exists".
 """
 
 from __future__ import annotations
